@@ -1,0 +1,86 @@
+"""Typed settings, one small class per surface, each with its own environment prefix.
+
+Nothing here touches the file system or MLflow at import time: paths are computed, never created.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PipelineSettings(BaseSettings):
+    """Where state lives and which backend each external system uses (ATTRITION_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_", extra="ignore")
+
+    target: Literal["local", "azure"] = "local"
+    state_dir: Path = Path(".state")
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: SQLite under state_dir"
+    )
+    registry_uri: str | None = None
+    experiment_name: str = "employee_attrition"
+    model_name: str = "employee_attrition"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.state_dir / "mlartifacts").resolve()
+
+    @property
+    def holdout_dir(self) -> Path:
+        return self.state_dir / "holdout"
+
+
+class TrainingSettings(BaseSettings):
+    """Training search budget and the frozen split (ATTRITION_TRAIN_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_TRAIN_", extra="ignore")
+
+    seed: int = 42
+    holdout_fraction: float = Field(0.2, gt=0.05, lt=0.5)
+    cv_folds: int = Field(5, ge=2)
+    n_trials: int = Field(24, ge=2, description="Optuna trials, shared by all model families")
+    families: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting")
+    outlier_fpr: float = Field(0.01, gt=0, lt=0.5, description="target false-positive rate")
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class GateSettings(BaseSettings):
+    """Champion/challenger decision rule (ATTRITION_GATE_*). Thresholds are data, not code."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_GATE_", extra="ignore")
+
+    n_boot: int = Field(2000, ge=100)
+    seed: int = 20240607
+    min_win_rate: float = Field(0.90, gt=0.5, le=1.0)
+    # |ΔAUC| at or below this counts as a tie, and ties never count as wins: the incumbent keeps
+    # the title unless the challenger is better, not merely as good.
+    tie_tolerance: float = Field(1e-9, ge=0)
+    # Cold start (no champion yet) and an absolute floor for every promotion.
+    min_auc: float = Field(0.75, gt=0.5, lt=1.0)
+
+
+@lru_cache
+def get_settings() -> PipelineSettings:
+    return PipelineSettings()
+
+
+@lru_cache
+def get_training_settings() -> TrainingSettings:
+    return TrainingSettings()
+
+
+@lru_cache
+def get_gate_settings() -> GateSettings:
+    return GateSettings()
