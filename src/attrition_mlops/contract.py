@@ -67,7 +67,10 @@ FEATURES: tuple[Feature, ...] = (
     _cat("Department", "Human Resources", "Research & Development", "Sales"),
     _num("DistanceFromHome", 0, 1_000),
     _ord(
-        "Education", 1, 5, {1: "Below College", 2: "College", 3: "Bachelor", 4: "Master", 5: "Doctor"}
+        "Education",
+        1,
+        5,
+        {1: "Below College", 2: "College", 3: "Bachelor", 4: "Master", 5: "Doctor"},
     ),
     _cat(
         "EducationField",

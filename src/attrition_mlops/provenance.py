@@ -56,7 +56,9 @@ def reconstruct(upstream: pd.DataFrame) -> pd.DataFrame:
         if feature.name in _ORDINAL_WORDS:
             codes = column.map(_ORDINAL_WORDS[feature.name])
             if codes.isna().any():
-                raise ValueError(f"{feature.name}: unmapped upstream labels {set(column[codes.isna()])}")
+                raise ValueError(
+                    f"{feature.name}: unmapped upstream labels {set(column[codes.isna()])}"
+                )
             out[feature.name] = codes.astype("int64")
         elif feature.kind == "categorical":
             out[feature.name] = column.map(lambda v, f=feature: _original_category(f, v))
@@ -102,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     digest = sha256_hex(data)
     if args.write:
         args.write.write_bytes(data)
-        args.write.with_name(args.write.name + ".sha256").write_text(f"{digest}  {args.write.name}\n")
+        args.write.with_name(args.write.name + ".sha256").write_text(
+            f"{digest}  {args.write.name}\n"
+        )
         print(f"wrote {args.write} ({len(data)} bytes) sha256={digest}")
     if args.check:
         shipped = args.check.read_bytes()

@@ -54,6 +54,10 @@ class TrainingSettings(BaseSettings):
     families: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting")
     outlier_fpr: float = Field(0.01, gt=0, lt=0.5, description="target false-positive rate")
     decision_threshold: float = Field(0.5, gt=0, lt=1)
+    # Native (OpenMP/BLAS) threads while training. 1 keeps a shared worker predictable: with
+    # oversubscribed cores OpenMP spin-waiting made one CV run 10x slower here. Raise it on a
+    # dedicated Databricks node.
+    threads: int = Field(1, ge=1)
 
 
 class GateSettings(BaseSettings):

