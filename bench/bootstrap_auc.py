@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -72,44 +73,55 @@ def score_holdout() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y_test, scores[0], scores[1]
 
 
-def loop_baseline(y: np.ndarray, scores: list[np.ndarray], n_boot: int, seed: int) -> list:
+def loop_baseline(y: np.ndarray, scores: list[np.ndarray], n_boot: int, seed: int) -> list[float]:
     """The blog-post approach: each model gets its own independent resamples, one call each."""
     rng = np.random.default_rng(seed)
-    aucs = []
+    aucs: list[float] = []
     for model_scores in scores:
         for _ in range(n_boot):
             idx = rng.integers(0, y.size, size=y.size)
-            aucs.append(roc_auc_score(y[idx], model_scores[idx]))
+            aucs.append(float(roc_auc_score(y[idx], model_scores[idx])))
     return aucs
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: imports, caches and allocator, so the median times steady state
+def timings(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall times of ``repeats`` runs after one untimed warm-up (imports, caches, allocator)."""
+    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def _cell(
+    n_boot: int, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, repeats: int
+) -> dict:
+    loop = timings(lambda: loop_baseline(y, [champion, challenger], n_boot, 0), repeats)
+    fast = timings(lambda: paired_bootstrap_auc(y, champion, challenger, n_boot=n_boot), repeats)
+    return {
+        "n_boot": n_boot,
+        "loop_s": statistics.median(loop),
+        "paired_s": statistics.median(fast),
+        "speedup": statistics.median(loop) / statistics.median(fast),
+        "loop_times_s": loop,
+        "paired_times_s": fast,
+    }
 
 
 def run(repeats: int) -> dict:
     y, champion, challenger = score_holdout()
-    rows = []
-    for n_boot in B_VALUES:
-        loop = median_seconds(
-            lambda b=n_boot: loop_baseline(y, [champion, challenger], b, 0), repeats
-        )
-        fast = median_seconds(
-            lambda b=n_boot: paired_bootstrap_auc(y, champion, challenger, n_boot=b), repeats
-        )
-        rows.append({"n_boot": n_boot, "loop_s": loop, "paired_s": fast, "speedup": loop / fast})
+    load_before = os.getloadavg()[0]
+    rows = [_cell(n_boot, y, champion, challenger, repeats) for n_boot in B_VALUES]
     result = paired_bootstrap_auc(y, champion, challenger, n_boot=2000)
     return {
         "machine": {
             "nproc": os.cpu_count(),
             "python": platform.python_version(),
-            "load_avg_1m": os.getloadavg()[0],
+            "numpy": np.__version__,
+            "sklearn": sklearn.__version__,
+            "load_avg_1m": [load_before, os.getloadavg()[0]],
         },
         "holdout": {
             "n": int(y.size),
@@ -129,16 +141,24 @@ def run(repeats: int) -> dict:
     }
 
 
+def _ms(times: list[float]) -> str:
+    return (
+        f"{statistics.median(times) * 1e3:,.2f} ({min(times) * 1e3:,.2f}–{max(times) * 1e3:,.2f})"
+    )
+
+
 def markdown(report: dict) -> str:
     lines = [
-        "| B per model | loop, `roc_auc_score` (2·B calls) | `paired_bootstrap_auc` | speedup |",
+        "| B per model | loop: 2·B `roc_auc_score` calls, ms | `paired_bootstrap_auc`, ms "
+        "| speedup (medians) |",
         "|---:|---:|---:|---:|",
     ]
     for row in report["results"]:
         lines.append(
-            f"| {row['n_boot']} | {row['loop_s'] * 1e3:,.1f} ms | {row['paired_s'] * 1e3:,.2f} ms "
+            f"| {row['n_boot']} | {_ms(row['loop_times_s'])} | {_ms(row['paired_times_s'])} "
             f"| {row['speedup']:,.0f}× |"
         )
+    lines.append(f"\nmedian (min–max) of {report['repeats']} timed runs after one warm-up")
     return "\n".join(lines)
 
 
