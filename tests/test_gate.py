@@ -110,6 +110,7 @@ def test_power_statement_is_honest_about_small_gains():
     # At this holdout size a +0.01 AUC gain is detected far less often than not.
     assert power["power_at_true_delta"]["+0.01"] < 0.5
     assert power["min_detectable_delta_auc_at_80pct_power"] > 0.01
+    assert "will usually not be promoted" in power["statement"]
     identical = paired_bootstrap_auc(y, _scores(y, 1, 9), _scores(y, 1, 9), n_boot=200)
     assert power_statement(identical, GATE)["se_assumed_from_single_model"]
 

@@ -186,7 +186,7 @@ class PairedBootstrap:
 
     @property
     def delta_se(self) -> float:
-        """Bootstrap standard error of Δ (sample std, ddof=1); the ``se`` the power helpers take."""
+        """Bootstrap SE of Δ (std, ddof=1; 0.0 if B = 1): the ``se`` the power helpers take."""
         return float(np.std(self.delta, ddof=1)) if self.n_boot > 1 else 0.0
 
 

@@ -76,20 +76,30 @@ def power_statement(boot: PairedBootstrap, gate: GateSettings) -> dict[str, Any]
         sd = float(np.std(boot.auc_challenger_boot, ddof=1))
         se = sd * float(np.sqrt(2 * (1 - ASSUMED_PAIR_CORRELATION)))
         assumed = True
-    mdd = float(min_detectable_delta(se, gate.min_win_rate, power=0.8))
+    mdd = float(
+        min_detectable_delta(se, gate.min_win_rate, power=0.8, tie_tolerance=gate.tie_tolerance)
+    )
+    small = float(gate_power(0.01, se, gate.min_win_rate, tie_tolerance=gate.tie_tolerance))
+    verdict = (
+        "Small real gains will usually not be promoted at this holdout size."
+        if small < 0.5
+        else "This pair is correlated enough that a +0.01 gain would usually be detected."
+    )
     return {
         "se_delta_auc": se,
         "se_assumed_from_single_model": assumed,
         "min_detectable_delta_auc_at_80pct_power": mdd,
         "power_at_true_delta": {
-            f"{d:+.2f}": float(gate_power(d, se, gate.min_win_rate)) for d in POWER_AT
+            f"{d:+.2f}": float(
+                gate_power(d, se, gate.min_win_rate, tie_tolerance=gate.tie_tolerance)
+            )
+            for d in POWER_AT
         },
         "statement": (
             f"With n={boot.n} holdout rows ({boot.n_pos} leavers) the ΔAUC standard error is "
-            f"about {se:.3f}; the gate passes a true improvement of {mdd:.3f} AUC only 80% of "
-            f"the time, and a true +0.01 about "
-            f"{gate_power(0.01, se, gate.min_win_rate):.0%} of the time. Small real gains will "
-            f"usually not be promoted at this holdout size."
+            f"about {se:.3f}{' (assumed: no distinct pair to measure)' if assumed else ''}; "
+            f"the gate passes a true improvement of {mdd:.3f} AUC 80% of the time and a true "
+            f"+0.01 about {small:.0%} of the time. {verdict}"
         ),
     }
 

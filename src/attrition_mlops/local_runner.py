@@ -44,9 +44,9 @@ def run_job(
         )
         if echo:
             # Everything but the final JSON line is for people (the decision summary, etc.).
-            human = proc.stdout.rstrip("\n").rsplit("\n", 1)[0] if "\n" in proc.stdout else ""
-            if human.strip():
-                print(human)
+            human = proc.stdout.rstrip("\n").split("\n")[:-1]
+            if any(line.strip() for line in human):
+                print("\n".join(human))
         if proc.returncode != 0:
             raise JobFailedError(job, proc.returncode, proc.stderr)
         return json.loads(result_file.read_text())

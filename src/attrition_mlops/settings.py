@@ -67,7 +67,7 @@ class GateSettings(BaseSettings):
 
     n_boot: int = Field(2000, ge=100)
     seed: int = 20240607
-    min_win_rate: float = Field(0.90, gt=0.5, le=1.0)
+    min_win_rate: float = Field(0.90, gt=0.5, lt=1.0)
     # |ΔAUC| at or below this counts as a tie, and ties never count as wins: the incumbent keeps
     # the title unless the challenger is better, not merely as good.
     tie_tolerance: float = Field(1e-9, ge=0)

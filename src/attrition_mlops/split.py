@@ -88,11 +88,11 @@ def split_snapshot(
     if existing is not None:
         holdout, meta = existing
         train = frame[~frame[contract.ID_COLUMN].isin(holdout[contract.ID_COLUMN])]
-        return train.reset_index(drop=True), holdout, meta
+        return _by_id(train), holdout, meta
     train, holdout = train_test_split(
         frame, test_size=fraction, random_state=seed, stratify=frame[contract.LABEL]
     )
-    holdout = holdout.sort_values(contract.ID_COLUMN).reset_index(drop=True)
+    holdout = _by_id(holdout)
     meta = HoldoutMeta(
         sha256=frame_sha256(holdout),
         n_rows=len(holdout),
@@ -103,4 +103,10 @@ def split_snapshot(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     _freeze(directory, holdout, meta)
-    return train.reset_index(drop=True), holdout, meta
+    return _by_id(train), holdout, meta
+
+
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    # One canonical row order, so the same rows and seed always give the same CV folds and model
+    # whether the split was just drawn or reloaded.
+    return frame.sort_values(contract.ID_COLUMN, kind="stable").reset_index(drop=True)
