@@ -17,6 +17,7 @@ def _clear_settings_caches() -> None:
         settings_module.get_settings,
         settings_module.get_training_settings,
         settings_module.get_gate_settings,
+        settings_module.get_scoring_settings,
     ):
         getter.cache_clear()
 

@@ -87,8 +87,18 @@ def test_model_lifecycle(fast_training, tmp_path):
     _check_evaluation_artifacts(gated["evaluation_run_id"])
     _check_registered_model("1", first)
 
+    _batch_scoring_is_idempotent(tmp_path)
     _bad_data_leaves_registry_untouched(tmp_path)
     _rollback(fast_training)
+
+
+def _batch_scoring_is_idempotent(tmp_path):
+    args = ["--input", str(bundled_dataset_path()), "--output", str(tmp_path / "predictions"),
+            "--run-date", "2026-11-21", "--no-progress"]  # fmt: skip
+    results = [run_job("score", args, echo=False) for _ in range(2)]
+    assert results[1]["model_version"] == "1"  # the champion, via models:/…@champion
+    table = pd.read_parquet(tmp_path / "predictions" / "run_date=2026-11-21")
+    assert len(table) == 1470 and table[contract.ID_COLUMN].is_unique
 
 
 def _check_evaluation_artifacts(run_id):

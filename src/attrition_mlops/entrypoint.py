@@ -23,7 +23,11 @@ EXIT_EXPECTED_FAILURE = 2
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from attrition_mlops.evaluate import EvaluationError
-    from attrition_mlops.registry import ConcurrentAliasMoveError, RollbackError
+    from attrition_mlops.registry import (
+        ConcurrentAliasMoveError,
+        RollbackError,
+        UnknownModelError,
+    )
     from attrition_mlops.split import HoldoutError
     from attrition_mlops.validation import DataValidationError
 
@@ -33,6 +37,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         EvaluationError,
         ConcurrentAliasMoveError,
         RollbackError,
+        UnknownModelError,
     )
 
 

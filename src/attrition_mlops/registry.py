@@ -31,6 +31,10 @@ class RollbackError(RuntimeError):
     """There is nothing to roll back to."""
 
 
+class UnknownModelError(LookupError):
+    """A model URI names no registered version (a missing alias, a bad URI)."""
+
+
 @dataclass(frozen=True)
 class AliasMove:
     alias: str
@@ -57,6 +61,21 @@ def get_alias_version(name: str, alias: str, client: MlflowClient | None = None)
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
+
+
+def resolve_model_uri(uri: str) -> tuple[str, str]:
+    """(name, version) behind ``models:/name/N`` or ``models:/name@alias``."""
+    if not uri.startswith("models:/"):
+        raise UnknownModelError(f"expected a models:/ URI, got {uri!r}")
+    ref = uri.removeprefix("models:/")
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = get_alias_version(name, alias)
+        if version is None:
+            raise UnknownModelError(f"{name} has no alias {alias!r}: nothing to score with yet")
+        return name, version
+    name, _, version = ref.partition("/")
+    return name, version
 
 
 def get_version(name: str, version: str, client: MlflowClient | None = None) -> ModelVersion:

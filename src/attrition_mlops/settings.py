@@ -75,6 +75,17 @@ class GateSettings(BaseSettings):
     min_auc: float = Field(0.75, gt=0.5, lt=1.0)
 
 
+class ScoringSettings(BaseSettings):
+    """Batch scoring (ATTRITION_SCORE_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_SCORE_", extra="ignore")
+
+    model_alias: str = "champion"
+    output_root: Path | None = Field(None, description="default: <state_dir>/predictions")
+    batch_rows: int = Field(100_000, ge=1, description="rows per record batch (memory bound)")
+    max_reject_fraction: float = Field(0.01, ge=0, le=1)
+
+
 @lru_cache
 def get_settings() -> PipelineSettings:
     return PipelineSettings()
@@ -88,3 +99,8 @@ def get_training_settings() -> TrainingSettings:
 @lru_cache
 def get_gate_settings() -> GateSettings:
     return GateSettings()
+
+
+@lru_cache
+def get_scoring_settings() -> ScoringSettings:
+    return ScoringSettings()

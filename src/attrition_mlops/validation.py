@@ -92,13 +92,51 @@ def validate_frame(
     return out
 
 
+def split_valid_rows(
+    raw: pd.DataFrame, *, require_label: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Row-level triage for batch scoring: (typed valid rows, rejected raw rows + ``reason``).
+
+    Column-level problems (missing, unexpected or duplicated columns) still raise
+    DataValidationError: they break every row. Duplicate identifiers are not checked here;
+    scoring the same employee twice is the caller's business, not a malformed row.
+    """
+    problems = _check_columns(raw, require_label)
+    if problems:
+        raise DataValidationError(problems)
+    order = contract.DATASET_COLUMNS if contract.LABEL in raw.columns else contract.INPUT_COLUMNS
+    checked = {
+        name: _check_column(raw[name].reset_index(drop=True), name, max_rows=0) for name in order
+    }
+    bad = np.zeros(len(raw), dtype=bool)
+    for result in checked.values():
+        bad |= result.reasons != ""
+    valid = pd.DataFrame(
+        {name: _typed(checked[name].values[~bad], checked[name].integer) for name in order}
+    )
+    valid.index = raw.index[~bad]
+    rejects = raw[bad].copy()
+    rejects["reason"] = [
+        "; ".join(
+            f"{name}: {checked[name].reasons[i]}" for name in order if checked[name].reasons[i]
+        )
+        for i in np.flatnonzero(bad)
+    ]
+    return valid, rejects
+
+
 class _Checked(NamedTuple):
     values: pd.Series  # float64 (NaN where invalid) for integers, normalised text otherwise
     problems: list[Problem]
     integer: bool
+    reasons: np.ndarray  # per row: "" when valid, else what is wrong with this cell
 
     def typed(self) -> pd.Series:
-        return self.values.astype("int64") if self.integer else self.values.astype("str")
+        return _typed(self.values, self.integer)
+
+
+def _typed(values: pd.Series, integer: bool) -> pd.Series:
+    return values.astype("int64") if integer else values.astype("str")
 
 
 def _check_columns(raw: pd.DataFrame, require_label: bool) -> list[Problem]:
@@ -141,7 +179,12 @@ def _check_integer(column: pd.Series, feature: contract.Feature, max_rows: int) 
         _problem(feature.name, bounds, outside, values, max_rows, numbers=True),
     ]
     valid = pd.Series(np.where(whole & ~outside, values, np.nan), index=column.index)
-    return _Checked(valid, [p for p in found if p], integer=True)
+    reasons = np.select(
+        [missing.to_numpy(dtype=bool), not_whole, outside],
+        ["blank or missing", "not a whole number", bounds],
+        "",
+    )
+    return _Checked(valid, [p for p in found if p], True, reasons)
 
 
 def _check_text(
@@ -158,7 +201,11 @@ def _check_text(
         _problem(name, f"not one of {expected}", unknown, text, max_rows),
     ]
     normalised = text.replace(aliases) if aliases else text
-    return _Checked(normalised, [p for p in found if p], integer=False)
+    reasons = np.select(
+        [missing.to_numpy(dtype=bool), unknown.to_numpy(dtype=bool)],
+        ["blank or missing", "unknown category"], "",
+    )  # fmt: skip
+    return _Checked(normalised, [p for p in found if p], False, reasons)
 
 
 def _check_unique(ids: pd.Series, max_rows: int) -> list[Problem]:

@@ -1,0 +1,47 @@
+"""Score a data snapshot with a registered model into a dated, partitioned Parquet output.
+
+Runs unchanged as a Databricks ``spark_python_task`` and as a local process. See
+``attrition_mlops.score`` for the layout and the idempotency, atomicity and resume guarantees.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from attrition_mlops import registry
+from attrition_mlops.entrypoint import run_job
+from attrition_mlops.model import load_predictor
+from attrition_mlops.score import score_snapshot
+from attrition_mlops.settings import get_scoring_settings, get_settings
+from attrition_mlops.tracking import configure_mlflow
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, required=True, help="CSV/Parquet file or folder")
+    parser.add_argument("--output", type=Path, help="output root (default: <state>/predictions)")
+    parser.add_argument("--run-date", type=date.fromisoformat, help="default: today (UTC)")
+    parser.add_argument("--model-uri", help="default: models:/<name>@<ATTRITION_SCORE_MODEL_ALIAS>")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--output-json", type=Path)
+    args = parser.parse_args(argv)
+
+    def work() -> dict:
+        settings, cfg = get_settings(), get_scoring_settings()
+        configure_mlflow(settings)
+        uri = args.model_uri or f"models:/{settings.model_name}@{cfg.model_alias}"
+        name, version = registry.resolve_model_uri(uri)
+        return score_snapshot(
+            args.input, args.output or cfg.output_root or settings.state_dir / "predictions",
+            args.run_date or datetime.now(UTC).date(), load_predictor(f"models:/{name}/{version}"),
+            model_name=name, model_version=version, batch_rows=cfg.batch_rows,
+            max_reject_fraction=cfg.max_reject_fraction, progress=args.progress,
+        ).to_dict()  # fmt: skip
+
+    return run_job(work, args.output_json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

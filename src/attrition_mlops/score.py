@@ -1,0 +1,233 @@
+"""Batch scoring: stream a snapshot through the model into one partition per run date.
+
+Memory stays bounded whatever the input size: the input (a CSV/Parquet file or a partitioned
+folder) is read as a pyarrow dataset in record batches, and each batch is validated, scored and
+written as its own Parquet part before the next is read.
+
+Layout under ``output_root``::
+
+    run_date=YYYY-MM-DD/part-00000.parquet …   the published predictions (what consumers read)
+    run_date=YYYY-MM-DD/_SUCCESS.json            manifest: counts, model, input fingerprint
+    _rejects/run_date=YYYY-MM-DD/rejects.parquet  invalid rows, raw values + reason
+    _staging/run_date=YYYY-MM-DD/                 work in progress (parts + checkpoint state)
+
+**Idempotent:** a rerun for the same date replaces the partition, so every row appears once.
+**Atomic:** readers never see a half-written partition; it is published by renames only after
+every part is written. **Resumable:** each part is written write-then-rename, and a killed run
+restarted with the same input and model skips the parts it already wrote. Batch boundaries are
+deterministic for a given input, so no row is duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from attrition_mlops import contract
+from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.validation import DataValidationError, Problem, split_valid_rows
+
+STATE_FILE = "_STATE.json"
+SUCCESS_FILE = "_SUCCESS.json"
+OUTPUT_COLUMNS = (
+    contract.ID_COLUMN, "probability", "label", "is_outlier",
+    "model_name", "model_version", "scored_at", "run_date",
+)  # fmt: skip
+
+
+class TooManyRejectsError(DataValidationError):
+    """More invalid rows than the configured fraction: the partition is not published."""
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    run_date: str
+    model_name: str
+    model_version: str
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    partition: str
+    rejects: str | None
+    resumed_parts: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def open_input(path: Path) -> pads.Dataset:
+    """A file or a (hive-partitioned) folder of CSV or Parquet files, read as text for CSV."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError([Problem(None, f"{path}: no such file or folder")])
+    files = _input_files(path)
+    if not files:
+        raise DataValidationError([Problem(None, f"{path}: no input files")])
+    if all(f.suffix in (".parquet", ".pq") for f in files):
+        return pads.dataset([str(f) for f in files], format="parquet")
+    # CSV: every column as text so validation can name bad cells instead of arrow guessing types.
+    with files[0].open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise DataValidationError([Problem(None, f"{files[0]}: empty file, no header row")])
+    fmt = pads.CsvFileFormat(
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header})
+    )
+    return pads.dataset([str(f) for f in files], format=fmt)
+
+
+def fingerprint(path: Path) -> list[list]:
+    """Identifies the input cheaply (path, size, mtime of each file) for resume decisions."""
+    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in _input_files(Path(path))]
+
+
+def _input_files(path: Path) -> list[Path]:
+    # Like Spark and pyarrow, names starting with "_" or "." (markers, temp files) are not data.
+    if path.is_file():
+        return [path]
+    hidden = ("_", ".")
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(hidden))
+
+
+def _write_atomic(table: pa.Table, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
+
+
+def _prepare_staging(staging: Path, key: dict) -> tuple[int, str]:
+    """Reuse a matching interrupted run's parts, else start clean: (parts reused, scored_at).
+
+    A resumed run keeps the first attempt's ``scored_at`` so one partition has one timestamp.
+    """
+    state_path = staging / STATE_FILE
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved["key"] == key:
+            return len(list(staging.glob("part-*.parquet"))), saved["scored_at"]
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    state_path.write_text(json.dumps({"key": key, "scored_at": scored_at}))
+    return 0, scored_at
+
+
+def _score_batch(batch: pa.RecordBatch, predictor, meta: dict) -> tuple[pa.Table, pd.DataFrame]:
+    raw = batch.to_pandas()
+    valid, rejects = split_valid_rows(raw.drop(columns=[contract.LABEL], errors="ignore"))
+    out = predictor.predict(valid[list(contract.INPUT_COLUMNS)])
+    scored = pd.DataFrame({contract.ID_COLUMN: valid[contract.ID_COLUMN].to_numpy()})
+    scored["probability"] = out["probability"].to_numpy()
+    scored["label"] = out["label"].to_numpy()
+    scored["is_outlier"] = out["is_outlier"].to_numpy()
+    for key, value in meta.items():
+        scored[key] = value
+    return pa.Table.from_pandas(scored[list(OUTPUT_COLUMNS)], preserve_index=False), rejects
+
+
+def _progress(total: int | None, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rows", desc="scoring", file=sys.stderr)
+
+
+def score_snapshot(
+    input_path: Path,
+    output_root: Path,
+    run_date: date,
+    predictor: AttritionPredictor,
+    *,
+    model_name: str,
+    model_version: str,
+    batch_rows: int = 100_000,
+    max_reject_fraction: float = 0.01,
+    progress: bool | None = None,
+) -> ScoreResult:
+    """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring."""
+    started = time.perf_counter()
+    dataset = open_input(input_path)
+    part_name = f"run_date={run_date.isoformat()}"
+    staging = output_root / "_staging" / part_name
+    key = {"input": fingerprint(input_path), "model": f"{model_name}/{model_version}",
+           "batch_rows": batch_rows, "run_date": run_date.isoformat()}  # fmt: skip
+    reused, scored_at = _prepare_staging(staging, key)
+    meta = {"model_name": model_name, "model_version": str(model_version),
+            "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _progress(dataset.count_rows() if show else None, show)
+    counts = {"in": 0, "scored": 0}
+    rejected: list[pd.DataFrame] = []
+    batches = dataset.to_batches(batch_size=batch_rows, use_threads=False)
+    for index, batch in enumerate(batches):
+        counts["in"] += batch.num_rows
+        part = staging / f"part-{index:05d}.parquet"
+        if part.exists():  # written by an interrupted run with this same input and model
+            counts["scored"] += pq.read_metadata(part).num_rows
+            rejected.append(split_valid_rows(batch.to_pandas().drop(
+                columns=[contract.LABEL], errors="ignore"))[1])  # fmt: skip
+        else:
+            table, rejects = _score_batch(batch, predictor, meta)
+            _write_atomic(table, part)
+            counts["scored"] += table.num_rows
+            rejected.append(rejects)
+        if bar is not None:
+            bar.update(batch.num_rows)
+    if bar is not None:
+        bar.close()
+    rejects_path = _write_rejects(output_root, part_name, rejected)
+    n_rejected = counts["in"] - counts["scored"]
+    if counts["in"] == 0:
+        raise DataValidationError([Problem(None, f"{input_path}: no data rows")])
+    if n_rejected > max_reject_fraction * counts["in"]:
+        raise TooManyRejectsError([Problem(None, (
+            f"{n_rejected} of {counts['in']} rows invalid ({n_rejected / counts['in']:.2%} > "
+            f"{max_reject_fraction:.2%} allowed); partition not published. Reasons per row: "
+            f"{rejects_path}"))])  # fmt: skip
+    result = ScoreResult(
+        run_date.isoformat(), model_name, str(model_version), counts["in"], counts["scored"],
+        n_rejected, str(output_root / part_name), str(rejects_path) if rejects_path else None,
+        reused, round(time.perf_counter() - started, 3),
+    )  # fmt: skip
+    _publish(staging, output_root / part_name, result)
+    return result
+
+
+def _write_rejects(root: Path, part_name: str, rejected: list[pd.DataFrame]) -> Path | None:
+    folder = root / "_rejects" / part_name
+    shutil.rmtree(folder, ignore_errors=True)
+    frames = [frame for frame in rejected if len(frame)]
+    if not frames:
+        return None
+    folder.mkdir(parents=True)
+    table = pa.Table.from_pandas(pd.concat(frames).astype("str"), preserve_index=False)
+    target = folder / "rejects.parquet"
+    _write_atomic(table, target)
+    return target
+
+
+def _publish(staging: Path, final: Path, result: ScoreResult) -> None:
+    """Swap the finished staging folder in as the partition; the old copy goes away whole."""
+    (staging / STATE_FILE).unlink()
+    (staging / SUCCESS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
+    trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex}")
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(staging, final)
+    shutil.rmtree(trash, ignore_errors=True)

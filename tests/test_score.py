@@ -1,0 +1,175 @@
+"""Batch scoring: complete, idempotent, atomic, resumable, and honest about bad rows."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+
+import joblib
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from attrition_mlops import contract
+from attrition_mlops.dataset import bundled_dataset_path
+from attrition_mlops.features import build_classifier
+from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.score import TooManyRejectsError, score_snapshot
+
+DAY = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="module")
+def predictor(snapshot):
+    X = snapshot.frame[list(contract.INPUT_COLUMNS)]
+    y = (snapshot.frame[contract.LABEL] == "Yes").astype(int)
+    classifier = build_classifier("logistic_regression", {"C": 0.5}, seed=0).fit(X, y)
+    return AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01), 0.5)
+
+
+@pytest.fixture
+def raw():
+    return pd.read_csv(bundled_dataset_path(), dtype=str)
+
+
+def _score(input_path, out, predictor, **kwargs):
+    return score_snapshot(
+        input_path, out, DAY, predictor, model_name="employee_attrition", model_version="7",
+        progress=False, **kwargs,
+    )  # fmt: skip
+
+
+def _published(out):
+    return (
+        pads.dataset(out / f"run_date={DAY.isoformat()}", format="parquet").to_table().to_pandas()
+    )
+
+
+def test_scores_every_row_with_model_metadata(tmp_path, predictor, snapshot):
+    result = _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=500)
+    table = _published(tmp_path / "out")
+    assert result.rows_in == result.rows_scored == len(table) == 1470
+    assert table[contract.ID_COLUMN].is_unique
+    assert set(table.columns) >= {
+        "probability",
+        "label",
+        "is_outlier",
+        "model_version",
+        "scored_at",
+    }
+    assert (table.model_version == "7").all() and table.probability.between(0, 1).all()
+    expected = predictor.predict_proba(snapshot.frame[list(contract.INPUT_COLUMNS)])
+    by_id = table.set_index(contract.ID_COLUMN).loc[snapshot.frame[contract.ID_COLUMN]]
+    assert (by_id.probability.to_numpy() - expected).max() < 1e-12
+    manifest = json.loads((tmp_path / "out" / "run_date=2026-11-20" / "_SUCCESS.json").read_text())
+    assert manifest["rows_scored"] == 1470 and manifest["model_version"] == "7"
+
+
+def test_rerun_for_the_same_date_leaves_one_copy(tmp_path, predictor):
+    for _ in range(3):
+        _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=400)
+    table = _published(tmp_path / "out")
+    assert len(table) == 1470 and table[contract.ID_COLUMN].is_unique
+    leftovers = [p.name for p in (tmp_path / "out").iterdir()]
+    assert sorted(leftovers) == ["_staging", "run_date=2026-11-20"]
+    assert not list((tmp_path / "out" / "_staging").iterdir())
+
+
+def test_partitioned_parquet_folder_input(tmp_path, predictor, raw):
+    for i, part in enumerate((raw.iloc[:700], raw.iloc[700:])):
+        folder = tmp_path / "in" / f"day=2026-11-{i + 1:02d}"
+        folder.mkdir(parents=True)
+        part.to_parquet(folder / "data.parquet")
+    (tmp_path / "in" / "_SUCCESS").write_text("")  # markers are not data
+    assert _score(tmp_path / "in", tmp_path / "out", predictor).rows_scored == 1470
+
+
+def test_invalid_rows_go_to_rejects_with_reasons(tmp_path, predictor, raw):
+    raw.loc[[3, 800], "JobRole"] = "Astronaut"
+    raw.loc[1200, "Age"] = "forty"
+    bad = tmp_path / "bad.csv"
+    raw.to_csv(bad, index=False)
+    result = _score(bad, tmp_path / "out", predictor, batch_rows=300)
+    assert (result.rows_scored, result.rows_rejected) == (1467, 3)
+    rejects = pd.read_parquet(result.rejects)
+    assert sorted(rejects[contract.ID_COLUMN]) == sorted(
+        raw.loc[[3, 800, 1200], contract.ID_COLUMN]
+    )
+    assert rejects.reason.str.contains("JobRole: unknown category").sum() == 2
+    assert rejects.reason.str.contains("Age: not a whole number").sum() == 1
+
+
+def test_too_many_rejects_fail_without_publishing(tmp_path, predictor, raw):
+    raw.loc[:30, "OverTime"] = "Sometimes"
+    bad = tmp_path / "bad.csv"
+    raw.to_csv(bad, index=False)
+    with pytest.raises(TooManyRejectsError, match="31 of 1470 rows invalid"):
+        _score(bad, tmp_path / "out", predictor)
+    assert not (tmp_path / "out" / "run_date=2026-11-20").exists()
+    assert len(pd.read_parquet(tmp_path / "out" / "_rejects" / "run_date=2026-11-20")) == 31
+
+
+def test_resume_after_a_crash_reuses_parts(tmp_path, predictor, monkeypatch):
+    from attrition_mlops import score
+
+    calls = {"n": 0}
+    original = score._score_batch
+
+    def crash_on_fourth(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("worker lost")
+        return original(*args)
+
+    monkeypatch.setattr(score, "_score_batch", crash_on_fourth)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=200)
+    monkeypatch.setattr(score, "_score_batch", original)
+    result = _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=200)
+    assert result.resumed_parts == 3
+    table = _published(tmp_path / "out")
+    assert len(table) == 1470 and table[contract.ID_COLUMN].is_unique
+
+
+def test_resume_after_sigkill_has_no_duplicate_or_missing_rows(tmp_path, predictor, raw):
+    big = pd.concat(
+        [raw.assign(EmployeeNumber=raw.EmployeeNumber.astype(int) + 10_000 * k) for k in range(8)]
+    )  # fmt: skip  (11,760 rows, distinct ids)
+    source = tmp_path / "big.csv"
+    big.to_csv(source, index=False)
+    joblib.dump(predictor, tmp_path / "predictor.joblib")
+    script = f"""
+import joblib, time
+from datetime import date
+from pathlib import Path
+from attrition_mlops import score
+original = score._score_batch
+def slow(*a):
+    time.sleep(0.3)
+    return original(*a)
+score._score_batch = slow
+score.score_snapshot(Path({str(source)!r}), Path({str(tmp_path / "out")!r}), date(2026, 11, 20),
+    joblib.load({str(tmp_path / "predictor.joblib")!r}), model_name="employee_attrition",
+    model_version="7", batch_rows=250, progress=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    staging = tmp_path / "out" / "_staging" / "run_date=2026-11-20"
+    deadline = time.monotonic() + 120
+    while len(list(staging.glob("part-*.parquet"))) < 5 and time.monotonic() < deadline:
+        assert proc.poll() is None, "scoring finished before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = len(list(staging.glob("part-*.parquet")))
+    assert 5 <= written < 48
+    result = _score(source, tmp_path / "out", predictor, batch_rows=250)
+    assert result.resumed_parts >= written - 1  # the kill may land between write and rename
+    table = _published(tmp_path / "out")
+    assert len(table) == len(big) and table[contract.ID_COLUMN].is_unique
+    assert set(table[contract.ID_COLUMN]) == set(big.EmployeeNumber.astype(int))
+    assert table.scored_at.nunique() == 1  # resumed parts and new parts share one timestamp
