@@ -38,6 +38,10 @@ format: install ## Apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
+.PHONY: score
+score: install ## Batch-score the bundled snapshot with the champion into .state/predictions
+	$(RUN) python jobs/score.py --input src/attrition_mlops/data/ibm_hr_attrition.csv
+
 .PHONY: status
 status: install ## Show which model version holds each alias (champion, challenger, ...)
 	$(RUN) attrition status

@@ -1,7 +1,8 @@
 """``make demo``: the lifecycle that exists so far, run locally end to end.
 
-validate the data snapshot → train a challenger → champion/challenger gate → summary. Each step
-is the real job entrypoint run as a process against the local MLflow store in ``.state/``.
+validate the data snapshot → train a challenger → champion/challenger gate → batch scoring with
+the champion → summary. Each step is the real job entrypoint run as a process against the local
+MLflow store in ``.state/``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import sys
 
 from attrition_mlops import registry
+from attrition_mlops.dataset import bundled_dataset_path
 from attrition_mlops.entrypoint import new_run_key
 from attrition_mlops.local_runner import JobFailedError, run_job
 from attrition_mlops.settings import get_settings
@@ -21,11 +23,11 @@ def _step(title: str) -> None:
 
 def run_demo(n_trials: int | None = None) -> int:
     settings = get_settings()
-    _step("1/3 validate the data snapshot (real IBM HR attrition data, bundled)")
+    _step("1/4 validate the data snapshot (real IBM HR attrition data, bundled)")
     snap = run_job("validate_data")
     print(f"{snap['rows']} rows, labels {snap['label_counts']}, sha256 {snap['sha256'][:12]}…")
 
-    _step("2/3 train a challenger (Optuna over model families, CV on the train part only)")
+    _step("2/4 train a challenger (Optuna over model families, CV on the train part only)")
     args = ["--run-key", new_run_key("demo")]
     if n_trials:
         args += ["--n-trials", str(n_trials)]
@@ -36,8 +38,16 @@ def run_demo(n_trials: int | None = None) -> int:
         f"holdout AUC {trained['holdout_auc']:.4f}"
     )
 
-    _step("3/3 champion vs challenger on the frozen holdout")
+    _step("3/4 champion vs challenger on the frozen holdout")
     report = run_job("evaluate", ["--challenger-version", trained["version"]])
+
+    _step("4/4 batch scoring with the champion (today's partition; a rerun replaces it)")
+    scored = run_job("score", ["--input", str(bundled_dataset_path()), "--no-progress"])
+    print(
+        f"scored {scored['rows_scored']} of {scored['rows_in']} rows with "
+        f"v{scored['model_version']} ({scored['rows_rejected']} rejected) into "
+        f"{scored['partition']}"
+    )
 
     _step("summary")
     print(_summary(settings, report))
