@@ -42,6 +42,14 @@ format: install ## Apply ruff fixes and formatting
 score: install ## Batch-score the bundled snapshot with the champion into .state/predictions
 	$(RUN) python jobs/score.py --input src/attrition_mlops/data/ibm_hr_attrition.csv
 
+.PHONY: serve
+serve: install ## Serve the API on http://127.0.0.1:8000 (follows the production alias, else champion)
+	$(RUN) uvicorn --factory attrition_mlops.serving.app:create_app --host 127.0.0.1 --port 8000
+
+.PHONY: image-context
+image-context: install ## Assemble the serving image's build context for the champion in build/image-ctx
+	$(RUN) python -m attrition_mlops.image employee_attrition @champion build/image-ctx
+
 .PHONY: status
 status: install ## Show which model version holds each alias (champion, challenger, ...)
 	$(RUN) attrition status

@@ -17,26 +17,11 @@ from attrition_mlops import contract, registry
 from attrition_mlops.dataset import bundled_dataset_path
 from attrition_mlops.local_runner import JobFailedError, run_job
 from attrition_mlops.model import PROFILE_FILE, AttritionPyfunc
+from attrition_mlops.serving.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.integration
 
 NAME = "employee_attrition"
-# The request body of the original proof of concept (shared/background), as sent to /predict.
-EXAMPLE_REQUEST = [
-    {
-        "BusinessTravel": "Travel_Rarely", "Department": "Research & Development",
-        "EducationField": "Medical", "Gender": "Male", "JobRole": "Manager",
-        "MaritalStatus": "Married", "Over18": "Yes", "OverTime": "No", "Age": 36,
-        "DailyRate": 989, "DistanceFromHome": 8, "Education": 1, "EmployeeCount": 1,
-        "EmployeeNumber": 253, "EnvironmentSatisfaction": 4, "HourlyRate": 46,
-        "JobInvolvement": 3, "JobLevel": 5, "JobSatisfaction": 3, "MonthlyIncome": 19033,
-        "MonthlyRate": 6499, "NumCompaniesWorked": 1, "PercentSalaryHike": 14,
-        "PerformanceRating": 3, "RelationshipSatisfaction": 2, "StandardHours": 65,
-        "StockOptionLevel": 1, "TotalWorkingYears": 14, "TrainingTimesLastYear": 3,
-        "WorkLifeBalance": 2, "YearsAtCompany": 3, "YearsInCurrentRole": 3,
-        "YearsSinceLastPromotion": 3, "YearsWithCurrManager": 1,
-    }
-]  # fmt: skip
 
 
 @pytest.fixture

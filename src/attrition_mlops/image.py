@@ -323,7 +323,7 @@ def maybe_docker_build(ctx: BuildContext) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Assemble the serving image's build context.")
     parser.add_argument("model_name")
-    parser.add_argument("version")
+    parser.add_argument("version", help="a version number, or @alias (e.g. @champion)")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--registry-image", default="attrition-serving")
     parser.add_argument("--project-dir", type=Path)
@@ -332,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    version = args.version
+    if version.startswith("@"):
+        configure_mlflow(get_settings())
+        _, version = registry.resolve_model_uri(f"models:/{args.model_name}{version}")
     ctx = build_context(
         args.model_name,
-        args.version,
+        version,
         args.out_dir,
         registry_image=args.registry_image,
         project_dir=args.project_dir,

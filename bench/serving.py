@@ -1,0 +1,225 @@
+"""Serving benchmark: this service vs ``mlflow models serve`` vs the naive FastAPI path.
+
+Same registered model, same single-record payload (the original proof of concept's example
+request), same machine, one run. Load comes from separate processes:
+- latency at a fixed low rate: a Python client process sends requests on a fixed schedule
+  (open loop) and records each request's wall time; reports p50/p99;
+- maximum throughput with p99 ≤ 50 ms: ``wrk`` (Debian package ``wrk``) at increasing
+  connection counts; the best requests/s whose p99 stays ≤ 50 ms.
+Each server runs with 1 and 2 uvicorn workers.
+
+    uv run python bench/serving.py --json-out bench-serving.json
+
+needs ``wrk`` on PATH (``apt-get install wrk``). It trains a small model into its own state
+folder (``.state/bench-serving``) unless ``--model-uri`` and ``ATTRITION_TRACKING_URI`` say
+which model to use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from attrition_mlops.serving.schemas import EXAMPLE_REQUEST as EXAMPLE
+
+REPO = Path(__file__).resolve().parents[1]
+CONNECTIONS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(kind: str, port: int, workers: int, model_uri: str) -> tuple[list[str], dict]:
+    py = sys.executable
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if kind == "service":
+        env = {"ATTRITION_SERVING_MODEL_URI": model_uri, "ATTRITION_SERVING_POLL_SECONDS": "0"}
+        cmd = [py, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app"]
+        return cmd + common + ["--log-level", "warning", "--no-access-log"], env
+    if kind == "naive":
+        env = {"ATTRITION_BENCH_MODEL_URI": model_uri}
+        cmd = [py, "-m", "uvicorn", "--factory", "naive_serving_app:create_app"]
+        cmd += ["--app-dir", str(REPO / "bench")]
+        return cmd + common + ["--log-level", "warning", "--no-access-log"], env
+    if kind == "mlflow":
+        cmd = [py, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        return cmd + ["-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], {}
+    raise ValueError(kind)
+
+
+def payload(kind: str) -> bytes:
+    body = {"dataframe_records": EXAMPLE} if kind == "mlflow" else EXAMPLE
+    return json.dumps(body).encode()
+
+
+def wait_ready(url: str, body: bytes, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.post(url, content=body, headers={"content-type": "application/json"})
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def fixed_rate_latency(url: str, body: bytes, rate: float, n: int) -> dict:
+    """Runs the client in its own process so it never shares an interpreter with a server."""
+    code = f"""
+import httpx, json, sys, time
+lat = []
+with httpx.Client(headers={{"content-type": "application/json"}}) as c:
+    for _ in range(20):
+        c.post({url!r}, content={body!r})
+    start = time.perf_counter()
+    for i in range({n}):
+        due = start + i / {rate}
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        t = time.perf_counter()
+        r = c.post({url!r}, content={body!r})
+        lat.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 200, r.text
+print(json.dumps(lat))
+"""
+    lat = sorted(
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    )
+    return {"p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99) - 1], "n": n}
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk_run(url: str, body: bytes, connections: int, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        escaped = body.decode().replace("\\", "\\\\").replace('"', '\\"')
+        lua.write(f'wrk.method = "POST"\nwrk.body = "{escaped}"\n')
+        lua.write('wrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "-s", lua.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+([\d.]+(?:us|ms|s))", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"connections": connections, "rps": rps, "p99_ms": p99,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else None}  # fmt: skip
+
+
+def max_throughput(url: str, body: bytes, seconds: int, p99_limit: float) -> dict:
+    runs = [wrk_run(url, body, c, seconds) for c in CONNECTIONS]
+    ok = [r for r in runs if r["p99_ms"] <= p99_limit and r["non_2xx"] == 0]
+    best = max(ok, key=lambda r: r["rps"]) if ok else None
+    peak = max(runs, key=lambda r: r["rps"] if r["non_2xx"] == 0 else 0)
+    return {"best": best, "peak": peak, "runs": runs}
+
+
+def measure(kind: str, workers: int, model_uri: str, args) -> dict:
+    port = free_port()
+    cmd, extra = server_command(kind, port, workers, model_uri)
+    env = {**os.environ, **extra}
+    log = open(Path(args.log_dir) / f"{kind}-{workers}.log", "w")  # closed in finally
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=args.log_dir)
+    url = f"http://127.0.0.1:{port}" + ("/invocations" if kind == "mlflow" else "/predict")
+    body = payload(kind)
+    try:
+        wait_ready(url, body)
+        latency = fixed_rate_latency(url, body, args.rate, args.requests)
+        throughput = max_throughput(url, body, args.seconds, args.p99_limit)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+    return {"server": kind, "workers": workers, "latency": latency, "throughput": throughput}
+
+
+def ensure_model(args) -> str:
+    if args.model_uri:
+        return args.model_uri
+    state = REPO / ".state" / "bench-serving"
+    os.environ.setdefault("ATTRITION_STATE_DIR", str(state))
+    os.environ.setdefault("ATTRITION_TRAIN_N_TRIALS", "8")
+    from attrition_mlops.local_runner import run_job
+
+    os.environ.setdefault("ATTRITION_JOBS_DIR", str(REPO / "jobs"))
+    trained = run_job("train", ["--run-key", "bench-serving"], echo=False)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(state / 'mlflow.db').resolve()}"
+    return f"models:/{trained['model_name']}/{trained['version']}"
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| server | workers | p50 ms @ fixed rate | p99 ms @ fixed rate "
+        "| max req/s with p99 ≤ 50 ms (connections) | peak req/s at any p99 (p99 ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        best = r["throughput"]["best"]
+        cell = f"{best['rps']:.0f} ({best['connections']})" if best else "none met the limit"
+        lat, peak = r["latency"], r["throughput"]["peak"]
+        peak_cell = f"{peak['rps']:.0f} ({peak['p99_ms']:.0f})"
+        lines.append(f"| {r['server']} | {r['workers']} | {lat['p50_ms']:.2f} | "
+                     f"{lat['p99_ms']:.2f} | {cell} | {peak_cell} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-uri")
+    parser.add_argument("--servers", default="service,mlflow,naive")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--rate", type=float, default=20.0, help="fixed-rate requests/s")
+    parser.add_argument("--requests", type=int, default=600, help="fixed-rate sample size")
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per step")
+    parser.add_argument("--p99-limit", type=float, default=50.0)
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--log-dir", default=tempfile.mkdtemp(prefix="bench-serving-"))
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is required for the throughput part: apt-get install wrk")
+    model_uri = ensure_model(args)
+    results = [
+        measure(kind, int(w), model_uri, args)
+        for w in args.workers.split(",")
+        for kind in args.servers.split(",")
+    ]
+    print(f"model {model_uri}; machine: {os.cpu_count()} CPUs; server logs in {args.log_dir}")
+    print(table(results))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""One error format for every failure, and a body check that runs before FastAPI parses.
+
+Every error is ``{"detail": ..., "errors": [{"record", "field", "problem", "type"}], "request_id"}``
+with ``record`` the 0-based index in the posted array. Input values are never echoed back: they
+may be huge, may be identifiers, and NaN cannot even be written as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from attrition_mlops.serving.metrics import request_id
+from attrition_mlops.serving.schemas import ErrorResponse, FieldError
+
+log = logging.getLogger(__name__)
+MAX_LISTED_ERRORS = 50
+_JSON_TYPES = ("application/json",)
+
+
+def error_response(
+    status: int, detail: str, request: Request, errors=(), headers=None
+) -> JSONResponse:
+    body = ErrorResponse(detail=detail, errors=list(errors), request_id=request_id(request.scope))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _problem(error: dict[str, Any]) -> FieldError:
+    loc = [part for part in error.get("loc", ()) if part != "body"]
+    record = loc[0] if loc and isinstance(loc[0], int) else None
+    field = str(loc[1]) if record is not None and len(loc) > 1 else None
+    kind = error.get("type", "invalid")
+    ctx = error.get("ctx") or {}
+    message = error.get("msg", "invalid value")
+    if not loc:  # the body as a whole
+        message = {
+            "missing": "request body is required: a JSON array of employee records",
+            "list_type": "the body must be a JSON array of employee records",
+            "too_short": "the array is empty: send at least one employee record",
+            "too_long": f"too many records: at most {ctx.get('max_length')} per request",
+        }.get(kind, message)
+    elif kind == "extra_forbidden":
+        message = "unknown field: not one of the 34 contract input fields"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif kind == "model_type":
+        message = "each record must be a JSON object of employee fields"
+    return FieldError(record=record, field=field, problem=message, type=kind)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    problems = [_problem(error) for error in errors[:MAX_LISTED_ERRORS]]
+    count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+    listed = f" (first {MAX_LISTED_ERRORS} listed)" if len(errors) > MAX_LISTED_ERRORS else ""
+    return error_response(422, f"invalid request: {count}{listed}", request, problems)
+
+
+def too_large(limit: int) -> str:
+    return f"request body too large: at most {limit} bytes (ATTRITION_SERVING_MAX_BODY_BYTES)"
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 413:
+        detail = too_large(request.app.state.serving.settings.max_body_bytes)
+    return error_response(exc.status_code, detail, request, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal error; quote the request id when reporting it", request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _invalid_body(message: str, kind: str = "json_invalid") -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message}])
+
+
+async def parse_json_body(request: Request) -> None:
+    """Check content type, encoding and JSON syntax; the parsed body is cached on ``request``.
+
+    FastAPI would answer some of these with a generic 400 or treat the body as a string; here
+    each gets a specific message. Starlette caches the result, so FastAPI does not parse twice.
+    """
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
+        raise HTTPException(
+            415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
+        )
+    try:
+        body = await request.body()  # the body size limit applies while this reads
+    except ClientDisconnect:  # nobody is left to answer; keep it out of the error log
+        raise HTTPException(400, "client disconnected before sending the whole body") from None
+    if not body.strip():
+        raise _invalid_body("request body is required: a JSON array of employee records", "missing")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _invalid_body(
+            f"body is not UTF-8 text (byte 0x{body[err.start]:02x} at offset {err.start})"
+        ) from None
+    try:
+        await request.json()
+    except json.JSONDecodeError as err:
+        raise _invalid_body(
+            f"body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
+        ) from None
+    except RecursionError:
+        raise _invalid_body("body is not acceptable JSON: nested too deeply") from None
+    except ValueError as err:  # e.g. an integer literal with thousands of digits
+        raise _invalid_body(f"body is not acceptable JSON: {err}") from None
+
+
+class ContentLengthGuard:
+    """Answer 413 from the Content-Length header alone, before a byte of the body is read.
+
+    FastAPI's own limit (``max_body_size``) still counts the bytes actually received, which
+    covers chunked bodies and lying headers; this guard only makes the common case answer in
+    the API's JSON error format (the built-in one answers it in plain text).
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._declared(scope) > self.max_body_bytes:
+            request = Request(scope)
+            await error_response(413, too_large(self.max_body_bytes), request)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _declared(scope: Scope) -> int:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                return int(value) if value.isdigit() else -1
+        return -1
+
+
+class JSONBodyRoute(APIRoute):
+    """An APIRoute whose request body gets :func:`parse_json_body` before FastAPI sees it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            await parse_json_body(request)
+            return await handler(request)
+
+        return checked

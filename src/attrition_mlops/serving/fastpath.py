@@ -1,0 +1,234 @@
+"""The online fast path: the fitted pipelines compiled once into plain numpy arithmetic.
+
+A one-record ``predict_proba`` through a sklearn Pipeline spends ~10 ms building a DataFrame and
+walking the ColumnTransformer; the model's own arithmetic takes well under 1 ms. At load time we
+read the *fitted* preprocessor (StandardScaler ``mean_``/``scale_`` or passthrough for numbers,
+OneHotEncoder ``categories_`` for categories, unknown → all-zero columns as with
+``handle_unknown="ignore"``) into an encoder that turns validated records straight into the
+float64 matrix the final estimator was fitted on, in its column order. The same arithmetic in
+the same order: on the bundled data set the results are bit-identical to the sklearn pipeline
+(docs/serving.md; tests assert < 1e-9 on all 1,470 rows).
+
+Anything the compiler does not recognise raises :class:`UnsupportedPipelineError`; the caller
+then keeps the sklearn path and logs a warning.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from attrition_mlops import contract
+from attrition_mlops.outliers import MahalanobisScorer
+
+Records = Sequence[Mapping[str, Any]]
+
+
+class UnsupportedPipelineError(ValueError):
+    """The fitted pipeline holds a step this compiler does not know how to reproduce."""
+
+
+_INTEGER_COLUMNS = tuple(f.name for f in contract.FEATURES if f.is_integer)
+_INTEGER_INDEX = {name: i for i, name in enumerate(_INTEGER_COLUMNS)}
+_TEXT_COLUMNS = tuple(f.name for f in contract.FEATURES if not f.is_integer)
+
+
+class RecordBatch:
+    """Validated records unpacked once per request, shared by the classifier and detector.
+
+    Integer fields become one float64 matrix (exact: contract integers are far below 2**53),
+    categorical fields one list per column.
+    """
+
+    def __init__(self, records: Records) -> None:
+        self.n = len(records)
+        self.integers = np.array(
+            [[record[name] for name in _INTEGER_COLUMNS] for record in records], dtype=np.float64
+        ).reshape(self.n, len(_INTEGER_COLUMNS))
+        self.text = {name: [record[name] for record in records] for name in _TEXT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class _NumericBlock:
+    start: int
+    stop: int
+    index: np.ndarray  # columns of RecordBatch.integers, in the transformer's order
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _OneHotBlock:
+    column: str
+    slots: dict[str, int]  # category -> output column
+
+
+class CompiledEncoder:
+    """Records → the fitted ColumnTransformer's float64 output, without pandas."""
+
+    def __init__(self, numeric: list[_NumericBlock], one_hot: list[_OneHotBlock], width: int):
+        self._numeric = numeric
+        self._one_hot = one_hot
+        self.width = width
+
+    def encode(self, batch: RecordBatch) -> np.ndarray:
+        out = np.zeros((batch.n, self.width), dtype=np.float64)
+        rows = np.arange(batch.n)
+        for block in self._numeric:
+            values = batch.integers[:, block.index]  # a copy: safe to modify in place
+            # Same operations, same order as StandardScaler.transform: subtract, then divide.
+            if block.mean is not None:
+                values -= block.mean
+            if block.scale is not None:
+                values /= block.scale
+            out[:, block.start : block.stop] = values
+        for block in self._one_hot:
+            slots = np.fromiter(
+                (block.slots.get(value, -1) for value in batch.text[block.column]),
+                dtype=np.intp,
+                count=batch.n,
+            )
+            known = slots >= 0  # an unknown category leaves its indicator columns at 0
+            out[rows[known], slots[known]] = 1.0
+        return out
+
+
+def compile_encoder(preprocessor: Any) -> CompiledEncoder:
+    if not isinstance(preprocessor, ColumnTransformer) or not hasattr(
+        preprocessor, "transformers_"
+    ):
+        raise UnsupportedPipelineError(f"not a fitted ColumnTransformer: {preprocessor!r}")
+    numeric: list[_NumericBlock] = []
+    one_hot: list[_OneHotBlock] = []
+    width = 0
+    for name, transformer, columns in preprocessor.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if not all(isinstance(c, str) and c in contract.FEATURES_BY_NAME for c in columns):
+            raise UnsupportedPipelineError(f"{name}: columns are not contract names: {columns}")
+        block_slice = preprocessor.output_indices_[name]
+        if block_slice.start != width:
+            raise UnsupportedPipelineError(f"{name}: output columns are not contiguous")
+        if _is_identity(transformer) or isinstance(transformer, StandardScaler):
+            numeric.append(_numeric_block(name, transformer, list(columns), width))
+            width += len(columns)
+        elif isinstance(transformer, OneHotEncoder):
+            blocks = _one_hot_blocks(name, transformer, list(columns), width)
+            one_hot += blocks
+            width += sum(len(block.slots) for block in blocks)
+        else:
+            raise UnsupportedPipelineError(f"{name}: no compiled form of {transformer!r}")
+        if width != block_slice.stop:
+            raise UnsupportedPipelineError(f"{name}: expected output up to {block_slice.stop}")
+    if width != len(preprocessor.get_feature_names_out()):
+        raise UnsupportedPipelineError("compiled width differs from the transformer's output")
+    return CompiledEncoder(numeric, one_hot, width)
+
+
+def _is_identity(transformer: Any) -> bool:
+    # A fitted ColumnTransformer stores "passthrough" as a FunctionTransformer without a func.
+    if isinstance(transformer, str):
+        return transformer == "passthrough"
+    return isinstance(transformer, FunctionTransformer) and transformer.func is None
+
+
+def _numeric_block(name: str, transformer: Any, columns: list[str], start: int) -> _NumericBlock:
+    if any(column not in _INTEGER_INDEX for column in columns):
+        raise UnsupportedPipelineError(f"{name}: numeric step over non-numeric columns")
+    index = np.array([_INTEGER_INDEX[column] for column in columns], dtype=np.intp)
+    stop = start + len(columns)
+    if _is_identity(transformer):
+        return _NumericBlock(start, stop, index, None, None)
+    mean = np.asarray(transformer.mean_, np.float64) if transformer.with_mean else None
+    scale = np.asarray(transformer.scale_, np.float64) if transformer.with_std else None
+    return _NumericBlock(start, stop, index, mean, scale)
+
+
+def _one_hot_blocks(
+    name: str, encoder: OneHotEncoder, columns: list[str], start: int
+) -> list[_OneHotBlock]:
+    if encoder.drop_idx_ is not None or getattr(encoder, "_infrequent_enabled", False):
+        raise UnsupportedPipelineError(f"{name}: dropped or infrequent categories")
+    if encoder.handle_unknown != "ignore" or encoder.sparse_output:
+        raise UnsupportedPipelineError(f"{name}: needs handle_unknown='ignore', dense output")
+    blocks = []
+    for column, categories in zip(columns, encoder.categories_, strict=True):
+        if column not in _TEXT_COLUMNS:
+            raise UnsupportedPipelineError(f"{name}: one-hot encoding of a numeric column")
+        slots = {str(category): start + i for i, category in enumerate(categories)}
+        if len(slots) != len(categories):
+            raise UnsupportedPipelineError(f"{name}.{column}: categories are not distinct text")
+        blocks.append(_OneHotBlock(column, slots))
+        start += len(categories)
+    return blocks
+
+
+def _split(pipeline: Any) -> tuple[CompiledEncoder, Any]:
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        raise UnsupportedPipelineError(f"expected Pipeline(preprocess, estimator): {pipeline!r}")
+    (_, preprocessor), (_, estimator) = pipeline.steps
+    if hasattr(estimator, "feature_names_in_"):
+        raise UnsupportedPipelineError("estimator was fitted on a DataFrame, not an array")
+    return compile_encoder(preprocessor), estimator
+
+
+class CompiledClassifier:
+    """P(positive class) from records: compiled encoder + the final estimator on an ndarray."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.encoder, estimator = _split(pipeline)
+        classes = list(getattr(estimator, "classes_", []))
+        if len(classes) != 2 or not hasattr(estimator, "predict_proba"):
+            raise UnsupportedPipelineError("not a fitted binary classifier")
+        self._column = 1  # AttritionPredictor reads predict_proba(...)[:, 1]
+        self._estimator = estimator
+        self._linear = None
+        if type(estimator) is LogisticRegression and estimator.coef_.shape[0] == 1:
+            self._linear = (estimator.coef_.T.copy(), estimator.intercept_.copy())
+
+    def predict_proba(self, batch: RecordBatch) -> np.ndarray:
+        X = self.encoder.encode(batch)
+        if self._linear is not None:  # LogisticRegression.predict_proba, minus its validation
+            coef_t, intercept = self._linear
+            return expit((X @ coef_t + intercept).reshape(-1))
+        return self._estimator.predict_proba(X)[:, self._column]
+
+
+class CompiledScorer:
+    """Outlier scores from records: compiled encoder + the fitted Mahalanobis scorer."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.encoder, scorer = _split(pipeline)
+        if type(scorer) is not MahalanobisScorer:
+            raise UnsupportedPipelineError(f"no compiled form of {scorer!r}")
+        self._location = np.asarray(scorer.location_, dtype=np.float64)
+        self._precision = np.asarray(scorer.precision_, dtype=np.float64)
+
+    def score(self, batch: RecordBatch) -> np.ndarray:
+        centred = self.encoder.encode(batch) - self._location
+        return np.einsum("ij,jk,ik->i", centred, self._precision, centred)
+
+
+_pinned = threading.local()
+
+
+def pin_native_threads(threads: int) -> None:
+    """Limit OpenMP/BLAS threads for the calling thread, once per thread.
+
+    OpenMP's thread count is per calling thread, so a limit set at start-up does not reach the
+    server's worker threads. Unpinned, HistGradientBoosting's OpenMP pool spin-waits on a busy
+    2-core box: a one-record prediction went from 0.6 ms to over 200 ms here.
+    """
+    if getattr(_pinned, "threads", None) != threads:
+        _pinned.limiter = threadpool_limits(limits=threads)
+        _pinned.threads = threads

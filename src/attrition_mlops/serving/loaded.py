@@ -1,0 +1,139 @@
+"""A model ready to serve: the predictor, its metadata, and its compiled fast path.
+
+:func:`prepare_model` is where a freshly loaded predictor becomes servable: compile the fast
+path (or fall back to the sklearn path with a warning), check the two agree on the example
+record, and run one prediction so the first real request pays no warm-up cost. Only a model that
+passed all of this is ever swapped in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from attrition_mlops import contract
+from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.serving.fastpath import (
+    CompiledClassifier,
+    CompiledScorer,
+    RecordBatch,
+    Records,
+    UnsupportedPipelineError,
+    pin_native_threads,
+)
+from attrition_mlops.serving.schemas import EXAMPLE_RECORD, EmployeeRecord
+
+log = logging.getLogger(__name__)
+#: Compiled and sklearn paths must agree this closely on the warm-up record, or we fall back.
+SELF_CHECK_TOLERANCE = 1e-9
+
+
+class ModelCard(BaseModel):
+    """What a model is: registry version tags, or ``model_card.json`` next to a baked model."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+    name: str
+    version: str
+    alias: str | None = None
+    trained_at: str | None = None
+    holdout_auc: float | None = None
+    family: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    probability: np.ndarray
+    is_outlier: np.ndarray
+    threshold: float
+
+    def outputs(self) -> list[dict[str, Any]]:
+        return [
+            {"probability": p, "label": "Yes" if p >= self.threshold else "No", "is_outlier": o}
+            for p, o in zip(self.probability.tolist(), self.is_outlier.tolist(), strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    card: ModelCard
+    source: str
+    predictor: AttritionPredictor
+    classifier: CompiledClassifier | None = None
+    scorer: CompiledScorer | None = None
+    threads: int = 1
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def fast_path(self) -> bool:
+        return self.classifier is not None and self.scorer is not None
+
+    def predict(self, records: Records) -> Scored:
+        """Score validated, normalised records (mappings with every contract input field)."""
+        pin_native_threads(self.threads)
+        if self.fast_path:
+            batch = RecordBatch(records)
+            probability = self.classifier.predict_proba(batch)
+            score = self.scorer.score(batch)
+        else:
+            probability, score = self.predict_sklearn(records)
+        is_outlier = score > self.predictor.detector.threshold
+        return Scored(probability, is_outlier, self.predictor.threshold)
+
+    def predict_sklearn(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
+        frame = pd.DataFrame.from_records(list(records), columns=list(contract.INPUT_COLUMNS))
+        return self.predictor.predict_proba(frame), self.predictor.detector.score(frame)
+
+
+def _compile(predictor: AttritionPredictor) -> tuple[CompiledClassifier, CompiledScorer] | None:
+    try:
+        return CompiledClassifier(predictor.classifier), CompiledScorer(predictor.detector.pipeline)
+    except UnsupportedPipelineError as err:
+        log.warning("fast path unavailable, serving through the sklearn pipeline: %s", err)
+        return None
+
+
+def _fast_path_gap(model: LoadedModel, records: Records) -> float:
+    """Largest disagreement of the two paths (probability; outlier score relative to size)."""
+    batch = RecordBatch(records)
+    probability, score = model.predict_sklearn(records)
+    fast_probability = model.classifier.predict_proba(batch)
+    fast_score = model.scorer.score(batch)
+    score_scale = max(1.0, float(np.max(np.abs(score))))
+    return max(
+        float(np.max(np.abs(fast_probability - probability))),
+        float(np.max(np.abs(fast_score - score))) / score_scale,
+    )
+
+
+def prepare_model(
+    predictor: AttritionPredictor,
+    card: ModelCard,
+    source: str,
+    *,
+    fast_path: bool = True,
+    threads: int = 1,
+) -> LoadedModel:
+    """Compile, self-check and warm a predictor; the result is ready for requests."""
+    compiled = _compile(predictor) if fast_path else None
+    model = LoadedModel(card, source, predictor, *(compiled or (None, None)), threads=threads)
+    example = [EmployeeRecord.model_validate(EXAMPLE_RECORD).__dict__]
+    model.predict(example)  # warm-up: the first request pays no first-call costs
+    if model.fast_path:
+        gap = _fast_path_gap(model, example)
+        if not gap <= SELF_CHECK_TOLERANCE:  # NaN counts as a disagreement too
+            log.warning("fast path disagrees with sklearn by %.3g: using the sklearn path", gap)
+            model = LoadedModel(card, source, predictor, threads=threads)
+            model.predict(example)
+    log.info(
+        "model %s version %s ready (%s path) from %s",
+        card.name, card.version, "fast" if model.fast_path else "sklearn", source,
+    )  # fmt: skip
+    return model

@@ -1,0 +1,107 @@
+"""Prometheus metrics, and the ASGI middleware that times every request and tags it with an id.
+
+Each app gets its own CollectorRegistry (no global state: tests can run several apps in one
+process). Routes are labelled by their template (``/predict``), never the raw path, so a scan of
+random URLs cannot explode the label set. One process per pod: no multiprocess mode needed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from attrition_mlops.serving.loaded import LoadedModel
+
+REQUEST_ID_HEADER = "x-request-id"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "attrition_http_requests", "HTTP requests by route, method and status",
+            ["route", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "attrition_http_request_duration_seconds", "Request latency by route",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.predictions = Counter(
+            "attrition_predictions", "Records scored", ["model_version"], registry=r
+        )
+        self.outliers = Counter(
+            "attrition_outliers", "Records flagged as outliers", ["model_version"], registry=r
+        )
+        self.model_info = Gauge(
+            "attrition_model_info", "The model being served (value 1)",
+            ["model_name", "model_version", "alias", "fast_path"], registry=r,
+        )  # fmt: skip
+        self.model_swaps = Counter("attrition_model_swaps", "Models swapped in", registry=r)
+        self.log_pending = Gauge(
+            "attrition_inference_log_pending", "Log entries not yet written", registry=r
+        )
+        self.log_failed = Gauge(
+            "attrition_inference_log_failed", "Log entries that could not be written", registry=r
+        )
+
+    def model_swapped(self, old: LoadedModel | None, new: LoadedModel) -> None:
+        self.model_info.clear()
+        self.model_info.labels(
+            new.card.name, new.card.version, new.card.alias or "", str(new.fast_path).lower()
+        ).set(1)
+        self.model_swaps.inc()
+
+    def scored(self, version: str, n_records: int, n_outliers: int) -> None:
+        self.predictions.labels(version).inc(n_records)
+        if n_outliers:
+            self.outliers.labels(version).inc(n_outliers)
+
+
+def request_id(scope: Scope) -> str | None:
+    return scope.get("state", {}).get("request_id")
+
+
+def request_started(scope: Scope) -> float | None:
+    return scope.get("state", {}).get("request_started")
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI (no body buffering): request id, X-Request-ID header, count and latency."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        # Always our own id (never the client's): ids stay unique in the inference log.
+        rid = uuid.uuid4().hex
+        scope.setdefault("state", {}).update(request_id=rid, request_started=started)
+        status = 500  # if the app dies before answering, the server sends a 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(label, method, str(status)).inc()
+            self.metrics.latency.labels(label, method).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Small routers, one per concern; the app factory decides which need authentication."""

@@ -1,0 +1,123 @@
+"""Request and response models. The request model is generated from the feature contract.
+
+Every field is required and strictly typed: integer fields take JSON integers only (not 3.5, not
+3.0, not "3", not true), categorical fields take exactly the contract's categories (plus its
+aliases, normalised on the way in: Over18 "Yes" becomes "Y"), numbers must lie in the contract's
+validity ranges, and unknown fields are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+
+from attrition_mlops import contract
+
+#: The request body of the original proof of concept (docs/serving.md), one record.
+EXAMPLE_RECORD: dict[str, Any] = {
+    "BusinessTravel": "Travel_Rarely", "Department": "Research & Development",
+    "EducationField": "Medical", "Gender": "Male", "JobRole": "Manager",
+    "MaritalStatus": "Married", "Over18": "Yes", "OverTime": "No", "Age": 36,
+    "DailyRate": 989, "DistanceFromHome": 8, "Education": 1, "EmployeeCount": 1,
+    "EmployeeNumber": 253, "EnvironmentSatisfaction": 4, "HourlyRate": 46,
+    "JobInvolvement": 3, "JobLevel": 5, "JobSatisfaction": 3, "MonthlyIncome": 19033,
+    "MonthlyRate": 6499, "NumCompaniesWorked": 1, "PercentSalaryHike": 14,
+    "PerformanceRating": 3, "RelationshipSatisfaction": 2, "StandardHours": 65,
+    "StockOptionLevel": 1, "TotalWorkingYears": 14, "TrainingTimesLastYear": 3,
+    "WorkLifeBalance": 2, "YearsAtCompany": 3, "YearsInCurrentRole": 3,
+    "YearsSinceLastPromotion": 3, "YearsWithCurrManager": 1,
+}  # fmt: skip
+EXAMPLE_REQUEST: list[dict[str, Any]] = [EXAMPLE_RECORD]
+
+
+def _describe(feature: contract.Feature) -> str:
+    role = {"identifier": " Identifier: pseudonymised in logs, not used by the model.",
+            "constant": " Constant in the data set: not used by the model."}  # fmt: skip
+    text = f"{feature.kind.capitalize()}."
+    if feature.levels:
+        text += " " + ", ".join(f"{code} = {label}" for code, label in feature.levels.items())
+    if feature.aliases:
+        text += " Also accepted: " + ", ".join(
+            f"{a!r} (= {c!r})" for a, c in feature.aliases.items()
+        )
+    return text + role.get(feature.role, "")
+
+
+def _normaliser(aliases: dict[str, str]):
+    def normalise(value: str) -> str:
+        return aliases.get(value, value)
+
+    return normalise
+
+
+def _field(feature: contract.Feature) -> tuple[Any, Any]:
+    info = Field(description=_describe(feature), examples=[EXAMPLE_RECORD[feature.name]])
+    if feature.is_integer:
+        kind: Any = Annotated[int, Field(strict=True, ge=feature.minimum, le=feature.maximum)]
+    else:
+        kind = Literal[feature.allowed_values]  # type: ignore[valid-type]
+        if feature.aliases:
+            kind = Annotated[kind, AfterValidator(_normaliser(feature.aliases))]
+    return kind, info
+
+
+#: One employee record: the contract's 34 input fields.
+EmployeeRecord = create_model(
+    "EmployeeRecord",
+    __config__=ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [EXAMPLE_RECORD]}
+    ),
+    __doc__="One employee: the IBM HR data set's input columns (all required).",
+    **{feature.name: _field(feature) for feature in contract.FEATURES},
+)
+
+
+class Prediction(BaseModel):
+    probability: float = Field(description="P(Attrition = Yes)", ge=0.0, le=1.0)
+    label: Literal["No", "Yes"] = Field(description="'Yes' when probability >= the threshold")
+    is_outlier: bool = Field(description="outside the training distribution (calibrated FPR)")
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    request_id: str
+    model_name: str
+    model_version: str
+    predictions: list[Prediction] = Field(description="one per input record, in input order")
+
+
+class FieldError(BaseModel):
+    record: int | None = Field(None, description="0-based index of the record in the array")
+    field: str | None = Field(None, description="the offending field, if one")
+    problem: str
+    type: str = Field(description="machine-readable problem type")
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: str
+    alias: str | None = None
+    source: str = Field(description="where it was loaded from (model dir or registry URI)")
+    trained_at: str | None = None
+    holdout_auc: float | None = None
+    family: str | None = None
+    run_id: str | None = None
+    threshold: float
+    outlier_fpr: float
+    fast_path: bool = Field(description="compiled numpy inference in use")
+    loaded_at: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading"]
+    model_version: str | None = None

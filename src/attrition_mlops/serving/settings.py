@@ -1,0 +1,67 @@
+"""Settings of the online API (ATTRITION_SERVING_*). No side effects: nothing is created here.
+
+Where the model comes from, in order: ``model_dir`` (an MLflow model directory baked into the
+image), ``model_uri`` (one fixed MLflow model URI), else the registry alias ``alias`` of the
+pipeline's registered model (falling back to ``fallback_alias`` while ``alias`` holds nothing),
+followed every ``poll_seconds``. Registry location and model name come from the pipeline's own
+settings (ATTRITION_TRACKING_URI, ATTRITION_STATE_DIR, ATTRITION_MODEL_NAME).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from attrition_mlops.settings import PipelineSettings
+
+EXPORT_SUBDIR = "inference-logs"
+
+
+class ServingSettings(BaseSettings):
+    """The serving process (ATTRITION_SERVING_*)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTRITION_SERVING_", extra="ignore", protected_namespaces=()
+    )
+
+    model_dir: Path | None = Field(None, description="MLflow model directory baked into the image")
+    model_uri: str | None = Field(None, description="a fixed MLflow model URI (models:/name/3)")
+    alias: str = Field("production", description="registry alias to serve and follow")
+    fallback_alias: str | None = Field(
+        "champion", description="served while `alias` holds no version (nothing deployed yet)"
+    )
+    poll_seconds: float = Field(5.0, ge=0, description="how often to check the source; 0: never")
+    max_records: int = Field(1000, ge=1, description="records per request")
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="request body limit")
+    api_key: SecretStr | None = Field(
+        None, description="X-API-Key / bearer token; auth is off when unset"
+    )
+    log_export_dir: Path | None = Field(
+        None,
+        description="inference log export folder; default <ATTRITION_STATE_DIR>/inference-logs",
+    )
+    log_export: bool | None = Field(
+        None, description="write the export folder; default: only when ATTRITION_TARGET=local"
+    )
+    log_stdout: bool = Field(True, description="also write each log line to stdout")
+    log_flush_seconds: float = Field(1.0, gt=0, description="export flush interval")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC key for EmployeeNumber; random per process when unset (local)"
+    )
+    fast_path: bool = Field(True, description="compiled numpy inference (False: sklearn path)")
+    threads: int = Field(1, ge=1, description="native (OpenMP/BLAS) threads per inference")
+
+    def export_dir(self, pipeline: PipelineSettings) -> Path | None:
+        """Where the export goes, or None when this target does not export to a folder."""
+        enabled = self.log_export if self.log_export is not None else pipeline.target == "local"
+        if not enabled:
+            return None
+        return self.log_export_dir or pipeline.state_dir / EXPORT_SUBDIR
+
+
+@lru_cache
+def get_serving_settings() -> ServingSettings:
+    return ServingSettings()

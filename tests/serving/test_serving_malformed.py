@@ -1,0 +1,162 @@
+"""A generated corpus of malformed requests: every one gets a 4xx with a precise message.
+
+For each field of the contract: missing, null, nested garbage, wrong types (strings for
+integers, floats such as 3.5 and 36.0, booleans), NaN/Infinity, out-of-range values, unknown
+categories; unknown extra fields; then whole-body problems: not an array, empty, too many
+records, oversized (declared and chunked), wrong or missing content type, invalid UTF-8, broken
+or pathologically nested JSON. Field problems must be reported with record index and field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+
+from attrition_mlops import contract
+from attrition_mlops.serving.schemas import EXAMPLE_RECORD
+
+pytestmark = pytest.mark.integration
+
+MAX_RECORDS = 50  # the shared test server's settings (serving_support.serving_settings)
+MAX_BODY = 64 * 1024
+JSON = {"content-type": "application/json"}
+
+
+@dataclass
+class Case:
+    id: str
+    body: bytes | object
+    status: int = 422
+    where: tuple[int | None, str | None] | None = None  # (record, field) that must be named
+    headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
+    chunked: bool = False
+
+    def content(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body).encode()  # allow_nan: NaN/Infinity go out as JSON tokens
+
+
+def _record(**changes) -> dict:
+    record = dict(EXAMPLE_RECORD)
+    for name, value in changes.items():
+        if value is _MISSING:
+            del record[name]
+        else:
+            record[name] = value
+    return record
+
+
+_MISSING = object()
+
+
+def _field_cases(feature: contract.Feature) -> list[Case]:
+    name = feature.name
+    values: dict[str, object] = {
+        "missing": _MISSING, "null": None, "object": {"value": 1}, "array": [1, 2],
+    }  # fmt: skip
+    if feature.is_integer:
+        values |= {
+            "string": "36", "float": 3.5, "whole-float": 36.0, "bool": True,
+            "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
+            "below": feature.minimum - 1, "above": feature.maximum + 1, "huge": 10**30,
+        }  # fmt: skip
+    else:
+        first = feature.categories[0]
+        values |= {
+            "number": 1, "bool": False, "empty": "", "unknown": "Astronaut",
+            "case": first.lower() if first.lower() != first else first.upper(),
+            "padded": f" {first} ",
+        }  # fmt: skip
+    cases = []
+    for label, value in values.items():
+        # put the bad record in the middle of a batch: the index must point at it
+        body = [EXAMPLE_RECORD, EXAMPLE_RECORD, _record(**{name: value}), EXAMPLE_RECORD]
+        cases.append(Case(f"{name}-{label}", body, where=(2, name)))
+    return cases
+
+
+def _extra_field_cases() -> list[Case]:
+    extras = {"Attrition": "Yes", "Foo": 1, "age": 36, "": 0, "EmployeeNumber ": 253}
+    return [
+        Case(f"extra-{key or 'empty-name'}", [_record(**{key: value})], where=(0, key))
+        for key, value in extras.items()
+    ]
+
+
+def _body_cases() -> list[Case]:
+    record = EXAMPLE_RECORD
+    over = json.dumps([record] * 100).encode()  # > 64 KiB
+    assert len(over) > MAX_BODY
+    return [
+        Case("body-object", {"records": [record]}, where=(None, None)),
+        Case("body-record-not-in-array", record, where=(None, None)),
+        Case("body-string", "hello", where=(None, None)),
+        Case("body-number", 42, where=(None, None)),
+        Case("body-null", None, where=(None, None)),
+        Case("body-true", True, where=(None, None)),
+        Case("body-empty-array", [], where=(None, None)),
+        Case("body-empty", b"", where=(None, None)),
+        Case("body-whitespace", b"  \n ", where=(None, None)),
+        Case("body-array-of-arrays", [[record]], where=(0, None)),
+        Case("body-array-of-numbers", [1, 2, 3], where=(0, None)),
+        Case("body-array-of-nulls", [None], where=(0, None)),
+        Case("body-array-of-strings", ["x"], where=(0, None)),
+        Case("body-empty-record", [{}], where=(0, "Age")),
+        Case("too-many-records", [record] * (MAX_RECORDS + 1), where=(None, None)),
+        Case("oversized-declared", over, status=413),
+        Case("oversized-chunked", over, status=413, chunked=True),
+        Case("content-type-text", [record], status=415, headers={"content-type": "text/plain"}),
+        Case("content-type-form", b"a=1", status=415,
+             headers={"content-type": "application/x-www-form-urlencoded"}),
+        Case("content-type-multipart", b"--x--", status=415,
+             headers={"content-type": "multipart/form-data; boundary=x"}),
+        Case("content-type-missing", [record], status=415, headers={}),
+        Case("content-type-garbage", [record], status=415, headers={"content-type": "?;;"}),
+        Case("utf8-invalid-byte", b'[{"Gender": "\xff"}]', where=(None, None)),
+        Case("utf8-latin1", '[{"Gender": "Mal\xe9"}]'.encode("latin-1"), where=(None, None)),
+        Case("utf8-overlong", b'[{"Gender": "\xc0\xaf"}]', where=(None, None)),
+        Case("utf8-surrogate", b'[{"Gender": "\xed\xa0\x80"}]', where=(None, None)),
+        Case("utf16", json.dumps([record]).encode("utf-16"), where=(None, None)),
+        Case("json-truncated", b'[{"Age": 36', where=(None, None)),
+        Case("json-trailing-comma", b"[1,]", where=(None, None)),
+        Case("json-single-quotes", b"[{'Age': 36}]", where=(None, None)),
+        Case("json-comment", b"[ /* x */ ]", where=(None, None)),
+        Case("json-trailing-garbage", json.dumps([record]).encode() + b"]]", where=(None, None)),
+        Case("json-bare-nan", b"NaN", where=(None, None)),
+        Case("json-deep-nesting", b"[" * 30000 + b"]" * 30000, where=(None, None)),
+        Case("json-huge-integer", b'[{"Age": ' + b"9" * 5000 + b"}]", where=(None, None)),
+        Case("json-nul-bytes", b"\x00" * 100, where=(None, None)),
+    ]  # fmt: skip
+
+
+CASES = [c for f in contract.FEATURES for c in _field_cases(f)] + _extra_field_cases()
+CASES += _body_cases()
+
+
+def test_corpus_is_large_and_varied():
+    counts = Counter(case.status for case in CASES)
+    print(f"malformed corpus: {len(CASES)} cases, expected statuses {dict(counts)}")
+    assert len(CASES) >= 200 and set(counts) == {413, 415, 422}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_malformed_request_gets_a_precise_4xx(client, case):
+    data = case.content()
+    # a generator makes httpx send Transfer-Encoding: chunked, with no Content-Length
+    chunks = (data[i : i + 4096] for i in range(0, len(data), 4096))
+    content = chunks if case.chunked else data
+    response = client.post("/predict", content=content, headers=case.headers)
+    if case.chunked:
+        assert "content-length" not in response.request.headers
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.status_code == case.status, response.text
+    body = response.json()
+    assert body["detail"] and body["request_id"] == response.headers["x-request-id"]
+    if case.where is not None:
+        named = {(e["record"], e["field"]) for e in body["errors"]}
+        assert case.where in named, body
+        assert all(e["problem"] for e in body["errors"])
