@@ -18,6 +18,7 @@ def _clear_settings_caches() -> None:
         settings_module.get_training_settings,
         settings_module.get_gate_settings,
         settings_module.get_scoring_settings,
+        settings_module.get_drift_settings,
     ):
         getter.cache_clear()
 

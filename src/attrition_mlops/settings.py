@@ -86,6 +86,29 @@ class ScoringSettings(BaseSettings):
     max_reject_fraction: float = Field(0.01, ge=0, le=1)
 
 
+Correction = Literal["bh", "bonferroni"]
+
+
+class DriftSettings(BaseSettings):
+    """The drift decision rule (ATTRITION_DRIFT_*). Thresholds are data, not code."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_DRIFT_", extra="ignore")
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="family-level error rate")
+    correction: Correction = "bh"
+    min_records: int = Field(200, ge=10, description="smaller windows are insufficient_data")
+    min_psi: float = Field(0.1, gt=0, description="effect gate: PSI at or above this")
+    min_wasserstein_sd: float = Field(
+        0.1, gt=0, description="effect gate (numeric): Wasserstein distance in reference SDs"
+    )
+    psi_bins: int = Field(10, ge=2, description="reference-quantile bins for numeric PSI")
+    psi_epsilon: float = Field(1e-4, gt=0, lt=0.01, description="share floor for empty bins")
+    min_expected: float = Field(5.0, gt=0, description="χ² cells below this are pooled")
+    ks_method: Literal["auto", "exact", "asymp"] = "auto"
+    monte_carlo_tables: int = Field(2000, ge=100, description="χ² Monte Carlo fallback size")
+    seed: int = 0
+
+
 @lru_cache
 def get_settings() -> PipelineSettings:
     return PipelineSettings()
@@ -104,3 +127,8 @@ def get_gate_settings() -> GateSettings:
 @lru_cache
 def get_scoring_settings() -> ScoringSettings:
     return ScoringSettings()
+
+
+@lru_cache
+def get_drift_settings() -> DriftSettings:
+    return DriftSettings()
