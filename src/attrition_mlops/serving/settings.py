@@ -53,6 +53,9 @@ class ServingSettings(BaseSettings):
     )
     fast_path: bool = Field(True, description="compiled numpy inference (False: sklearn path)")
     threads: int = Field(1, ge=1, description="native (OpenMP/BLAS) threads per inference")
+    inline_max_records: int = Field(
+        32, ge=0, description="requests up to this size score on the event loop (no thread hop)"
+    )
 
     def export_dir(self, pipeline: PipelineSettings) -> Path | None:
         """Where the export goes, or None when this target does not export to a folder."""

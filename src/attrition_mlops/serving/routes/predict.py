@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Body, Request
 
 from attrition_mlops.serving.deps import ModelDep, StateDep
@@ -57,12 +58,19 @@ def build_router(max_records: int, max_body_bytes: int) -> APIRouter:
     Records = _records_body(max_records)
 
     @router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-    def predict(  # plain def: CPU-bound, runs in the worker thread pool
+    async def predict(
         records: Records, request: Request, model: ModelDep, state: StateDep
     ) -> PredictResponse:
         """Attrition probability, label and outlier flag for each record, in input order."""
         rows = [record.__dict__ for record in records]
-        scored = model.predict(rows)
+        # Small requests score inline: 1 record costs ~0.2 ms and 32 ~0.5 ms on the fast path,
+        # less than a thread hop costs here. Larger ones go to the worker pool in ONE hop, so a
+        # 1,000-record request never blocks the loop. (A plain ``def`` route would also send
+        # response validation and serialisation to the pool: 8 hops per request.)
+        if len(rows) <= state.settings.inline_max_records:
+            scored = model.predict(rows)
+        else:
+            scored = await to_thread.run_sync(model.predict, rows)
         outputs = scored.outputs()
         rid = request_id(request.scope) or ""
         card = model.card
