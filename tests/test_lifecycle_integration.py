@@ -73,6 +73,7 @@ def test_model_lifecycle(fast_training, tmp_path):
     _check_registered_model("1", first)
 
     _batch_scoring_is_idempotent(tmp_path)
+    _drift_job_against_the_registered_profile(tmp_path)
     _bad_data_leaves_registry_untouched(tmp_path)
     _rollback(fast_training)
 
@@ -114,6 +115,29 @@ def _check_registered_model(version, trained):
     assert set(profile["features"]) == set(contract.MODEL_FEATURES)
     detector = model.unwrap_python_model().predictor.detector
     assert detector.fpr == 0.01 and detector.threshold > 0
+
+
+def _drift_job_against_the_registered_profile(tmp_path):
+    from datetime import date
+
+    from attrition_mlops.dataset import load_snapshot
+    from attrition_mlops.inference_log import Pseudonymiser
+    from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
+
+    base, key = load_snapshot().frame, Pseudonymiser(b"k" * 16)
+    for scenario, folder in (("none", "quiet"), ("salary_inflation", "drifted")):
+        partition = tmp_path / folder / "date=2026-11-20"
+        partition.mkdir(parents=True)
+        traffic = simulate_traffic(base, 800, scenario=scenario, seed=5)
+        lines = simulated_log_lines(traffic, model_name=NAME, model_version="1",
+                                    day=date(2026, 11, 20), pseudonymise=key)  # fmt: skip
+        (partition / "a.jsonl").write_text("".join(line + "\n" for line in lines))
+    args = ["--date", "2026-11-20", "--fail-on-drift"]
+    quiet = run_job("drift", ["--logs", str(tmp_path / "quiet"), *args], echo=False)
+    assert quiet["status"] == "no_drift" and quiet["n_records"] == 800
+    with pytest.raises(JobFailedError) as drifted:
+        run_job("drift", ["--logs", str(tmp_path / "drifted"), *args], echo=False)
+    assert drifted.value.returncode == 3  # --fail-on-drift: confirmed drift is the signal
 
 
 def _bad_data_leaves_registry_untouched(tmp_path):

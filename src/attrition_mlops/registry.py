@@ -78,6 +78,19 @@ def resolve_model_uri(uri: str) -> tuple[str, str]:
     return name, version
 
 
+def load_reference_profile(name: str, version: str) -> dict:
+    """The training reference profile stored with a registered version (for drift)."""
+    import json
+
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(
+        f"models:/{name}/{version}/artifacts/reference_profile.json"
+    )
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def get_version(name: str, version: str, client: MlflowClient | None = None) -> ModelVersion:
     return (client or MlflowClient()).get_model_version(name, version)
 

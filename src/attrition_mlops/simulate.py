@@ -14,14 +14,15 @@ empirical distribution itself, and the noise has mean zero and touches only near
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from attrition_mlops import contract
+from attrition_mlops import contract, inference_log
 
 #: The largest EmployeeNumber in the real IBM HR data; simulated IDs start above it.
 REAL_MAX_EMPLOYEE_NUMBER = 2068
@@ -254,3 +255,29 @@ def _label(
         "noise": noise,
     }
     return frame
+
+
+def simulated_log_lines(
+    frame: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: str,
+    day: date,
+    pseudonymise: inference_log.Pseudonymiser,
+    per_request: int = 5,
+) -> Iterator[str]:
+    """Inference-log lines, exactly as the API writes them, for SIMULATED traffic ``frame``.
+
+    One request per ``per_request`` records, timestamped through ``day`` (UTC). The outputs are
+    placeholders (the drift check reads inputs only); ``request_id`` marks the lines simulated.
+    """
+    records = frame[list(contract.INPUT_COLUMNS)].to_dict(orient="records")
+    start = datetime(day.year, day.month, day.day, 1, tzinfo=UTC)
+    placeholder = {"probability": 0.0, "label": "No", "is_outlier": False}
+    for i in range(0, len(records), per_request):
+        batch = records[i : i + per_request]
+        yield inference_log.dump_line(inference_log.build_record(
+            timestamp=start + timedelta(seconds=i), request_id=f"simulated-{i}",
+            model_name=model_name, model_version=model_version, inputs=batch,
+            outputs=[placeholder] * len(batch), latency_ms=0.0, pseudonymise=pseudonymise,
+        ))  # fmt: skip

@@ -1,0 +1,57 @@
+"""Check a window of exported inference logs for drift against the serving model's profile.
+
+Runs unchanged as a Databricks ``spark_python_task`` and as a local process. Prints a JSON
+summary whose ``drift_confirmed`` is the signal for the caller (the drift DAG updates the
+retraining Asset on it); ``--fail-on-drift`` also makes confirmed drift exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from attrition_mlops import registry
+from attrition_mlops.entrypoint import run_job
+from attrition_mlops.monitoring import check_window, read_window
+from attrition_mlops.settings import get_drift_settings, get_settings
+from attrition_mlops.tracking import configure_mlflow
+
+EXIT_DRIFT = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", type=Path, help="default: <state>/inference-logs")
+    parser.add_argument("--format", choices=("local", "log-analytics"), default="local")
+    parser.add_argument("--date", type=date.fromisoformat, help="last day (default: yesterday)")
+    parser.add_argument("--days", type=int, default=1, help="window length in days")
+    parser.add_argument("--output", type=Path, help="report folder (default: <state>/drift/<date>)")
+    parser.add_argument("--fail-on-drift", action="store_true")
+    parser.add_argument("--output-json", type=Path)
+    args = parser.parse_args(argv)
+    summary: dict = {}
+
+    def work() -> dict:
+        settings = get_settings()
+        configure_mlflow(settings)
+        last = args.date or datetime.now(UTC).date() - timedelta(days=1)
+        first = last - timedelta(days=args.days - 1)
+        rejected: list[str] = []
+        logs = args.logs or settings.state_dir / "inference-logs"
+        frame = read_window(logs, first, last, args.format, rejected)
+        out = args.output or settings.state_dir / "drift" / last.isoformat()
+        loader = partial(registry.load_reference_profile, settings.model_name)
+        summary.update(check_window(frame, loader, get_drift_settings(), out))
+        summary.update(window=[first.isoformat(), last.isoformat()], rejected_lines=rejected)
+        return summary
+
+    code = run_job(work, args.output_json)
+    if code == 0 and args.fail_on_drift and summary.get("drift_confirmed"):
+        return EXIT_DRIFT
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

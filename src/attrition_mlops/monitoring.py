@@ -1,0 +1,107 @@
+"""The nightly drift job's logic: read a window of inference logs, check each model's traffic.
+
+Two log formats, one schema (:mod:`attrition_mlops.inference_log`):
+- ``local``: the API's date-partitioned export folder (``date=YYYY-MM-DD/*.jsonl``);
+- ``log-analytics``: Azure Log Analytics data export of ``ContainerLogV2`` (JSON lines, one
+  record each, under any folder layout), whose ``LogMessage`` is the service's JSON line, as a
+  string or already parsed. Container lines that are not inference lines are skipped.
+
+Traffic served by different model versions is checked separately, each against the reference
+profile of the version that served it; drift is confirmed when any version's check confirms it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from attrition_mlops import inference_log
+from attrition_mlops.drift import DriftResult, check_drift
+from attrition_mlops.drift_report import write_report
+from attrition_mlops.settings import DriftSettings
+
+LogFormat = Literal["local", "log-analytics"]
+ProfileLoader = Callable[[str], dict[str, Any]]
+
+
+def _log_analytics_lines(folder: Path, rejected: list[str]) -> Iterator[str]:
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    message = json.loads(line).get("LogMessage")
+                except (json.JSONDecodeError, AttributeError):
+                    rejected.append(f"{path}:{number}: not a JSON record")
+                    continue
+                if not isinstance(message, str):  # the export may hold it already parsed
+                    message = json.dumps(message or {}, separators=(",", ":"))
+                if inference_log.is_inference_line(message):
+                    yield message
+
+
+def read_window(
+    source: Path, first: date, last: date, log_format: LogFormat, rejected: list[str]
+) -> pd.DataFrame:
+    """One row per logged employee record whose request falls in [first, last] (UTC days)."""
+    if log_format == "local":
+        paths = inference_log.export_files(source, first, last)
+        records = list(inference_log.read_records(paths, rejected=rejected))
+    else:
+        records = []
+        for text in _log_analytics_lines(source, rejected):
+            try:
+                records.append(inference_log.parse_line(text))
+            except ValueError as err:  # pydantic's ValidationError is a ValueError
+                rejected.append(f"log-analytics line: {str(err).splitlines()[0]}")
+    frame = inference_log.records_to_frame(records)
+    days = frame["timestamp"].dt.date
+    return frame[(days >= first) & (days <= last)].reset_index(drop=True)
+
+
+def check_window(
+    frame: pd.DataFrame,
+    load_profile: ProfileLoader,
+    settings: DriftSettings,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Check each serving version's slice; write its report; return the JSON-able summary."""
+    per_version: dict[str, DriftResult] = {}
+    reports: dict[str, dict[str, str]] = {}
+    for version, part in frame.groupby("model_version", sort=True):
+        profile = load_profile(str(version))
+        result = check_drift(profile, part, settings)
+        per_version[str(version)] = result
+        paths = write_report(result, profile, part, out_dir / f"model_version={version}")
+        reports[str(version)] = {kind: str(path) for kind, path in paths.items()}
+    confirmed = any(r.drift_confirmed for r in per_version.values())
+    if not per_version:
+        status = "insufficient_data"
+    elif confirmed:
+        status = "drift"
+    elif all(r.status == "insufficient_data" for r in per_version.values()):
+        status = "insufficient_data"
+    else:
+        status = "no_drift"
+    return {
+        "status": status,
+        "drift_confirmed": confirmed,
+        "n_records": len(frame),
+        "versions": {
+            version: {
+                "status": r.status,
+                "drift_confirmed": r.drift_confirmed,
+                "n_current": r.n_current,
+                "drifted_features": list(r.drifted_features),
+                "message": r.message,
+                "reports": reports[version],
+            }
+            for version, r in per_version.items()
+        },
+    }

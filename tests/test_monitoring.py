@@ -1,0 +1,115 @@
+"""The drift job's logic over real log lines in both export formats (traffic is SIMULATED)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from attrition_mlops import contract, inference_log
+from attrition_mlops.monitoring import check_window, read_window
+from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.settings import DriftSettings
+from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
+
+DAY = date(2026, 11, 20)
+PSEUDONYMISE = inference_log.Pseudonymiser(b"test-key-0123456789abcdef")
+
+
+def _lines(frame, version, day):
+    return simulated_log_lines(
+        frame, model_name="m", model_version=version, day=day, pseudonymise=PSEUDONYMISE
+    )
+
+
+def _write_local(root, lines, day=DAY):
+    folder = root / f"date={day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{len(list(folder.iterdir()))}.jsonl", "w") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+@pytest.fixture(scope="module")
+def profile(snapshot):
+    return build_reference_profile(snapshot.frame, source_sha256=snapshot.sha256)
+
+
+def _traffic(snapshot, scenario="none", n=1000, seed=1):
+    return simulate_traffic(snapshot.frame, n, scenario=scenario, seed=seed)
+
+
+def _check(frame, profile, tmp_path):
+    return check_window(frame, lambda version: profile, DriftSettings(), tmp_path / "reports")
+
+
+def test_quiet_window_from_local_export_is_not_drift(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot), "1", DAY))
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", rejected := [])
+    assert len(frame) == 1000 and not rejected
+    summary = _check(frame, profile, tmp_path)
+    assert summary["status"] == "no_drift" and not summary["drift_confirmed"]
+    assert (tmp_path / "reports" / "model_version=1" / "drift_report.html").exists()
+
+
+def test_salary_inflation_is_confirmed_and_named(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, "salary_inflation"), "1", DAY))
+    summary = _check(read_window(tmp_path / "logs", DAY, DAY, "local", []), profile, tmp_path)
+    assert summary["drift_confirmed"] and summary["status"] == "drift"
+    assert summary["versions"]["1"]["drifted_features"][0] == "MonthlyIncome"
+
+
+def test_log_analytics_container_log_export(tmp_path, snapshot, profile):
+    lines = list(_lines(_traffic(snapshot, "salary_inflation"), "1", DAY))
+    folder = tmp_path / "la" / "y=2026" / "m=11" / "d=20" / "h=01"
+    folder.mkdir(parents=True)
+    with open(folder / "PT1H.json", "w") as handle:
+        for i, line in enumerate(lines):
+            # The export may carry LogMessage as a string or as an already-parsed object.
+            message = line if i % 2 else json.loads(line)
+            handle.write(
+                json.dumps(
+                    {
+                        "TimeGenerated": "2026-11-20T01:00:00Z",
+                        "ContainerName": "api",
+                        "LogMessage": message,
+                    }
+                )
+                + "\n"
+            )
+        handle.write(json.dumps({"LogMessage": "INFO: 127.0.0.1 POST /predict 200"}) + "\n")
+        handle.write("garbage that is not JSON\n")
+    rejected: list[str] = []
+    frame = read_window(tmp_path / "la", DAY, DAY, "log-analytics", rejected)
+    assert len(frame) == 1000 and len(rejected) == 1 and "not a JSON record" in rejected[0]
+    assert frame[contract.ID_COLUMN].str.fullmatch(inference_log.PSEUDONYM_PATTERN).all()
+    assert _check(frame, profile, tmp_path)["drift_confirmed"]
+
+
+def test_each_serving_version_is_checked_against_its_own_profile(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, seed=2), "1", DAY))
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, "overtime_surge", seed=3), "2", DAY))
+    asked: list[str] = []
+
+    def load(version):
+        asked.append(version)
+        return profile
+
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
+    summary = check_window(frame, load, DriftSettings(), tmp_path / "reports")
+    assert sorted(asked) == ["1", "2"]
+    assert not summary["versions"]["1"]["drift_confirmed"]
+    assert summary["versions"]["2"]["drift_confirmed"] and summary["drift_confirmed"]
+
+
+def test_window_bounds_and_insufficient_data(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, n=50), "1", DAY))
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot), "1", DAY - timedelta(days=3)),
+                 day=DAY - timedelta(days=3))  # fmt: skip
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
+    assert len(frame) == 50
+    summary = _check(frame, profile, tmp_path)
+    assert summary["status"] == "insufficient_data" and not summary["drift_confirmed"]
+    empty = read_window(tmp_path / "logs", DAY + timedelta(days=1), DAY + timedelta(days=1),
+                        "local", [])  # fmt: skip
+    assert _check(empty, profile, tmp_path)["status"] == "insufficient_data"
