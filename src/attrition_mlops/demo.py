@@ -55,18 +55,9 @@ def run_demo(n_trials: int | None = None) -> int:
 
 
 def _summary(settings, report: dict) -> str:
-    from attrition_mlops.tracking import configure_mlflow
+    from attrition_mlops.cli import status  # the same alias map `make status` prints
 
-    configure_mlflow(settings)
-    aliases = {
-        alias: registry.get_alias_version(settings.model_name, alias)
-        for alias in (
-            registry.CHAMPION,
-            registry.CHALLENGER,
-            registry.previous_alias(registry.CHAMPION),
-        )
-    }
-    held = ", ".join(f"{a} → v{v}" for a, v in aliases.items() if v)
+    held = ", ".join(f"{alias} → v{info['version']}" for alias, info in status().items())
     return "\n".join(
         [
             f"{settings.model_name}: {held}",
