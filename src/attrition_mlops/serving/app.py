@@ -124,7 +124,7 @@ def create_app(
     auth = [Depends(api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(ops.router)
     app.include_router(
-        predict.build_router(settings.max_records, settings.max_body_bytes), dependencies=auth
+        predict.build_router(settings.max_records), dependencies=auth
     )
     app.include_router(model_info.router, dependencies=auth)
     return app

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attrition_mlops.serving.metrics import request_id
 from attrition_mlops.serving.schemas import ErrorResponse, FieldError
@@ -129,11 +129,12 @@ async def parse_json_body(request: Request) -> None:
 
 
 class ContentLengthGuard:
-    """Answer 413 from the Content-Length header alone, before a byte of the body is read.
+    """Enforce the body size limit: from Content-Length up front, and on the bytes received.
 
-    FastAPI's own limit (``max_body_size``) still counts the bytes actually received, which
-    covers chunked bodies and lying headers; this guard only makes the common case answer in
-    the API's JSON error format (the built-in one answers it in plain text).
+    A declared oversize body is answered 413 before a byte of it is read. Chunked bodies and
+    lying headers are caught while the route reads: the wrapped ``receive`` raises a 413
+    ``HTTPException`` as soon as the running total passes the limit, and the app's error handler
+    answers it in the API's JSON error format.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -141,11 +142,28 @@ class ContentLengthGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._declared(scope) > self.max_body_bytes:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._declared(scope) > self.max_body_bytes:
             request = Request(scope)
             await error_response(413, too_large(self.max_body_bytes), request)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise HTTPException(413, too_large(self.max_body_bytes))
+            return message
+
+        return counted
 
     @staticmethod
     def _declared(scope: Scope) -> int:

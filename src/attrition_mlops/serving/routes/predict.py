@@ -51,10 +51,9 @@ def _records_body(max_records: int) -> Any:
     ]
 
 
-def build_router(max_records: int, max_body_bytes: int) -> APIRouter:
-    # FastAPI's limit counts bytes as they arrive (chunked bodies, lying headers); declared
-    # oversize bodies are already answered by the app's ContentLengthGuard.
-    router = APIRouter(tags=["prediction"], route_class=JSONBodyRoute, max_body_size=max_body_bytes)
+def build_router(max_records: int) -> APIRouter:
+    # The body size limit is the app's ContentLengthGuard (declared sizes and bytes received).
+    router = APIRouter(tags=["prediction"], route_class=JSONBodyRoute)
     Records = _records_body(max_records)
 
     @router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
