@@ -14,7 +14,7 @@ from pathlib import Path
 
 from attrition_mlops import registry
 from attrition_mlops.entrypoint import run_job
-from attrition_mlops.monitoring import check_window, read_window
+from attrition_mlops.monitoring import check_window, log_drift_run, read_window
 from attrition_mlops.settings import get_drift_settings, get_settings
 from attrition_mlops.tracking import configure_mlflow
 
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1, help="window length in days")
     parser.add_argument("--output", type=Path, help="report folder (default: <state>/drift/<date>)")
     parser.add_argument("--fail-on-drift", action="store_true")
+    parser.add_argument(
+        "--log-to-mlflow", action="store_true", help="log the summary and reports as an MLflow run"
+    )
     parser.add_argument("--output-json", type=Path)
     args = parser.parse_args(argv)
     summary: dict = {}
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         loader = partial(registry.load_reference_profile, settings.model_name)
         summary.update(check_window(frame, loader, get_drift_settings(), out))
         summary.update(window=[first.isoformat(), last.isoformat()], rejected_lines=rejected)
+        summary["report_dir"] = str(out)
+        if args.log_to_mlflow:
+            summary.update(log_drift_run(summary, out, settings.experiment_name + "-monitoring"))
         return summary
 
     code = run_job(work, args.output_json)

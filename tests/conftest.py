@@ -13,14 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _clear_settings_caches() -> None:
-    for getter in (
-        settings_module.get_settings,
-        settings_module.get_training_settings,
-        settings_module.get_gate_settings,
-        settings_module.get_scoring_settings,
-        settings_module.get_drift_settings,
-    ):
-        getter.cache_clear()
+    # Every cached getter in settings.py, so a new settings class cannot be forgotten here.
+    for name in dir(settings_module):
+        getter = getattr(settings_module, name)
+        if name.startswith("get_") and hasattr(getter, "cache_clear"):
+            getter.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +31,39 @@ def jobs_dir() -> Path:
 
 
 def run_job(
-    job: str, args: list[str] | None = None, *, env: dict[str, str] | None = None, echo: bool = True
+    job: str,
+    args: list[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    echo: bool = True,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``jobs/<job>.py`` with ``args``; return its JSON result or raise JobFailedError."""
+    """Run ``jobs/<job>.py`` with ``args``; return its JSON result or raise JobFailedError.
+
+    ``on_start`` receives the child process as soon as it exists, so a caller that can be killed
+    (an Airflow task's ``on_kill``) can stop the job with it.
+    """
     script = jobs_dir() / f"{job}.py"
     if not script.is_file():
         raise FileNotFoundError(f"no job entrypoint {script} (set {JOBS_DIR_ENV})")
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
         cmd = [sys.executable, str(script), *(args or []), "--output-json", str(result_file)]
-        proc = subprocess.run(
-            cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        if on_start is not None:
+            on_start(proc)
+        stdout, stderr = proc.communicate()
         if echo:
             # Everything but the final JSON line is for people (the decision summary, etc.).
-            human = proc.stdout.rstrip("\n").split("\n")[:-1]
+            human = stdout.rstrip("\n").split("\n")[:-1]
             if any(line.strip() for line in human):
                 print("\n".join(human))
         if proc.returncode != 0:
-            raise JobFailedError(job, proc.returncode, proc.stderr)
+            raise JobFailedError(job, proc.returncode, stderr)
         return json.loads(result_file.read_text())

@@ -99,9 +99,81 @@ def check_window(
                 "drift_confirmed": r.drift_confirmed,
                 "n_current": r.n_current,
                 "drifted_features": list(r.drifted_features),
+                "drifted": _drifted_details(r),
                 "message": r.message,
                 "reports": reports[version],
             }
             for version, r in per_version.items()
         },
     }
+
+
+def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:
+    """How much each drifted feature moved, largest effect first (for the on-call alert)."""
+    by_name = {f.name: f for f in result.features}
+    details = []
+    for name in result.drifted_features:
+        f = by_name[name]
+        details.append(
+            {
+                "feature": name,
+                "test": f.test,
+                "p_adjusted": _finite(f.p_adjusted),
+                "psi": _finite(f.psi),
+                "wasserstein_sd": _finite(f.wasserstein_sd),
+                "reference_mean": _finite(f.reference.get("mean")),
+                "current_mean": _finite(f.current.get("mean")),
+            }
+        )
+    return details
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return round(float(value), 6)
+
+
+def log_drift_run(summary: dict[str, Any], report_dir: Path, experiment: str) -> dict[str, str]:
+    """Log one window's check to MLflow: summary, metrics and the HTML/JSON reports."""
+    import mlflow
+
+    mlflow.set_experiment(experiment)
+    window = "_".join(summary.get("window", []))
+    with mlflow.start_run(run_name=f"drift-{window}") as run:
+        mlflow.set_tags({"job": "drift", "drift.status": summary["status"], "window": window})
+        mlflow.log_metrics(
+            {
+                "n_records": summary["n_records"],
+                "drift_confirmed": int(summary["drift_confirmed"]),
+                "n_drifted_features": sum(
+                    len(v["drifted_features"]) for v in summary["versions"].values()
+                ),
+            }
+        )
+        mlflow.log_dict(summary, "drift_summary.json")
+        if report_dir.is_dir():
+            mlflow.log_artifacts(str(report_dir), "report")
+        return {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+
+
+def purge_expired_partitions(export_dir: Path, *, keep_days: int, today: date) -> list[str]:
+    """Delete ``date=YYYY-MM-DD`` partitions older than ``keep_days`` (they hold personal data).
+
+    Only folders named like partitions are touched; a partition whose name does not parse as a
+    date is left alone. Returns the deleted partition names.
+    """
+    import shutil
+    from datetime import timedelta
+
+    cutoff = today - timedelta(days=keep_days)
+    deleted = []
+    for partition in sorted(Path(export_dir).glob("date=*")):
+        try:
+            day = date.fromisoformat(partition.name.removeprefix("date="))
+        except ValueError:
+            continue
+        if partition.is_dir() and day < cutoff:
+            shutil.rmtree(partition)
+            deleted.append(partition.name)
+    return deleted

@@ -26,6 +26,7 @@ class PipelineSettings(BaseSettings):
     registry_uri: str | None = None
     experiment_name: str = "employee_attrition"
     model_name: str = "employee_attrition"
+    mlflow_ui_url: str = Field("http://127.0.0.1:5000", description="for links in the Airflow UI")
 
     @property
     def resolved_tracking_uri(self) -> str:
@@ -109,6 +110,50 @@ class DriftSettings(BaseSettings):
     seed: int = 0
 
 
+class WorkflowSettings(BaseSettings):
+    """What the Airflow DAGs read and write, whichever target runs the jobs (ATTRITION_WORKFLOW_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_WORKFLOW_", extra="ignore")
+
+    snapshot: str | None = Field(
+        None, description="training data snapshot (CSV/Parquet); default: the bundled data set"
+    )
+    batch_input: str | None = Field(
+        None,
+        description="the day's scoring input; `{ds}` becomes the run date; default: bundled data",
+    )
+    inference_logs: str | None = Field(
+        None, description="exported inference logs; default: <ATTRITION_STATE_DIR>/inference-logs"
+    )
+    log_format: Literal["local", "log-analytics"] = "local"
+    retention_days: int = Field(30, ge=1, description="inference-log partitions older are deleted")
+    n_trials: int | None = Field(None, ge=2, description="override the training search budget")
+    demo_mode: bool = Field(False, description="grant the production approval automatically")
+    approval_timeout_hours: float = Field(24, gt=0, description="then the approval fails")
+    rollout_timeout_seconds: int = Field(600, ge=10)
+
+
+class DatabricksSettings(BaseSettings):
+    """Where the ``azure`` target runs the jobs/ entrypoints (ATTRITION_DATABRICKS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_DATABRICKS_", extra="ignore")
+
+    conn_id: str = "databricks_default"
+    jobs_path: str = Field(
+        "/Workspace/Shared/attrition-mlops/jobs", description="folder holding jobs/*.py"
+    )
+    wheel: str = Field(
+        "/Volumes/main/attrition/artifacts/attrition_mlops-0.1.0-py3-none-any.whl",
+        description="the project wheel the job cluster installs",
+    )
+    existing_cluster_id: str | None = None
+    spark_version: str = "16.4.x-cpu-ml-scala2.12"
+    node_type_id: str = "Standard_D4ds_v5"
+    num_workers: int = Field(1, ge=0)
+    timeout_seconds: int = Field(3 * 3600, ge=60)
+    polling_period_seconds: int = Field(30, ge=5)
+
+
 @lru_cache
 def get_settings() -> PipelineSettings:
     return PipelineSettings()
@@ -132,3 +177,13 @@ def get_scoring_settings() -> ScoringSettings:
 @lru_cache
 def get_drift_settings() -> DriftSettings:
     return DriftSettings()
+
+
+@lru_cache
+def get_workflow_settings() -> WorkflowSettings:
+    return WorkflowSettings()
+
+
+@lru_cache
+def get_databricks_settings() -> DatabricksSettings:
+    return DatabricksSettings()

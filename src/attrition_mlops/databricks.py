@@ -1,0 +1,92 @@
+"""The ``azure`` target's job backend: the Databricks runs/submit payload and the job's result.
+
+Pure functions, no Airflow and no network: the orchestration layer hands the payload to the
+Databricks provider's operator and the run output back to :func:`result_from_run_output`.
+Every ``jobs/`` entrypoint prints its JSON result as the last line of stdout; Databricks keeps
+that stream as the ``logs`` of a ``spark_python_task`` run's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from attrition_mlops.settings import DatabricksSettings
+
+MAX_TOKEN_LENGTH = 64  # the Jobs API limit for idempotency_token
+
+
+class JobOutputError(RuntimeError):
+    """The run succeeded but its output holds no JSON result line."""
+
+
+def idempotency_token(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """Stable for one task of one DAG run across retries, so a retry never submits a second run.
+
+    The try number is deliberately left out: Databricks answers a repeated token with the run
+    the first try started, which the retry then waits for instead of training twice.
+    """
+    key = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
+    return hashlib.sha256(key.encode()).hexdigest()[:MAX_TOKEN_LENGTH]
+
+
+def submit_payload(
+    job: str,
+    parameters: Sequence[str],
+    *,
+    token: str,
+    run_name: str,
+    settings: DatabricksSettings,
+    environment: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``jobs/runs/submit`` body running ``jobs/<job>.py`` on a job cluster (or an existing one)."""
+    task: dict[str, Any] = {
+        "task_key": job.replace("-", "_"),
+        "spark_python_task": {
+            "python_file": f"{settings.jobs_path.rstrip('/')}/{job}.py",
+            "parameters": [str(p) for p in parameters],
+        },
+        "libraries": [{"whl": settings.wheel}],
+        "timeout_seconds": settings.timeout_seconds,
+    }
+    if settings.existing_cluster_id:
+        task["existing_cluster_id"] = settings.existing_cluster_id
+    else:
+        task["new_cluster"] = {
+            "spark_version": settings.spark_version,
+            "node_type_id": settings.node_type_id,
+            "num_workers": settings.num_workers,
+            "spark_env_vars": {"ATTRITION_TARGET": "azure", **(environment or {})},
+        }
+    return {
+        "run_name": run_name,
+        "idempotency_token": token,
+        "timeout_seconds": settings.timeout_seconds,
+        "tasks": [task],
+    }
+
+
+def task_run_id(run: dict[str, Any]) -> int:
+    """The run id of the single task of a submitted run (``runs/get-output`` needs the task's)."""
+    tasks = run.get("tasks") or []
+    if len(tasks) != 1:
+        raise JobOutputError(f"expected one task in run {run.get('run_id')}, found {len(tasks)}")
+    return int(tasks[0]["run_id"])
+
+
+def result_from_run_output(output: dict[str, Any]) -> dict[str, Any]:
+    """The job's JSON result: the last line of its stdout that parses as a JSON object."""
+    logs = output.get("logs") or ""
+    for line in reversed(logs.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    truncated = " (the log was truncated)" if output.get("logs_truncated") else ""
+    raise JobOutputError(f"the job's output has no JSON result line{truncated}")

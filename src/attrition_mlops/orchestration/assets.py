@@ -1,0 +1,27 @@
+"""Every Asset the DAGs exchange, declared once. URIs are logical names, not storage paths:
+the same DAGs run on both targets, and an Asset's identity must not change with configuration."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+CHAMPION = Asset(
+    name="attrition_champion",
+    uri="attrition://registry/employee_attrition/champion",
+    group="model",
+)
+"""Updated by attrition_training only when a challenger was promoted; schedules deployment."""
+
+PREDICTIONS = Asset(
+    name="attrition_predictions",
+    uri="attrition://predictions/employee_attrition",
+    group="predictions",
+)
+"""Updated by attrition_batch_scoring when a day's partition is complete; consumers schedule on it."""
+
+DRIFT = Asset(
+    name="attrition_drift",
+    uri="attrition://monitoring/employee_attrition/drift",
+    group="monitoring",
+)
+"""Updated by attrition_drift_monitoring when drift is confirmed; schedules retraining."""

@@ -1,0 +1,99 @@
+"""What the DAGs announce: promotions, confirmed drift and rollbacks become Asset events and
+alerts. Each function takes the job's result and the task's outlet event accessor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+from attrition_mlops.orchestration import plan
+
+
+def _notify(**fields: Any) -> None:
+    from attrition_mlops.alerts import Alert
+    from attrition_mlops.orchestration.notifier import notify
+
+    notify(Alert(**fields))
+
+
+def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[str, Any]:
+    """Update the champion Asset and announce it, or skip (no Asset event) when nothing changed."""
+    promoted = plan.promotion(evaluation)
+    if promoted is None:
+        raise AirflowSkipException(
+            f"champion kept ({evaluation.get('decision')}): {evaluation.get('reason')}"
+        )
+    champion_event.extra = {"version": promoted["version"], "previous": promoted["previous"]}
+    _notify(
+        event="champion_promoted",
+        severity="info",
+        title=f"New champion: version {promoted['version']}",
+        summary=(
+            f"Version {promoted['version']} replaced {promoted['previous'] or 'no champion'}: "
+            f"{promoted['reason']}. attrition_deployment starts from the champion Asset."
+        ),
+        details=promoted,
+    )
+    return promoted
+
+
+def record_drift(summary: dict[str, Any], drift_event: Any, links: dict[str, str]) -> dict:
+    """Alert on-call and update the drift Asset when drift is confirmed; skip otherwise."""
+    if not summary.get("drift_confirmed"):
+        raise AirflowSkipException(
+            f"no drift confirmed ({summary.get('status')}, {summary.get('n_records')} records)"
+        )
+    drifted = [
+        {"model_version": version, **feature}
+        for version, result in summary["versions"].items()
+        for feature in result.get("drifted", [])
+    ]
+    names = ", ".join(sorted({d["feature"] for d in drifted})) or "see report"
+    drift_event.extra = {"window": summary.get("window"), "features": names}
+    _notify(
+        event="drift_confirmed",
+        severity="warning",
+        title=f"Input drift confirmed on {summary.get('window', ['?'])[-1]}: {names}",
+        summary=(
+            f"{len(drifted)} feature(s) drifted over {summary['n_records']} logged records "
+            "(corrected p-value and effect size both past their thresholds). "
+            "attrition_training was scheduled to retrain; its gate decides promotion."
+        ),
+        details={"drifted": drifted, "window": summary.get("window")},
+        links=links,
+    )
+    return {"features": names, "window": summary.get("window")}
+
+
+def drift_links(summary: dict[str, Any], mlflow_run_url: str | None) -> dict[str, str]:
+    """Where on-call looks: the reports, the MLflow run holding them, the retraining DAG."""
+    from attrition_mlops.alerts import AlertSettings
+
+    links: dict[str, str] = {}
+    for version, result in summary.get("versions", {}).items():
+        for kind, path in result.get("reports", {}).items():
+            links[f"report v{version} ({kind})"] = path
+    if mlflow_run_url:
+        links["MLflow drift run"] = mlflow_run_url
+    base = AlertSettings().airflow_base_url.rstrip("/")
+    links["retraining (attrition_training runs)"] = f"{base}/dags/attrition_training/runs"
+    return links
+
+
+def purge_inference_logs(today: Any) -> list[str]:
+    """Delete expired inference-log partitions (local export; Azure storage uses its lifecycle
+    policy, which this reports rather than duplicates)."""
+    from pathlib import Path
+
+    from attrition_mlops.monitoring import purge_expired_partitions
+    from attrition_mlops.settings import get_settings, get_workflow_settings
+
+    settings, workflow = get_settings(), get_workflow_settings()
+    if workflow.log_format != "local":
+        print("retention of the Log Analytics export is the storage lifecycle policy's job")
+        return []
+    root = Path(plan.inference_log_dir(workflow, settings))
+    deleted = purge_expired_partitions(root, keep_days=workflow.retention_days, today=today)
+    print(f"deleted {len(deleted)} partition(s) older than {workflow.retention_days} days: {deleted}")
+    return deleted

@@ -1,0 +1,89 @@
+"""What each DAG run works on: job arguments built from settings, run parameters and the run's
+date. Pure functions of their inputs, so the DAG files stay wiring and the rules are testable."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from attrition_mlops.settings import PipelineSettings, WorkflowSettings
+
+
+def run_key(dag_id: str, run_id: str) -> str:
+    """One training run per DAG run: a retried task reuses the registered version."""
+    return f"{dag_id}__{run_id}"
+
+
+def training_args(
+    workflow: WorkflowSettings, *, key: str, snapshot: str | None = None
+) -> dict[str, list[str]]:
+    data = snapshot or workflow.snapshot
+    data_args = ["--data", data] if data else []
+    train = [*data_args, "--run-key", key]
+    if workflow.n_trials:
+        train += ["--n-trials", str(workflow.n_trials)]
+    return {"validate": data_args, "train": train}
+
+
+def evaluate_args(train_result: dict[str, Any]) -> list[str]:
+    return ["--challenger-version", str(train_result["version"]), "--quiet"]
+
+
+def run_day(params_date: str | None, logical: datetime | None, run_after: datetime) -> date:
+    """The day a daily run is about: an explicit ``date`` param, else its logical date."""
+    if params_date:
+        return date.fromisoformat(params_date)
+    return (logical or run_after).date()
+
+
+def monitored_day(params_date: str | None, logical: datetime | None, run_after: datetime) -> date:
+    """The nightly drift run checks the previous (complete) day unless told which day."""
+    if params_date:
+        return date.fromisoformat(params_date)
+    return (logical or run_after).date() - timedelta(days=1)
+
+
+def scoring_args(
+    workflow: WorkflowSettings, pipeline: PipelineSettings, day: date, *, model_alias: str
+) -> list[str]:
+    source = workflow.batch_input
+    args = ["--run-date", day.isoformat()]
+    args += ["--model-uri", f"models:/{pipeline.model_name}@{model_alias}"]
+    if source:
+        args += ["--input", source.replace("{ds}", day.isoformat())]
+    else:
+        from attrition_mlops.dataset import bundled_dataset_path
+
+        args += ["--input", str(bundled_dataset_path())]
+    return args
+
+
+def inference_log_dir(workflow: WorkflowSettings, pipeline: PipelineSettings) -> str:
+    return workflow.inference_logs or str(pipeline.state_dir / "inference-logs")
+
+
+def drift_args(workflow: WorkflowSettings, pipeline: PipelineSettings, day: date) -> list[str]:
+    return [
+        "--date",
+        day.isoformat(),
+        "--logs",
+        inference_log_dir(workflow, pipeline),
+        "--format",
+        workflow.log_format,
+        "--log-to-mlflow",
+    ]
+
+
+def promotion(evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """The promotion an evaluation made, or None when the champion was kept."""
+    if evaluation.get("decision") != "promoted":
+        return None
+    return {
+        "version": str(evaluation["challenger_version"]),
+        "previous": evaluation.get("champion_version"),
+        "delta_auc": evaluation.get("delta_auc"),
+        "win_rate": evaluation.get("win_rate"),
+        "auc": evaluation.get("auc_challenger"),
+        "evaluation_run_id": evaluation.get("evaluation_run_id"),
+        "reason": evaluation.get("reason"),
+    }
