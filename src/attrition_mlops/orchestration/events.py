@@ -97,3 +97,20 @@ def purge_inference_logs(today: Any) -> list[str]:
     deleted = purge_expired_partitions(root, keep_days=workflow.retention_days, today=today)
     print(f"deleted {len(deleted)} partition(s) older than {workflow.retention_days} days: {deleted}")
     return deleted
+
+
+def notify_rollback(env: str, *, failed_version: str, restored: str | None, ti: Any) -> None:
+    _notify(
+        event="deployment_rolled_back",
+        severity="critical" if env == "production" else "warning",
+        title=f"{env} rolled back: version {failed_version} failed its rollout",
+        summary=(
+            f"Version {failed_version} failed in {env} (rollout, wait or smoke test); {env} is "
+            f"back on version {restored or 'nothing (stopped)'}. Production was "
+            + ("affected: check traffic." if env == "production" else "not touched.")
+        ),
+        details={"environment": env, "failed_version": failed_version, "restored": restored},
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+    )

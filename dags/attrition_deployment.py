@@ -1,0 +1,122 @@
+"""
+### attrition_deployment
+
+Ship a champion: build the serving image, prove it in staging, ask a person, then production.
+
+`plan_deployment` → `build_image` → `roll_out_staging` → `wait_for_staging` →
+`smoke_test_staging` → `approve_production` → `roll_out_production` → `wait_for_production` →
+`smoke_test_production` → `record_deployment`
+
+- Scheduled by the `attrition_champion` Asset (a promotion in `attrition_training`), or run on
+  demand with `{"version": "<model version>"}`.
+- **Rollback**: any failure after an environment's rollout started (rollout, wait, smoke test)
+  triggers `roll_back_staging` / `roll_back_production`, which restore the version that ran
+  before this run and alert. A failing staging smoke test never reaches production.
+- **approve_production** is Airflow's human-in-the-loop approval: answer it under *Required
+  actions*. Rejecting skips production; no answer within the timeout fails the run.
+- Targets: `local` moves the environment's registry alias and the local serving process follows
+  it; `azure` patches the AKS Deployment image and waits like `kubectl rollout status`.
+
+Runbook: `docs/runbook.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, TriggerRule, dag, task
+
+from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
+from attrition_mlops.orchestration.assets import CHAMPION
+from attrition_mlops.orchestration.defaults import default_args
+
+# A rollout must not be retried blindly: the rollback decides, then a person.
+STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
+
+
+@dag(
+    schedule=CHAMPION,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    dagrun_timeout=timedelta(hours=30),
+    params={"version": Param(None, type=["null", "string"], description="model version")},
+    tags=["attrition", "deployment"],
+    doc_md=__doc__,
+)
+def attrition_deployment():
+    @task
+    def plan_deployment(params=None, triggering_asset_events=None) -> str:
+        from attrition_mlops.orchestration import deploy
+
+        return deploy.target_version(params or {}, triggering_asset_events)
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def build_image(version: str) -> dict:
+        from attrition_mlops.orchestration import deploy
+
+        return deploy.build_image(version)
+
+    @task
+    def read_deployed() -> dict:
+        from attrition_mlops.orchestration import deploy
+
+        return deploy.deployed_now()
+
+    def environment(env: str, version, image, before):
+        @task(task_id=f"roll_out_{env}", **STEP_ARGS)
+        def roll_out(version: str, image: dict, ti=None) -> dict:
+            from attrition_mlops.orchestration import deploy
+
+            return deploy.roll_out(env, version, image["image"], ti)
+
+        @task(task_id=f"wait_for_{env}", **STEP_ARGS)
+        def wait_for(version: str, image: dict) -> None:
+            from attrition_mlops.orchestration import deploy
+
+            deploy.wait(env, version, image["image"])
+
+        @task(task_id=f"smoke_test_{env}", **STEP_ARGS)
+        def smoke_test(version: str) -> dict:
+            from attrition_mlops.orchestration import deploy
+
+            return deploy.smoke_test(env, version)
+
+        @task(task_id=f"roll_back_{env}", trigger_rule=TriggerRule.ONE_FAILED, **STEP_ARGS)
+        def roll_back(before: dict, version: str, ti=None) -> dict:
+            from attrition_mlops.orchestration import deploy
+
+            return deploy.roll_back(env, before, version, ti)
+
+        started = roll_out(version, image)
+        waited = wait_for(version, image)
+        tested = smoke_test(version)
+        started >> waited >> tested
+        [started, waited, tested] >> roll_back(before, version)
+        return started, tested
+
+    version = plan_deployment()
+    image = build_image(version)
+    before = read_deployed()
+    image >> before
+    staging_start, staging_ok = environment("staging", version, image, before)
+    approve = DeploymentApprovalOperator(
+        task_id="approve_production",
+        subject="Deploy employee_attrition version {{ ti.xcom_pull(task_ids='plan_deployment') }} "
+        "to production?",
+        body="Staging passed its smoke test with this version. Approve to roll out to production.",
+        retries=0,
+    )
+    production_start, production_ok = environment("production", version, image, before)
+
+    @task(**STEP_ARGS)
+    def record_deployment(version: str) -> dict:
+        from attrition_mlops.orchestration import deploy
+
+        return deploy.record_deployment(version)
+
+    staging_ok >> approve >> production_start
+    production_ok >> record_deployment(version)
+
+
+attrition_deployment()

@@ -1,0 +1,110 @@
+"""The deployment DAG's steps, each a small adapter over the library (image, rollout, smoke,
+registry). Kept out of the DAG file so the module scope there stays cheap and the steps testable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+STARTED_KEY = "rollout_started"
+
+
+def target_version(conf: dict[str, Any], triggering_events: Any) -> str:
+    """An explicit ``version`` in the run's conf, else the champion the Asset event announced,
+    else whatever holds the champion alias now."""
+    if conf.get("version"):
+        return str(conf["version"])
+    for events in (triggering_events or {}).values():
+        for event in reversed(list(events)):
+            version = (event.extra or {}).get("version")
+            if version:
+                return str(version)
+    from attrition_mlops import registry
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.tracking import configure_mlflow
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    version = registry.get_alias_version(settings.model_name, registry.CHAMPION)
+    if version is None:
+        raise ValueError("nothing to deploy: no 'version' in the run conf and no champion yet")
+    return version
+
+
+def build_image(version: str) -> dict[str, Any]:
+    """Assemble the image build context (model baked in, content-addressed tag); build it when
+    a Docker engine is reachable. Returns the image reference and where the context is."""
+    from attrition_mlops.image import build_context, maybe_docker_build
+    from attrition_mlops.settings import get_settings
+
+    settings = get_settings()
+    out = settings.state_dir.resolve() / "images" / f"v{version}"
+    ctx = build_context(settings.model_name, version, out, settings=settings)
+    built = maybe_docker_build(ctx)
+    return {"image": ctx.image_ref, "tag": ctx.tag, "context": str(ctx.path), "built": built}
+
+
+def deployed_now() -> dict[str, Any]:
+    """What each environment runs before this deployment touches it (the rollback targets)."""
+    from attrition_mlops.rollout import ENVIRONMENTS, get_backend
+
+    backend = get_backend()
+    return {env: backend.current(env).to_dict() for env in ENVIRONMENTS}
+
+
+def roll_out(env: str, version: str, image: str | None, ti: Any) -> dict[str, Any]:
+    from attrition_mlops.rollout import get_backend
+
+    ti.xcom_push(key=STARTED_KEY, value=True)  # before touching anything: rollback keys on it
+    previous = get_backend().roll_out(env, model_version=version, image=image)
+    return previous.to_dict()
+
+
+def wait(env: str, version: str, image: str | None) -> None:
+    from attrition_mlops.rollout import get_backend
+    from attrition_mlops.settings import get_workflow_settings
+
+    timeout = get_workflow_settings().rollout_timeout_seconds
+    get_backend().wait(env, model_version=version, image=image, timeout_s=timeout)
+
+
+def smoke_test(env: str, version: str) -> dict[str, Any]:
+    from attrition_mlops.rollout import smoke_test_environment
+
+    return smoke_test_environment(env, expected_version=version)
+
+
+def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[str, Any]:
+    """Restore what ran before; only when this run had started changing ``env``."""
+    from attrition_mlops.orchestration.events import notify_rollback
+    from attrition_mlops.rollout import Deployed, get_backend
+
+    if not ti.xcom_pull(task_ids=f"roll_out_{env}", key=STARTED_KEY):
+        raise AirflowSkipException(f"{env} was never changed by this run: nothing to roll back")
+    previous = Deployed.from_dict(before[env])
+    get_backend().roll_back(env, previous)
+    notify_rollback(env, failed_version=version, restored=previous.model_version, ti=ti)
+    return {"environment": env, "restored": previous.to_dict(), "failed_version": version}
+
+
+def record_deployment(version: str) -> dict[str, Any]:
+    """Point the ``staging`` and ``production`` aliases at what now runs there (audited; a no-op
+    where the local rollout already moved them)."""
+    from attrition_mlops import registry
+    from attrition_mlops.rollout import ENVIRONMENTS
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.tracking import actor, configure_mlflow
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    moved = {}
+    for env in ENVIRONMENTS:
+        held = registry.get_alias_version(settings.model_name, env)
+        if held != version:
+            registry.move_alias(
+                settings.model_name, env, version, expected=held, actor=actor(), reason="deployed"
+            )
+        moved[env] = version
+    return moved
