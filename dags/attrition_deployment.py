@@ -91,7 +91,7 @@ def attrition_deployment():
         started = roll_out(version, image)
         waited = wait_for(version, image)
         tested = smoke_test(version)
-        started >> waited >> tested
+        before >> started >> waited >> tested  # what ran before is read before any change
         [started, waited, tested] >> roll_back(before, version)
         return started, tested
 
@@ -106,6 +106,8 @@ def attrition_deployment():
         "to production?",
         body="Staging passed its smoke test with this version. Approve to roll out to production.",
         retries=0,
+        execution_timeout=None,  # the wait is bounded by response_timeout instead
+        response_timeout=timedelta(hours=24),
     )
     production_start, production_ok = environment("production", version, image, before)
 

@@ -57,7 +57,9 @@ def attrition_drift_monitoring():
         from attrition_mlops.orchestration import events
         from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY
 
-        links = events.drift_links(summary, ti.xcom_pull(task_ids="check_drift", key=MLFLOW_RUN_KEY))
+        links = events.drift_links(
+            summary, ti.xcom_pull(task_ids="check_drift", key=MLFLOW_RUN_KEY)
+        )
         return events.record_drift(summary, outlet_events[DRIFT], links)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

@@ -4,7 +4,8 @@
 Train a challenger on the current data snapshot and let the statistical gate decide whether it
 replaces the champion.
 
-`plan_training` → `validate_snapshot` → `train_challenger` → `evaluate_challenger` → `promote_champion`
+`plan_training` → `validate_snapshot` → `train_challenger` → `evaluate_challenger` →
+`promote_champion`
 
 - **validate_snapshot** fails with the column and rows at fault when the snapshot is bad; nothing
   is trained and the champion is untouched.
@@ -64,7 +65,10 @@ def attrition_training():
     evaluate = PipelineJobOperator(
         task_id="evaluate_challenger",
         job="evaluate",
-        job_args=["--challenger-version", "{{ ti.xcom_pull(task_ids='train_challenger')['version'] }}"],
+        job_args=[
+            "--challenger-version",
+            "{{ ti.xcom_pull(task_ids='train_challenger')['version'] }}",
+        ],
     )
 
     @task(outlets=[CHAMPION])

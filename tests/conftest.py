@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,22 @@ from attrition_mlops import settings as settings_module
 from attrition_mlops.dataset import Snapshot, load_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_STATE = Path(tempfile.mkdtemp(prefix="attrition-airflow-tests-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Airflow reads its configuration when first imported: point it at a throwaway home (SQLite
+    # metadata DB, this repo's DAGs and plugins) before any test module imports it.
+    from attrition_mlops.orchestration.local_airflow import airflow_env
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    os.environ.update(airflow_env(_AIRFLOW_STATE, base=clean))
+
+
+@pytest.fixture(scope="session")
+def airflow_env() -> dict[str, str]:
+    """The environment of a local Airflow process for the tests (a copy: safe to extend)."""
+    return dict(os.environ)
 
 
 def _clear_settings_caches() -> None:

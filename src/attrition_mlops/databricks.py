@@ -41,7 +41,7 @@ def submit_payload(
     settings: DatabricksSettings,
     environment: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``jobs/runs/submit`` body running ``jobs/<job>.py`` on a job cluster (or an existing one)."""
+    """The ``jobs/runs/submit`` body: ``jobs/<job>.py`` on a job cluster (or an existing one)."""
     task: dict[str, Any] = {
         "task_key": job.replace("-", "_"),
         "spark_python_task": {

@@ -111,7 +111,7 @@ class DriftSettings(BaseSettings):
 
 
 class WorkflowSettings(BaseSettings):
-    """What the Airflow DAGs read and write, whichever target runs the jobs (ATTRITION_WORKFLOW_*)."""
+    """What the Airflow DAGs read and write, on either target (ATTRITION_WORKFLOW_*)."""
 
     model_config = SettingsConfigDict(env_prefix="ATTRITION_WORKFLOW_", extra="ignore")
 

@@ -17,7 +17,7 @@ PREDICTIONS = Asset(
     uri="attrition://predictions/employee_attrition",
     group="predictions",
 )
-"""Updated by attrition_batch_scoring when a day's partition is complete; consumers schedule on it."""
+"""Updated by attrition_batch_scoring when a day's partition is complete (consumers wait on it)."""
 
 DRIFT = Asset(
     name="attrition_drift",

@@ -68,7 +68,7 @@ def record_drift(summary: dict[str, Any], drift_event: Any, links: dict[str, str
 
 def drift_links(summary: dict[str, Any], mlflow_run_url: str | None) -> dict[str, str]:
     """Where on-call looks: the reports, the MLflow run holding them, the retraining DAG."""
-    from attrition_mlops.alerts import AlertSettings
+    from attrition_mlops.alerts import safe_alert_settings
 
     links: dict[str, str] = {}
     for version, result in summary.get("versions", {}).items():
@@ -76,7 +76,7 @@ def drift_links(summary: dict[str, Any], mlflow_run_url: str | None) -> dict[str
             links[f"report v{version} ({kind})"] = path
     if mlflow_run_url:
         links["MLflow drift run"] = mlflow_run_url
-    base = AlertSettings().airflow_base_url.rstrip("/")
+    base = safe_alert_settings().airflow_base_url.rstrip("/")
     links["retraining (attrition_training runs)"] = f"{base}/dags/attrition_training/runs"
     return links
 
@@ -95,7 +95,9 @@ def purge_inference_logs(today: Any) -> list[str]:
         return []
     root = Path(plan.inference_log_dir(workflow, settings))
     deleted = purge_expired_partitions(root, keep_days=workflow.retention_days, today=today)
-    print(f"deleted {len(deleted)} partition(s) older than {workflow.retention_days} days: {deleted}")
+    print(
+        f"deleted {len(deleted)} partition(s) older than {workflow.retention_days} days: {deleted}"
+    )
     return deleted
 
 

@@ -60,7 +60,9 @@ def push_links(context: Any, result: dict[str, Any]) -> None:
     if run_id:
         experiment_id = result.get("experiment_id") or _experiment_of(str(run_id))
         if experiment_id:
-            ti.xcom_push(key=MLFLOW_RUN_KEY, value=run_url(settings.mlflow_ui_url, experiment_id, run_id))
+            ti.xcom_push(
+                key=MLFLOW_RUN_KEY, value=run_url(settings.mlflow_ui_url, experiment_id, run_id)
+            )
 
 
 def _experiment_of(run_id: str) -> str | None:

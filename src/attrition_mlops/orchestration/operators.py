@@ -1,9 +1,16 @@
 """One operator for every ``jobs/`` entrypoint, on either target.
 
-:class:`PipelineJobOperator` is the provider's ``DatabricksSubmitRunOperator`` (deferrable, with
-an idempotency token and run cancellation on kill) when ``ATTRITION_TARGET=azure``, and runs the
-same entrypoint as a local process when ``ATTRITION_TARGET=local``. The target is read when the
-task runs, never when the DAG file is parsed, so DAG files do not branch on it.
+:class:`PipelineJobOperator` runs ``jobs/<job>.py``:
+
+- ``ATTRITION_TARGET=azure``: through the Databricks provider's ``DatabricksSubmitRunOperator``
+  (deferrable by default, an idempotency token derived from the DAG, task and run ids so a retry
+  never submits a second run, the run cancelled when the task is killed), as a
+  ``spark_python_task`` on a job cluster;
+- ``ATTRITION_TARGET=local``: as a child process of the worker.
+
+The target is read when the task runs, never when the DAG file is parsed, so DAG files do not
+branch on it. The provider is imported only in ``execute`` as well: importing it costs ~2 s,
+which would blow the DAG files' parse budget.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
+from airflow.sdk import BaseOperator
 
 from attrition_mlops.orchestration.links import (
     DatabricksRunLink,
@@ -25,30 +32,50 @@ from attrition_mlops.orchestration.links import (
 )
 
 
-class PipelineJobOperator(DatabricksSubmitRunOperator):
+class PipelineJobOperator(BaseOperator):
     """Run ``jobs/<job>.py`` with ``job_args`` (templated); the job's JSON result is the XCom."""
 
-    template_fields: Sequence[str] = (*DatabricksSubmitRunOperator.template_fields, "job_args")
+    template_fields: Sequence[str] = ("job_args",)
     operator_extra_links = (DatabricksRunLink(), MLflowRunLink(), ModelVersionLink())
     ui_color = "#d8e8f8"
 
-    def __init__(self, *, job: str, job_args: Sequence[str] = (), **kwargs: Any) -> None:
-        kwargs.setdefault("deferrable", True)
+    def __init__(
+        self, *, job: str, job_args: Sequence[str] = (), deferrable: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.job_args = job_args
+        self.deferrable = deferrable
         self._process: subprocess.Popen | None = None
+        self._databricks: Any = None
 
     def execute(self, context: Any) -> Any:
         from attrition_mlops.settings import get_settings
 
         if get_settings().target == "local":
             return self._run_local(context)
-        self._prepare_databricks(context)
-        result = super().execute(context)  # deferrable: defers, execute_complete finishes
-        if self.deferrable:  # reached only when the run had already finished (a retry)
-            return self._databricks_result(context)
-        return result  # polled in the worker: get_job_result built it
+        self._databricks = self.databricks_operator(context)
+        # Deferrable: submits, then raises TaskDeferred; the task resumes in execute_complete.
+        # Returns here only when not deferrable, or when a retry found the run already finished.
+        self._databricks.execute(context)
+        return self._databricks_result(context, self._databricks)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        operator = self.databricks_operator(context)
+        operator.execute_complete(context, event)  # raises when the run failed
+        operator.run_id = event["run_id"]
+        return self._databricks_result(context, operator)
+
+    def on_kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self.log.info("stopping local job process %s", self._process.pid)
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        elif self._databricks is not None:
+            self._databricks.on_kill()  # cancels the Databricks run
 
     # -- local target ---------------------------------------------------------------------------
     def _run_local(self, context: Any) -> dict[str, Any]:
@@ -68,50 +95,38 @@ class PipelineJobOperator(DatabricksSubmitRunOperator):
         return result
 
     # -- azure target ---------------------------------------------------------------------------
-    def _prepare_databricks(self, context: Any) -> None:
+    def databricks_operator(self, context: Any) -> Any:
+        """The provider operator that submits this job (built per execution, never at parse)."""
+        from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
+
         from attrition_mlops.databricks import idempotency_token, submit_payload
         from attrition_mlops.settings import get_databricks_settings
 
         settings = get_databricks_settings()
         ti = context["ti"]
-        token = idempotency_token(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
-        self.json = submit_payload(
+        payload = submit_payload(
             self.job,
             [str(a) for a in self.job_args],
-            token=token,
+            token=idempotency_token(ti.dag_id, ti.task_id, ti.run_id, ti.map_index),
             run_name=f"{ti.dag_id}.{ti.task_id} {ti.run_id}",
             settings=settings,
         )
-        self.databricks_conn_id = settings.conn_id
-        self.polling_period_seconds = settings.polling_period_seconds
+        return DatabricksSubmitRunOperator(
+            task_id=self.task_id,
+            json=payload,
+            databricks_conn_id=settings.conn_id,
+            polling_period_seconds=settings.polling_period_seconds,
+            deferrable=self.deferrable,
+        )
 
-    def execute_complete(self, context: Any, event: dict) -> dict[str, Any]:
-        super().execute_complete(context, event)  # raises when the run failed
-        self.run_id = event["run_id"]
-        return self._databricks_result(context)
-
-    def get_job_result(self, external_id: Any, context: Any) -> dict[str, Any]:
-        super().get_job_result(external_id, context)
-        return self._databricks_result(context)
-
-    def _databricks_result(self, context: Any) -> dict[str, Any]:
+    def _databricks_result(self, context: Any, operator: Any) -> dict[str, Any]:
         from attrition_mlops.databricks import result_from_run_output, task_run_id
 
-        run = self._hook.get_run(self.run_id)
-        result = result_from_run_output(self._hook.get_run_output(task_run_id(run)))
+        hook = operator._hook
+        run = hook.get_run(operator.run_id)
+        result = result_from_run_output(hook.get_run_output(task_run_id(run)))
         push_links(context, result)
         return result
-
-    def on_kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self.log.info("stopping local job process %s", self._process.pid)
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-            return
-        super().on_kill()  # cancels the Databricks run
 
 
 def _jobs_dir_next_to(dag_file: str) -> Path:

@@ -1,0 +1,123 @@
+"""Real Airflow on this machine, with no services: the ``local`` target's orchestrator.
+
+``AIRFLOW_HOME`` lives under the state folder, the metadata DB is SQLite there (or
+``ATTRITION_AIRFLOW_DB_URL``, e.g. PostgreSQL), the DAGs and plugins are this repository's.
+Two ways to run:
+
+- ``python -m attrition_mlops.orchestration.local_airflow run <dag_id> [--conf JSON]`` runs one
+  DAG run to completion in this process with ``dag.test()`` (used by ``make demo`` and tests);
+- ``... up`` starts the long-running components (api-server with the UI, scheduler,
+  dag-processor, triggerer) for ``make up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+DB_URL_ENV = "ATTRITION_AIRFLOW_DB_URL"
+API_PORT = 8080
+
+
+def project_dir() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def airflow_env(
+    state_dir: Path | None = None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a local Airflow process needs; explicit ``AIRFLOW__*`` settings win."""
+    base = dict(os.environ if base is None else base)
+    state = Path(state_dir or base.get("ATTRITION_STATE_DIR", ".state")).resolve()
+    home = state / "airflow"
+    project = project_dir()
+    db_url = base.get(DB_URL_ENV) or f"sqlite:///{home / 'airflow.db'}"
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",  # a laptop, not a cluster
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # loopback only; see docs
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "ATTRITION_STATE_DIR": str(state),
+        "ATTRITION_JOBS_DIR": str(project / "jobs"),
+    }
+    return {**defaults, **base} | {"AIRFLOW_HOME": base.get("AIRFLOW_HOME", str(home))}
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Create or upgrade the metadata DB; skipped when this Airflow already migrated this DB."""
+    import hashlib
+    from importlib.metadata import version
+
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    key = hashlib.sha256(f"{version('apache-airflow-core')} {db}".encode()).hexdigest()[:16]
+    marker = home / f".migrated-{key}"
+    if marker.exists() and db.startswith("sqlite:///") and Path(db[10:]).exists():
+        return
+    subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    marker.touch()
+
+
+def _airflow() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One DAG run through ``dag.test()`` in this process (Airflow must see ``airflow_env``)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors:
+        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        raise KeyError(f"no DAG {dag_id!r} in {os.environ['AIRFLOW__CORE__DAGS_FOLDER']}")
+    run = dag.test(run_conf=conf or {})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    return {"dag_id": dag_id, "run_id": run.run_id, "state": str(run.state), "tasks": states}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one DAG to completion with dag.test()")
+    run.add_argument("dag_id")
+    run.add_argument("--conf", type=json.loads, default={})
+    run.add_argument("--result-json", type=Path)
+    sub.add_parser("migrate", help="create/upgrade the metadata DB")
+    args = parser.parse_args(argv)
+
+    env = airflow_env()
+    if any(os.environ.get(k) != v for k, v in env.items()):
+        # Airflow reads its configuration at import: re-exec with the environment in place.
+        os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
+    if args.command == "migrate":
+        migrate(env)
+        return 0
+    migrate(env)
+    result = run_dag(args.dag_id, args.conf)
+    line = json.dumps(result)
+    if args.result_json:
+        args.result_json.write_text(line + "\n")
+    print(line)
+    return 0 if result["state"] == "success" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,172 @@
+"""DAG integrity and structure: every DAG file imports cleanly and cheaply, carries its docs,
+owner, tags, retries with backoff, timeouts and the failure alert, and wires the tasks the
+lifecycle needs in the order it needs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+DAG_IDS = {
+    "attrition_training",
+    "attrition_deployment",
+    "attrition_batch_scoring",
+    "attrition_drift_monitoring",
+}
+HEAVY = ("pandas", "sklearn", "scipy", "mlflow", "numpy", "pyarrow", "matplotlib", "optuna")
+
+# Runs in a fresh interpreter, as the DAG processor's child does: Airflow is imported first (the
+# processor has it loaded already), then each file is parsed three times with the project's
+# modules unloaded in between; the fastest parse counts, so one hiccup of a busy machine does not
+# decide the result. Heavy modules are checked after each file's first parse.
+_PARSE = """
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+report = {}
+for path in sys.argv[2:]:
+    times, heavy = [], None
+    for _ in range(3):
+        for name in [m for m in sys.modules if m.startswith(("attrition_mlops", "unusual_prefix"))]:
+            del sys.modules[name]
+        start = time.perf_counter()
+        bag = DagBag(dag_folder=path)
+        times.append(time.perf_counter() - start)
+        if heavy is None:
+            heavy = sorted(m for m in sys.argv[1].split(",") if m in sys.modules)
+    report[path] = {"errors": {k: str(v) for k, v in bag.import_errors.items()},
+                    "dags": sorted(bag.dag_ids), "seconds": min(times), "heavy": heavy}
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def parse_report(airflow_env) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _PARSE, ",".join(HEAVY), *map(str, DAG_FILES)],
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+def test_the_four_dags_exist(dagbag):
+    assert set(dagbag.dag_ids) == DAG_IDS
+    assert {f.stem for f in DAG_FILES} == DAG_IDS  # DAG id = file stem
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.stem)
+def test_dag_file_parses_fast_without_heavy_imports(path, parse_report):
+    report = parse_report[str(path)]
+    assert report["errors"] == {}
+    assert report["dags"] == [path.stem]
+    assert report["heavy"] == [], f"{path.name} imports {report['heavy']} at module level"
+    assert report["seconds"] < 0.5, f"{path.name} took {report['seconds']:.3f} s to parse"
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_dag_conventions(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.doc_md and dag_id in dag.doc_md
+    assert "attrition" in dag.tags and len(dag.tags) >= 2
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.dagrun_timeout is not None
+    assert dag.default_args["retries"] >= 1
+    assert dag.default_args["retry_exponential_backoff"] is True
+    for task in dag.tasks:
+        assert task.owner == "ml-platform", task.task_id
+        assert task.on_failure_callback, f"{task.task_id} has no failure alert"
+        if task.task_id != "approve_production":  # bounded by response_timeout instead
+            assert task.execution_timeout is not None, f"{task.task_id} has no timeout"
+
+
+def _edges(dag) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+def test_training_graph(dagbag):
+    dag = dagbag.dags["attrition_training"]
+    assert _edges(dag) == {
+        ("plan_training", "validate_snapshot"),
+        ("plan_training", "train_challenger"),
+        ("validate_snapshot", "train_challenger"),
+        ("train_challenger", "evaluate_challenger"),
+        ("evaluate_challenger", "promote_champion"),
+    }
+    outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
+    assert outlets == {"promote_champion": ["attrition_champion"]}
+    # weekly, on demand, and on the drift Asset
+    assert dag.timetable.asset_condition == DRIFT
+    assert dag.timetable.timetable.expression == "0 3 * * 1"
+
+
+def test_deployment_graph(dagbag):
+    dag = dagbag.dags["attrition_deployment"]
+    edges = _edges(dag)
+    chain = [
+        "plan_deployment",
+        "build_image",
+        "read_deployed",
+        "roll_out_staging",
+        "wait_for_staging",
+        "smoke_test_staging",
+        "approve_production",
+        "roll_out_production",
+        "wait_for_production",
+        "smoke_test_production",
+        "record_deployment",
+    ]
+    for upstream, downstream in zip(chain, chain[1:], strict=False):
+        if (upstream, downstream) == ("build_image", "read_deployed"):
+            continue
+        assert (upstream, downstream) in edges or downstream in dag.get_task(
+            upstream
+        ).get_flat_relative_ids(upstream=False), (upstream, downstream)
+    for env in ("staging", "production"):
+        rollback = dag.get_task(f"roll_back_{env}")
+        assert rollback.trigger_rule == "one_failed"
+        assert {f"roll_out_{env}", f"wait_for_{env}", f"smoke_test_{env}"} <= set(
+            rollback.upstream_task_ids
+        )
+        assert not rollback.downstream_task_ids
+    # production cannot start before staging's smoke test and the approval
+    prod = dag.get_task("roll_out_production")
+    assert {"smoke_test_staging", "approve_production"} <= prod.get_flat_relative_ids(upstream=True)
+    assert dag.get_task("approve_production").task_type == "DeploymentApprovalOperator"
+    assert dag.timetable.asset_condition == CHAMPION
+
+
+def test_batch_scoring_graph(dagbag):
+    dag = dagbag.dags["attrition_batch_scoring"]
+    assert _edges(dag) == {("plan_scoring", "score_snapshot")}
+    assert [a.name for a in dag.get_task("score_snapshot").outlets] == ["attrition_predictions"]
+
+
+def test_drift_graph(dagbag):
+    dag = dagbag.dags["attrition_drift_monitoring"]
+    assert _edges(dag) == {
+        ("plan_drift_check", "check_drift"),
+        ("check_drift", "signal_drift"),
+        ("check_drift", "purge_expired_logs"),
+    }
+    assert [a.name for a in dag.get_task("signal_drift").outlets] == ["attrition_drift"]
+    assert dag.get_task("purge_expired_logs").trigger_rule == "all_done"
