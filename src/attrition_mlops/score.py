@@ -2,14 +2,17 @@
 
 Memory stays bounded whatever the input size: the input (a CSV/Parquet file or a partitioned
 folder) is read as a pyarrow dataset in record batches, and each batch is validated, scored and
-written as its own Parquet part before the next is read.
+written as its own Parquet part before the next is read; invalid rows are staged per batch too.
+Validation and scoring work on Arrow columns (:mod:`attrition_mlops.columnar`): vectorised
+contract checks, then the serving fast path's compiled encoders, self-checked against the sklearn
+pipeline, with the sklearn pipeline as the fallback.
 
 Layout under ``output_root``::
 
     run_date=YYYY-MM-DD/part-00000.parquet …   the published predictions (what consumers read)
     run_date=YYYY-MM-DD/_SUCCESS.json            manifest: counts, model, input fingerprint
     _rejects/run_date=YYYY-MM-DD/rejects.parquet  invalid rows, raw values + reason
-    _staging/run_date=YYYY-MM-DD/                 work in progress (parts + checkpoint state)
+    _staging/run_date=YYYY-MM-DD/                 work in progress (parts, staged rejects, state)
 
 **Idempotent:** a rerun for the same date replaces the partition, so every row appears once.
 **Atomic:** readers never see a half-written partition; it is published by renames only after
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -38,15 +42,23 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from attrition_mlops import contract
+from attrition_mlops.columnar import BatchModel, Columns, split_batch
 from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.validation import DataValidationError, Problem, split_valid_rows
+from attrition_mlops.validation import DataValidationError, Problem
 
 STATE_FILE = "_STATE.json"
 SUCCESS_FILE = "_SUCCESS.json"
-OUTPUT_COLUMNS = (
-    contract.ID_COLUMN, "probability", "label", "is_outlier",
-    "model_name", "model_version", "scored_at", "run_date",
-)  # fmt: skip
+STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
+#: Bumped when the staging layout changes, so a run never resumes another layout's parts.
+STAGING_LAYOUT = 2
+_TEXT = pa.large_string()
+OUTPUT_SCHEMA = pa.schema([
+    (contract.ID_COLUMN, pa.int64()), ("probability", pa.float64()), ("label", _TEXT),
+    ("is_outlier", pa.bool_()), ("model_name", _TEXT), ("model_version", _TEXT),
+    ("scored_at", _TEXT), ("run_date", _TEXT),
+])  # fmt: skip
+OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
+_LABELS = pa.array(["No", "Yes"], _TEXT)
 
 
 class TooManyRejectsError(DataValidationError):
@@ -65,6 +77,7 @@ class ScoreResult:
     rejects: str | None
     resumed_parts: int
     seconds: float
+    scoring_path: str  # "compiled" (the fast path) or "sklearn" (its fallback)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,17 +140,35 @@ def _prepare_staging(staging: Path, key: dict) -> tuple[int, str]:
     return 0, scored_at
 
 
-def _score_batch(batch: pa.RecordBatch, predictor, meta: dict) -> tuple[pa.Table, pd.DataFrame]:
-    raw = batch.to_pandas()
-    valid, rejects = split_valid_rows(raw.drop(columns=[contract.LABEL], errors="ignore"))
-    out = predictor.predict(valid[list(contract.INPUT_COLUMNS)])
-    scored = pd.DataFrame({contract.ID_COLUMN: valid[contract.ID_COLUMN].to_numpy()})
-    scored["probability"] = out["probability"].to_numpy()
-    scored["label"] = out["label"].to_numpy()
-    scored["is_outlier"] = out["is_outlier"].to_numpy()
-    for key, value in meta.items():
-        scored[key] = value
-    return pa.Table.from_pandas(scored[list(OUTPUT_COLUMNS)], preserve_index=False), rejects
+def _score_batch(
+    batch: pa.RecordBatch, model: BatchModel, meta: dict
+) -> tuple[pa.Table, pd.DataFrame]:
+    """(predictions, rejected rows as received plus ``reason``) of one input batch."""
+    valid, rejects = split_batch(batch)
+    tables = [_predictions(columns, model, meta) for columns in valid if columns.n]
+    return (pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()), rejects
+
+
+def _predictions(columns: Columns, model: BatchModel, meta: dict) -> pa.Table:
+    probability, is_outlier = model.predict(columns)
+    label = _LABELS.take(pa.array((probability >= model.threshold).view(np.int8)))
+    constant = [pa.repeat(pa.scalar(meta[name], _TEXT), columns.n) for name in OUTPUT_COLUMNS[4:]]
+    return pa.Table.from_arrays(
+        [pa.array(columns.ids), pa.array(probability), label, pa.array(is_outlier), *constant],
+        schema=OUTPUT_SCHEMA,
+    )
+
+
+def _stage_rejects(staging: Path, index: int, rejects: pd.DataFrame) -> None:
+    """Written before the batch's part, so a part on disk always has its rejects staged."""
+    if rejects.empty:
+        return
+    folder = staging / STAGED_REJECTS
+    folder.mkdir(exist_ok=True)
+    names = [str(name) for name in rejects.columns]
+    schema = pa.schema([(name, _TEXT) for name in names])  # as received: every value as text
+    table = pa.Table.from_pandas(rejects.astype("str"), schema=schema, preserve_index=False)
+    _write_atomic(table, folder / f"part-{index:05d}.parquet")
 
 
 def _progress(total: int | None, enabled: bool):
@@ -163,35 +194,34 @@ def score_snapshot(
     """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring."""
     started = time.perf_counter()
     dataset = open_input(input_path)
+    model = BatchModel(predictor)
     part_name = f"run_date={run_date.isoformat()}"
     staging = output_root / "_staging" / part_name
     key = {"input": fingerprint(input_path), "model": f"{model_name}/{model_version}",
-           "batch_rows": batch_rows, "run_date": run_date.isoformat()}  # fmt: skip
+           "batch_rows": batch_rows, "run_date": run_date.isoformat(),
+           "layout": STAGING_LAYOUT}  # fmt: skip
     reused, scored_at = _prepare_staging(staging, key)
     meta = {"model_name": model_name, "model_version": str(model_version),
             "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     bar = _progress(dataset.count_rows() if show else None, show)
     counts = {"in": 0, "scored": 0}
-    rejected: list[pd.DataFrame] = []
     batches = dataset.to_batches(batch_size=batch_rows, use_threads=False)
     for index, batch in enumerate(batches):
         counts["in"] += batch.num_rows
         part = staging / f"part-{index:05d}.parquet"
         if part.exists():  # written by an interrupted run with this same input and model
             counts["scored"] += pq.read_metadata(part).num_rows
-            rejected.append(split_valid_rows(batch.to_pandas().drop(
-                columns=[contract.LABEL], errors="ignore"))[1])  # fmt: skip
         else:
-            table, rejects = _score_batch(batch, predictor, meta)
+            table, rejects = _score_batch(batch, model, meta)
+            _stage_rejects(staging, index, rejects)
             _write_atomic(table, part)
             counts["scored"] += table.num_rows
-            rejected.append(rejects)
         if bar is not None:
             bar.update(batch.num_rows)
     if bar is not None:
         bar.close()
-    rejects_path = _write_rejects(output_root, part_name, rejected)
+    rejects_path = _write_rejects(output_root, part_name, staging / STAGED_REJECTS)
     n_rejected = counts["in"] - counts["scored"]
     if counts["in"] == 0:
         raise DataValidationError([Problem(None, f"{input_path}: no data rows")])
@@ -203,28 +233,33 @@ def score_snapshot(
     result = ScoreResult(
         run_date.isoformat(), model_name, str(model_version), counts["in"], counts["scored"],
         n_rejected, str(output_root / part_name), str(rejects_path) if rejects_path else None,
-        reused, round(time.perf_counter() - started, 3),
+        reused, round(time.perf_counter() - started, 3), model.path,
     )  # fmt: skip
     _publish(staging, output_root / part_name, result)
     return result
 
 
-def _write_rejects(root: Path, part_name: str, rejected: list[pd.DataFrame]) -> Path | None:
+def _write_rejects(root: Path, part_name: str, staged: Path) -> Path | None:
+    """Gather the staged rejects into one file, one batch in memory at a time."""
     folder = root / "_rejects" / part_name
     shutil.rmtree(folder, ignore_errors=True)
-    frames = [frame for frame in rejected if len(frame)]
-    if not frames:
+    parts = sorted(staged.glob("part-*.parquet"))
+    if not parts:
         return None
     folder.mkdir(parents=True)
-    table = pa.Table.from_pandas(pd.concat(frames).astype("str"), preserve_index=False)
     target = folder / "rejects.parquet"
-    _write_atomic(table, target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    with pq.ParquetWriter(tmp, pq.read_schema(parts[0])) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part))
+    os.replace(tmp, target)
     return target
 
 
 def _publish(staging: Path, final: Path, result: ScoreResult) -> None:
     """Swap the finished staging folder in as the partition; the old copy goes away whole."""
     (staging / STATE_FILE).unlink()
+    shutil.rmtree(staging / STAGED_REJECTS, ignore_errors=True)
     (staging / SUCCESS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
     trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex}")
     if final.exists():
