@@ -46,6 +46,10 @@ score: install ## Batch-score the bundled snapshot with the champion into .state
 serve: install ## Serve the API on http://127.0.0.1:8000 (follows the production alias, else champion)
 	$(RUN) uvicorn --factory attrition_mlops.serving.app:create_app --host 127.0.0.1 --port 8000
 
+.PHONY: simulate
+simulate: install ## Send SIMULATED traffic to `make serve` (SCENARIO=none RECORDS=1000 URL=...; docs/simulator.md)
+	$(RUN) python -m attrition_mlops.simulate traffic --scenario $${SCENARIO:-none} --records $${RECORDS:-1000} --send $${URL:-http://127.0.0.1:8000}
+
 .PHONY: image-context
 image-context: install ## Assemble the serving image's build context for the champion in build/image-ctx
 	$(RUN) python -m attrition_mlops.image employee_attrition @champion build/image-ctx

@@ -1,17 +1,41 @@
 """The simulator: deterministic, contract-valid, labelled simulated, and each scenario does what
-its description says."""
+its description says; its CLI sends traffic to a real API on loopback and writes export logs
+that the drift job's reader reads back."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime
+
+import joblib
 import pandas as pd
 import pytest
+import uvicorn
 
-from attrition_mlops import contract
+from attrition_mlops import contract, inference_log
+from attrition_mlops.dataset import load_snapshot
+from attrition_mlops.features import build_classifier
+from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.monitoring import read_window
+from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.serving.app import create_app
+from attrition_mlops.serving.settings import ServingSettings
+from attrition_mlops.settings import PipelineSettings
 from attrition_mlops.simulate import (
     REAL_MAX_EMPLOYEE_NUMBER,
     SCENARIOS,
+    TrafficError,
+    main,
+    send_traffic,
     simulate_labelled_snapshot,
     simulate_traffic,
+    write_export_logs,
 )
 from attrition_mlops.validation import validate_frame
 
@@ -170,3 +194,204 @@ def test_bad_requests_are_clear_errors(real):
         simulate_labelled_snapshot(real.drop(columns="Attrition"), 10, scenario="none", seed=1)
     with pytest.raises(ValueError, match="n >= 1"):
         simulate_traffic(real, 0, seed=1)
+
+
+# --- Delivery: export logs, the API over real HTTP, the command line ---------------------------
+
+DAY = date(2026, 11, 20)
+KEY = "simulator-tests-pseudonym-key-0123"
+NOT_ID = [c for c in contract.INPUT_COLUMNS if c != contract.ID_COLUMN]
+
+
+def _logged_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[NOT_ID].reset_index(drop=True)
+
+
+def test_export_logs_are_read_back_by_the_drift_job_reader(tmp_path, real):
+    traffic = simulate_traffic(real, 3000, scenario="overtime_surge", seed=11)
+    key = inference_log.Pseudonymiser(KEY.encode())
+    path = write_export_logs(
+        traffic, tmp_path, DAY, model_name="m", model_version="4", pseudonymise=key, per_request=1
+    )
+    assert path.parent.name == "date=2026-11-20" and path.name.startswith("simulated-")
+    assert "overtime_surge-seed11" in path.name and not list(path.parent.glob(".*"))
+    rejected: list[str] = []
+    frame = read_window(tmp_path, DAY, DAY, "local", rejected)
+    # 3,000 one-record requests all fall inside the day (timestamps spread over it)
+    assert len(frame) == 3000 and not rejected
+    assert frame["timestamp"].dt.date.eq(DAY).all() and frame["timestamp"].is_monotonic_increasing
+    assert frame["request_id"].str.startswith("simulated-overtime_surge-").all()
+    assert frame["request_id"].is_unique and frame["model_version"].eq("4").all()
+    pd.testing.assert_frame_equal(_logged_inputs(frame), _logged_inputs(traffic))
+    assert frame[contract.ID_COLUMN].tolist() == [key(i) for i in traffic[contract.ID_COLUMN]]
+    # a second file for the same day adds to the window, never overwrites
+    second = write_export_logs(traffic.head(10), tmp_path, DAY, model_name="m", model_version="4")
+    assert second != path and len(read_window(tmp_path, DAY, DAY, "local", [])) == 3010
+
+
+def test_only_simulated_frames_are_delivered(tmp_path, real):
+    unlabelled = real[list(contract.INPUT_COLUMNS)].head(20)
+    with pytest.raises(ValueError, match="not labelled SIMULATED"):
+        write_export_logs(unlabelled, tmp_path, DAY, model_name="m", model_version="1")
+    with pytest.raises(ValueError, match="not labelled SIMULATED"):
+        send_traffic("http://127.0.0.1:9", unlabelled)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, real):
+    """A tiny real model as a baked model folder (predictor.joblib + model card)."""
+    X, y = real[list(contract.INPUT_COLUMNS)], real[contract.LABEL].eq("Yes").astype(int)
+    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
+    predictor = AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01, seed=0), 0.5)
+    folder = tmp_path_factory.mktemp("model")
+    joblib.dump(predictor, folder / "predictor.joblib")
+    (folder / "model_card.json").write_text(
+        json.dumps({"name": "employee_attrition", "version": "7"})
+    )
+    return folder
+
+
+@contextlib.contextmanager
+def _serve(tmp_path, model_dir, model_source=None, **overrides):
+    """The real API (uvicorn, loopback, free port) in a thread; yields (base URL, export dir)."""
+    export = tmp_path / "inference-logs"
+    settings = ServingSettings(**{
+        "model_dir": model_dir, "poll_seconds": 0, "max_records": 50, "log_stdout": False,
+        "log_export": True, "log_export_dir": export, "log_flush_seconds": 0.1,
+        "pseudonym_key": KEY, **overrides,
+    })  # fmt: skip
+    pipeline = PipelineSettings(state_dir=tmp_path / "state", target="local")
+    app = create_app(settings, model_source, pipeline=pipeline)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "API did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", export
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def _logged_window(export_dir, n_expected, timeout=15.0) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout
+    while True:
+        today = datetime.now(UTC).date()
+        frame = read_window(export_dir, today, today, "local", [])
+        if len(frame) >= n_expected or time.monotonic() > deadline:
+            return frame
+        time.sleep(0.1)
+
+
+@pytest.mark.integration
+def test_cli_sends_traffic_to_the_api_and_the_requests_are_identifiable(
+    tmp_path, model_dir, real, capsys
+):
+    with _serve(tmp_path, model_dir) as (url, export):
+        manifest = tmp_path / "sent.json"
+        argv = ["traffic", "--scenario", "salary_inflation", "--records", "120", "--seed", "3",
+                "--send", url, "--batch-size", "25", "--manifest", str(manifest)]  # fmt: skip
+        assert main(argv) == 0
+        summary = json.loads(capsys.readouterr().out)
+        logged = _logged_window(export, 120)
+    assert summary["records_sent"] == summary["records_accepted"] == 120
+    assert summary["requests"] == 5 and summary["status_counts"] == {"200": 5}
+    assert summary["simulation"]["scenario"] == "salary_inflation"
+    ids = json.loads(manifest.read_text())["request_ids"]
+    assert len(ids) == 5
+    # the server logged exactly the simulated records, under the ids the manifest lists
+    assert len(logged) == 120 and set(logged["request_id"]) == set(ids)
+    assert logged["model_version"].eq("7").all()
+    expected = simulate_traffic(real, 120, scenario="salary_inflation", seed=3)
+    pd.testing.assert_frame_equal(_logged_inputs(logged), _logged_inputs(expected))
+
+
+@pytest.mark.integration
+def test_send_traffic_counts_rejections_and_stops_on_auth_and_server_errors(
+    tmp_path, model_dir, real, monkeypatch
+):
+    traffic = simulate_traffic(real, 130, seed=1)
+    with _serve(tmp_path, model_dir, api_key="s3cret-key") as (url, _):
+        ok = send_traffic(url + "/", traffic, batch_size=50, api_key="s3cret-key")
+        assert (ok["records_accepted"], ok["status_counts"]) == (130, {"200": 3})
+        # 60, 60, 10 records against the API's 50-record limit: two counted 422s, one 200
+        big = send_traffic(url, traffic, batch_size=60, api_key="s3cret-key")
+        assert big["records_accepted"] == 10 and big["status_counts"] == {"200": 1, "422": 2}
+        assert big["first_error"]["status"] == 422 and big["first_error"]["records"] == [0, 60]
+        with pytest.raises(TrafficError, match="HTTP 401 after 0 requests"):
+            send_traffic(url, traffic, api_key="wrong")
+        monkeypatch.setenv("SIM_TEST_KEY", "s3cret-key")
+        cli = ["traffic", "--records", "10", "--send", url, "--api-key-env", "SIM_TEST_KEY"]
+        assert main(cli) == 0
+        monkeypatch.delenv("SIM_TEST_KEY")
+        assert main(cli) == 2  # the named variable is unset: a clear error, nothing sent
+
+    class NothingDeployed:  # the real app without a model answers 503
+        description = "nothing deployed"
+
+        def current_version(self):
+            return None
+
+        def load(self):
+            from attrition_mlops.serving.sources import NoModelAvailableError
+
+            raise NoModelAvailableError("nothing deployed")
+
+    with _serve(tmp_path / "empty", None, NothingDeployed()) as (url, _):
+        with pytest.raises(TrafficError, match="HTTP 503"):
+            send_traffic(url, traffic)
+    with pytest.raises(TrafficError, match="cannot reach"):
+        send_traffic(url, traffic)  # the server is gone: connection refused
+
+
+def test_cli_writes_export_logs_with_the_configured_pseudonym_key(
+    tmp_path, real, capsys, monkeypatch
+):
+    monkeypatch.setenv("SIM_PSEUDONYM_KEY", KEY)
+    argv = ["traffic", "--scenario", "young_hiring_wave", "--records", "400", "--seed", "2",
+            "--export-dir", str(tmp_path), "--model-version", "5", "--date", "2026-11-20",
+            "--pseudonym-key-env", "SIM_PSEUDONYM_KEY"]  # fmt: skip
+    assert main(argv) == 0
+    written = json.loads(capsys.readouterr().out)
+    frame = read_window(tmp_path, DAY, DAY, "local", [])
+    expected = simulate_traffic(real, 400, scenario="young_hiring_wave", seed=2)
+    assert written["records"] == 400 and written["date"] == "2026-11-20"
+    pd.testing.assert_frame_equal(_logged_inputs(frame), _logged_inputs(expected))
+    first = inference_log.Pseudonymiser(KEY.encode())(REAL_MAX_EMPLOYEE_NUMBER + 1)
+    assert frame[contract.ID_COLUMN].iloc[0] == first
+    assert main(["traffic", "--records", "5", "--export-dir", str(tmp_path)]) == 2
+    assert "--model-version" in capsys.readouterr().err
+
+
+def test_cli_snapshot_is_a_valid_labelled_data_set(tmp_path, real, capsys):
+    out = tmp_path / "simulated-overtime.csv"
+    argv = ["snapshot", "--scenario", "overtime_surge", "--rows", "600", "--seed", "4"]
+    assert main([*argv, "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    loaded = load_snapshot(out)  # what the training job reads: contract-valid, 35 columns
+    expected = simulate_labelled_snapshot(real, 600, scenario="overtime_surge", seed=4)
+    pd.testing.assert_frame_equal(loaded.frame, expected, check_dtype=False)
+    label = json.loads(out.with_name(out.name + ".simulation.json").read_text())
+    assert label["is_simulated"] is True and label["scenario"] == "overtime_surge"
+    assert label["attrition_yes"] == summary["attrition_yes"] == loaded.label_counts["Yes"]
+    assert main([*argv, "--output", str(tmp_path / "hr.csv")]) == 2
+    assert "simulated" in capsys.readouterr().err and not (tmp_path / "hr.csv").exists()
+
+
+def test_cli_lists_scenarios_as_a_module():
+    listed = subprocess.run(
+        [sys.executable, "-m", "attrition_mlops.simulate", "scenarios"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == list(SCENARIOS)
+    with pytest.raises(SystemExit) as bad:
+        main(["traffic", "--scenario", "tsunami", "--records", "5", "--export-dir", "x"])
+    assert bad.value.code == 2
