@@ -24,19 +24,15 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from attrition_mlops.orchestration.links import (
-    DatabricksRunLink,
-    MLflowRunLink,
-    ModelVersionLink,
-    push_links,
-)
+from attrition_mlops.orchestration.links import DatabricksRunLink, push_links
 
 
 class PipelineJobOperator(BaseOperator):
     """Run ``jobs/<job>.py`` with ``job_args`` (templated); the job's JSON result is the XCom."""
 
     template_fields: Sequence[str] = ("job_args",)
-    operator_extra_links = (DatabricksRunLink(), MLflowRunLink(), ModelVersionLink())
+    # The MLflow links are global (plugins/attrition_links.py): TaskFlow tasks push them too.
+    operator_extra_links = (DatabricksRunLink(),)
     ui_color = "#d8e8f8"
 
     def __init__(
