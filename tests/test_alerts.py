@@ -1,0 +1,657 @@
+"""Alerts: payload styles, retries and the local log against a real HTTP receiver on loopback,
+e-mail through the Airflow SMTP provider to a real SMTP receiver on loopback, and the notifier
+as the failure callback of a DAG that really runs (``dag.test()`` on a throwaway Airflow home).
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import socket
+import socketserver
+import subprocess
+import sys
+import textwrap
+import threading
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import quote
+
+import pytest
+
+from attrition_mlops import alerts
+from attrition_mlops.alerts import (
+    EVENTS,
+    Alert,
+    AlertDeliveryError,
+    AlertSettings,
+    Event,
+    WebhookTarget,
+    dispatch,
+    post_webhook,
+    read_alert_log,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETtoken"
+CONN_ENV = "AIRFLOW_CONN_ATTRITION_ALERTS_WEBHOOK"
+
+
+# --- real receivers on loopback ---------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request and answers from a script."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.script: list[tuple[int, dict[str, str]]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                )
+                status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                reply = json.dumps({"status": "ok" if status < 400 else "error"}).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests]
+
+
+@pytest.fixture
+def receiver():
+    rec = Receiver()
+    rec.thread.start()
+    yield rec
+    rec.server.shutdown()
+    rec.server.server_close()
+
+
+class SMTPReceiver(socketserver.ThreadingTCPServer):
+    """Just enough SMTP (RFC 5321 without extensions) to accept what smtplib sends."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", 0), _SMTPSession)
+
+
+class _SMTPSession(socketserver.StreamRequestHandler):
+    def reply(self, line: str) -> None:
+        self.wfile.write(f"{line}\r\n".encode())
+
+    def handle(self) -> None:
+        self.reply("220 127.0.0.1 test receiver")
+        sender, recipients = "", []
+        while line := self.rfile.readline():
+            command = line.decode().strip()
+            verb = command.split(" ", 1)[0].upper()
+            address = re.search(r"<([^>]*)>", command)
+            if verb in ("EHLO", "HELO"):
+                self.reply("250 127.0.0.1")
+            elif verb == "MAIL":
+                sender, recipients = address.group(1), []
+                self.reply("250 OK")
+            elif verb == "RCPT":
+                recipients.append(address.group(1))
+                self.reply("250 OK")
+            elif verb == "DATA":
+                self.reply("354 end with <CRLF>.<CRLF>")
+                lines = []
+                while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                    lines.append(data[1:] if data.startswith(b"..") else data)
+                self.server.messages.append(
+                    {"from": sender, "to": recipients, "data": b"".join(lines)}
+                )
+                self.reply("250 OK queued")
+            elif verb in ("RSET", "NOOP"):
+                self.reply("250 OK")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 command not implemented")
+
+
+@pytest.fixture
+def smtp_receiver():
+    server = SMTPReceiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- settings isolation -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def alert_env(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No ambient alert configuration, fast retries, a fresh state dir; returns the log path."""
+    for name in list(os.environ):
+        if name.startswith("ATTRITION_ALERT_") or name.startswith("AIRFLOW_CONN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ATTRITION_ALERT_WEBHOOK_BACKOFF_SECONDS", "0.01")
+    alerts.get_alert_settings.cache_clear()
+    yield state_dir / "alerts" / "alerts.jsonl"
+    alerts.get_alert_settings.cache_clear()
+
+
+def _drift_alert(**overrides: Any) -> Alert:
+    import numpy as np
+
+    fields: dict[str, Any] = {
+        "event": "drift_confirmed",
+        "title": "Input drift confirmed: MonthlyIncome, OverTime",
+        "summary": "2 features drifted <& beyond thresholds>; open the report and decide.",
+        "details": {
+            "drifted": [
+                {"feature": "MonthlyIncome", "p_adjusted": np.float64(1.2e-9), "psi": 0.41},
+                {"feature": "OverTime", "p_adjusted": 3.4e-5, "psi": np.float32(0.22)},
+            ],
+            "undefined": float("nan"),
+            "window": ("2026-11-20", "2026-11-21"),
+        },
+        "links": {
+            "report": "/srv/state/drift/2026-11-21/report.html",
+            "MLflow run": "http://127.0.0.1:5000/#/runs/abc123",
+            "retraining": None,
+        },
+        "dag_id": "attrition_drift",
+        "run_id": "scheduled__2026-11-21T02:00:00+00:00",
+        "task_id": "check_drift",
+    }
+    fields.update(overrides)
+    return Alert(**fields)
+
+
+# --- the alert itself -------------------------------------------------------------------------
+
+
+def test_every_event_has_defaults_and_a_runbook_section():
+    from attrition_mlops.orchestration.notifier import RUNBOOK_ERRORS
+
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', runbook))
+    assert set(EVENTS) == set(get_args(Event))
+    for event in EVENTS:
+        alert = Alert(event=event)
+        assert alert.severity == EVENTS[event].severity
+        assert alert.summary and alert.title
+        assert alert.runbook.split("#", 1)[1] in anchors, f"runbook lacks a section for {event}"
+    for error in RUNBOOK_ERRORS:
+        assert f"error-{error.lower()}" in anchors, f"runbook lacks a section for {error}"
+
+
+def test_alert_details_are_strict_json_and_links_drop_empty_values(alert_env):
+    alert = _drift_alert()
+    assert alert.details["drifted"][0]["p_adjusted"] == pytest.approx(1.2e-9)
+    assert alert.details["undefined"] is None  # NaN is not JSON
+    assert alert.details["window"] == ["2026-11-20", "2026-11-21"]
+    assert "retraining" not in alert.links
+    json.dumps(alert.as_json(), allow_nan=False)
+    assert alert.created_at.utcoffset().total_seconds() == 0
+    assert alert.dedup_key == "drift_confirmed/attrition_drift/scheduled__2026-11-21T02:00:00+00:00"
+    assert Alert(event="champion_promoted").dedup_key != Alert(event="champion_promoted").dedup_key
+    with pytest.raises(ValueError, match="event"):
+        Alert(event="disk_full")
+
+
+# --- payload styles over real HTTP ------------------------------------------------------------
+
+
+def test_generic_payload_is_the_alert_as_json(alert_env, receiver):
+    alert = _drift_alert()
+    delivery = post_webhook(alert, receiver.url(), headers={"X-Api-Key": "k"})
+    assert (delivery.status, delivery.attempts) == (200, 1)
+    (request,) = receiver.requests
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["X-Api-Key"] == "k"
+    assert request["body"] == {"schema": alerts.ALERT_SCHEMA, **alert.as_json()}
+
+
+def test_slack_payload_has_fallback_text_and_valid_blocks(alert_env, receiver):
+    alert = _drift_alert()
+    post_webhook(alert, receiver.url(), style="slack")
+    body = receiver.bodies()[0]
+    assert set(body) == {"text", "blocks"}
+    assert alert.title in body["text"] and "[WARNING]" in body["text"]
+    blocks = body["blocks"]
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": alert.title}}
+    assert "&lt;&amp; beyond thresholds&gt;" in blocks[1]["text"]["text"]  # mrkdwn escaped
+    fields = next(b["fields"] for b in blocks if "fields" in b)
+    assert {"type": "mrkdwn", "text": "*Task*\ncheck_drift"} in fields and len(fields) <= 10
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    # Only absolute URLs become buttons; the report path and runbook path are shown as text.
+    assert [e["url"] for e in actions["elements"]] == ["http://127.0.0.1:5000/#/runs/abc123"]
+    assert all(e["type"] == "button" and len(e["text"]["text"]) <= 75 for e in actions["elements"])
+    text = json.dumps(blocks)
+    assert "/srv/state/drift/2026-11-21/report.html" in text
+    assert "docs/runbook.md#alert-drift-confirmed" in text
+    assert "MonthlyIncome" in text
+    assert all(b["type"] in {"header", "section", "actions", "context"} for b in blocks)
+    for block in blocks:
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= 3000
+
+
+def test_teams_payload_is_an_adaptive_card_in_a_message(alert_env, receiver):
+    alert = _drift_alert(severity="critical")
+    post_webhook(alert, receiver.url(), style="teams")
+    body = receiver.bodies()[0]
+    assert body["type"] == "message"
+    (attachment,) = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    assert card["body"][0]["text"] == alert.title
+    assert card["body"][0]["color"] == "Attention"
+    assert card["body"][1]["text"] == alert.summary
+    facts = {
+        f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]
+    }
+    assert facts["Severity"] == "critical" and facts["DAG"] == "attrition_drift"
+    assert facts["report"] == "/srv/state/drift/2026-11-21/report.html"
+    assert card["actions"] == [
+        {
+            "type": "Action.OpenUrl",
+            "title": "MLflow run",
+            "url": "http://127.0.0.1:5000/#/runs/abc123",
+        }
+    ]
+
+
+def test_pagerduty_payload_follows_events_api_v2(alert_env, receiver):
+    alert = _drift_alert(summary="x" * 1500)
+    post_webhook(alert, receiver.url("/v2/enqueue"), style="pagerduty", routing_key="R" * 32)
+    request = receiver.requests[0]
+    assert request["path"] == "/v2/enqueue"
+    body = request["body"]
+    assert set(body) >= {"routing_key", "event_action", "dedup_key", "payload", "links"}
+    assert body["routing_key"] == "R" * 32
+    assert body["event_action"] == "trigger"
+    assert body["dedup_key"] == alert.dedup_key and len(body["dedup_key"]) <= 255
+    payload = body["payload"]
+    assert payload["severity"] in {"critical", "error", "warning", "info"}
+    assert payload["severity"] == "warning"
+    assert payload["source"] == "attrition_drift"
+    assert len(payload["summary"]) <= 1024 and payload["summary"].startswith(alert.title)
+    assert payload["custom_details"]["drifted"][1]["feature"] == "OverTime"
+    assert payload["custom_details"]["alert_id"] == alert.alert_id
+    assert body["links"] == [{"href": "http://127.0.0.1:5000/#/runs/abc123", "text": "MLflow run"}]
+    with pytest.raises(ValueError, match="routing key"):
+        alerts.webhook_payload(alert, "pagerduty")
+
+
+# --- retries ----------------------------------------------------------------------------------
+
+
+def test_server_errors_are_retried_until_success(alert_env, receiver):
+    receiver.script = [(500, {}), (503, {})]
+    delivery = post_webhook(_drift_alert(), receiver.url(), retries=3, backoff_seconds=0.01)
+    assert (delivery.status, delivery.attempts) == (200, 3)
+    assert len(receiver.requests) == 3
+    assert receiver.bodies()[0] == receiver.bodies()[2]
+
+
+def test_rate_limit_is_retried_after_the_servers_delay(alert_env, receiver):
+    receiver.script = [(429, {"Retry-After": "0"})]
+    delivery = post_webhook(_drift_alert(), receiver.url(), retries=1, backoff_seconds=60)
+    assert delivery.attempts == 2  # waited Retry-After (0 s), not the 60 s backoff
+
+
+def test_client_errors_are_not_retried(alert_env, receiver):
+    receiver.script = [(400, {}), (200, {})]
+    with pytest.raises(AlertDeliveryError, match="HTTP 400") as raised:
+        post_webhook(_drift_alert(), receiver.url(SECRET_PATH), retries=3, backoff_seconds=0.01)
+    assert len(receiver.requests) == 1
+    assert "SECRET" not in str(raised.value)  # the URL path is the credential
+
+
+def test_retries_give_up_on_a_dead_endpoint(alert_env):
+    url = f"http://127.0.0.1:{_dead_port()}{SECRET_PATH}"
+    with pytest.raises(AlertDeliveryError, match="gave up after 3 attempts") as raised:
+        post_webhook(_drift_alert(), url, retries=2, backoff_seconds=0.01)
+    assert "SECRET" not in str(raised.value)
+    with pytest.raises(AlertDeliveryError, match="http"):
+        post_webhook(_drift_alert(), "file:///etc/passwd")
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+def test_dead_endpoint_does_not_stop_the_local_log(alert_env):
+    alert = _drift_alert()
+    target = WebhookTarget(f"http://127.0.0.1:{_dead_port()}{SECRET_PATH}", "slack")
+    result = dispatch(
+        alert, AlertSettings(webhook_retries=1, webhook_backoff_seconds=0.01), webhook=target
+    )
+    assert result.succeeded == ("log",) and not result.delivered
+    assert "webhook" in result.failed and "unreachable" in result.failed["webhook"]
+    assert result.log_path == str(alert_env)
+    entry, delivery = read_alert_log(alert_env)
+    assert entry["record"] == "alert" and entry["alert_id"] == alert.alert_id
+    assert Alert.model_validate({k: v for k, v in entry.items() if k not in ("record", "schema")})
+    assert delivery["record"] == "delivery" and delivery["alert_id"] == alert.alert_id
+    assert delivery["failed"]["webhook"] == result.failed["webhook"]
+    assert delivery["skipped"] == {"email": "not configured"}
+    assert "SECRET" not in alert_env.read_text()
+
+
+def test_dispatch_never_raises(alert_env, receiver, tmp_path):
+    def broken_resolver() -> WebhookTarget:
+        raise RuntimeError("secrets backend down")
+
+    result = dispatch(_drift_alert(), AlertSettings(), webhook=broken_resolver)
+    assert result.failed == {"webhook": "RuntimeError: secrets backend down"}
+    assert result.succeeded == ("log",)
+    # An unwritable log does not stop the webhook either.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    settings = AlertSettings(log_path=blocker / "alerts.jsonl")
+    result = dispatch(_drift_alert(), settings, webhook=WebhookTarget(receiver.url()))
+    assert result.succeeded == ("webhook",) and "log" in result.failed
+    assert result.log_path is None and len(receiver.requests) == 1
+
+
+def test_severity_floor_and_silence_keep_alerts_local(alert_env, receiver, monkeypatch):
+    monkeypatch.setenv("ATTRITION_ALERT_WEBHOOK_URL", receiver.url())
+    monkeypatch.setenv("ATTRITION_ALERT_WEBHOOK_MIN_SEVERITY", "warning")
+    monkeypatch.setenv("ATTRITION_ALERT_SILENCE", "drift_confirmed, model_deployed")
+    alerts.get_alert_settings.cache_clear()
+    promoted = dispatch(Alert(event="champion_promoted"))  # info < warning
+    assert promoted.skipped["webhook"] == "below webhook_min_severity=warning"
+    silenced = dispatch(_drift_alert())
+    assert silenced.skipped["webhook"] == "event drift_confirmed silenced"
+    failed = dispatch(Alert(event="dag_failed"))
+    assert failed.succeeded == ("log", "webhook")
+    assert [b["event"] for b in receiver.bodies()] == ["dag_failed"]
+    assert [r["event"] for r in read_alert_log(alert_env) if r["record"] == "alert"] == [
+        "champion_promoted",
+        "drift_confirmed",
+        "dag_failed",
+    ]
+
+
+def test_invalid_alert_settings_fall_back_to_defaults(alert_env, monkeypatch):
+    monkeypatch.setenv("ATTRITION_ALERT_SILENCE", "no_such_event")
+    alerts.get_alert_settings.cache_clear()
+    with pytest.raises(ValueError, match="unknown alert events"):
+        AlertSettings()
+    result = dispatch(Alert(event="dag_failed"))
+    assert result.succeeded == ("log",)
+    assert read_alert_log(alert_env)[0]["event"] == "dag_failed"
+
+
+# --- e-mail through the SMTP provider ---------------------------------------------------------
+
+
+def test_email_goes_through_the_smtp_provider(alert_env, smtp_receiver, monkeypatch):
+    port = smtp_receiver.server_address[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_ALERTS",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "airflow@example.org",
+                    "retry_limit": 0,
+                },
+            }
+        ),
+    )
+    monkeypatch.setenv("ATTRITION_ALERT_SMTP_CONN_ID", "smtp_alerts")
+    monkeypatch.setenv("ATTRITION_ALERT_EMAIL_TO", "oncall@example.org, ml@example.org")
+    alerts.get_alert_settings.cache_clear()
+    quiet = dispatch(Alert(event="champion_promoted"))  # info is below the e-mail floor
+    assert quiet.skipped["email"] == "below email_min_severity=warning"
+    alert = _drift_alert()
+    result = dispatch(alert)
+    assert result.succeeded == ("log", "email"), result.failed
+    (message,) = smtp_receiver.messages
+    assert message["from"] == "airflow@example.org"
+    assert message["to"] == ["oncall@example.org", "ml@example.org"]
+    parsed = email.message_from_bytes(message["data"], policy=policy.default)
+    assert parsed["Subject"] == f"[WARNING] attrition-mlops: {alert.title}"
+    html_part = parsed.get_body(("html",)).get_content()
+    assert "2 features drifted &lt;&amp; beyond thresholds&gt;" in html_part
+    assert "http://127.0.0.1:5000/#/runs/abc123" in html_part and alert.alert_id in html_part
+
+
+def test_email_failure_is_recorded_not_raised(alert_env, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        f"smtp://127.0.0.1:{_dead_port()}?disable_ssl=true&disable_tls=true&from_email=a%40b.org",
+    )
+    monkeypatch.setenv("ATTRITION_ALERT_EMAIL_TO", "oncall@example.org")
+    alerts.get_alert_settings.cache_clear()
+    result = dispatch(Alert(event="dag_failed"))
+    assert result.succeeded == ("log",) and "email" in result.failed
+    assert read_alert_log(alert_env)[-1]["failed"]["email"] == result.failed["email"]
+
+
+# --- the Airflow side: connections, notify(), the notifier in a real DAG run ------------------
+
+
+def test_webhook_connection_forms():
+    from airflow.sdk import Connection
+
+    from attrition_mlops.orchestration.notifier import webhook_target
+
+    uri = Connection.from_uri(
+        "https://:R0UTING@events.pagerduty.com/v2/enqueue?style=pagerduty", conn_id="x"
+    )
+    target = webhook_target(uri)
+    assert (target.url, target.style) == ("https://events.pagerduty.com/v2/enqueue", "pagerduty")
+    assert target.routing_key == "R0UTING" and "Authorization" not in target.headers
+    http_style = Connection.from_json(
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "hooks.example.org",
+                "schema": "https",
+                "port": 8443,
+                "password": "tok",
+                "extra": {"endpoint": "/alerts", "headers": {"X-Team": "ml"}},
+            }
+        ),
+        conn_id="x",
+    )
+    target = webhook_target(http_style)
+    assert target.url == "https://hooks.example.org:8443/alerts"
+    assert target.headers == {"X-Team": "ml", "Authorization": "Bearer tok"}
+    full = Connection(
+        conn_id="x",
+        conn_type="http",
+        host=f"https://hooks.slack.com{SECRET_PATH}",
+        extra='{"style": "slack"}',
+    )
+    target = webhook_target(full)
+    assert target.url == f"https://hooks.slack.com{SECRET_PATH}" and target.style == "slack"
+    assert "SECRET" not in repr(target)
+
+
+@pytest.mark.parametrize("form", ["json", "uri"])
+def test_notify_reads_the_webhook_connection_from_the_environment(
+    alert_env, receiver, monkeypatch, form
+):
+    from attrition_mlops.orchestration.notifier import notify
+
+    if form == "json":
+        value = json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": receiver.port,
+                "schema": "http",
+                "password": "T0KEN-SECRET",
+                "extra": {"style": "slack", "endpoint": SECRET_PATH},
+            }
+        )
+    else:
+        value = f"http://:T0KEN-SECRET@127.0.0.1:{receiver.port}{SECRET_PATH}?style=pagerduty"
+    monkeypatch.setenv(CONN_ENV, value)
+    result = notify(_drift_alert())
+    assert result.succeeded == ("log", "webhook"), result.failed
+    (request,) = receiver.requests
+    assert request["path"] == SECRET_PATH
+    if form == "json":
+        assert request["headers"]["Authorization"] == "Bearer T0KEN-SECRET"
+        assert "blocks" in request["body"]
+    else:
+        assert request["body"]["routing_key"] == "T0KEN-SECRET"
+        assert request["body"]["event_action"] == "trigger"
+    logged = alert_env.read_text()
+    assert "T0KEN" not in logged and "SECRET" not in logged
+
+
+def test_notify_without_a_connection_logs_locally(alert_env):
+    from attrition_mlops.orchestration.notifier import notify
+
+    result = notify(Alert(event="deployment_rolled_back"))
+    assert result.succeeded == ("log",) and not result.failed
+    assert result.skipped["webhook"] == "not configured"
+
+
+def test_notifier_module_scope_is_cheap():
+    code = (
+        "import sys, attrition_mlops.orchestration.notifier as n; "
+        "print([m for m in ('pandas', 'sklearn', 'scipy', 'mlflow') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_notifier_rejects_unknown_events():
+    from attrition_mlops.orchestration.notifier import AttritionNotifier
+
+    with pytest.raises(ValueError, match="unknown alert event"):
+        AttritionNotifier(event="dag_exploded")
+
+
+PROBE_DAG = '''
+"""A DAG whose only task fails the way a job does (exit 2, a known error on stderr)."""
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from attrition_mlops.orchestration.notifier import AttritionNotifier
+
+
+@dag(
+    dag_id="alert_probe",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args={"owner": "test", "retries": 0, "on_failure_callback": AttritionNotifier()},
+    on_failure_callback=AttritionNotifier(),
+)
+def alert_probe():
+    @task
+    def train_model():
+        raise RuntimeError(
+            "job train exited 2:\\nDataValidationError: column 'Age' has 3 values out of range"
+        )
+
+    train_model()
+
+
+alert_probe()
+'''
+
+RUN_DAG = """
+import runpy, sys
+dag = runpy.run_path(sys.argv[1])["alert_probe"]()
+run = dag.test()
+print("RUN", run.run_id, run.state)
+"""
+
+
+@pytest.mark.integration
+def test_notifier_as_failure_callback_of_a_real_dag_run(alert_env, receiver, tmp_path):
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    dag_file = home / "dags" / "alert_probe.py"
+    dag_file.write_text(textwrap.dedent(PROBE_DAG))
+    # Only this test's Airflow: nothing inherited from the session's AIRFLOW_* configuration.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env |= {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        CONN_ENV: json.dumps({"conn_type": "http", "host": receiver.url("/alerts")}),
+        "ATTRITION_ALERT_AIRFLOW_BASE_URL": "http://airflow.test:8080/",
+    }
+    airflow = Path(sys.executable).with_name("airflow")
+    migrate = subprocess.run(
+        [str(airflow), "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:] + migrate.stdout[-3000:]
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_DAG, str(dag_file)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id, state = re.search(r"^RUN (\S+) (\S+)$", proc.stdout, re.M).groups()
+    assert state == "failed"
+
+    by_level = {("task" if "error" in b["details"] else "dag"): b for b in receiver.bodies()}
+    assert set(by_level) == {"task", "dag"} and len(receiver.requests) == 2
+    task_alert, dag_alert = by_level["task"], by_level["dag"]
+    run_url = f"http://airflow.test:8080/dags/alert_probe/runs/{quote(run_id, safe='')}"
+    assert task_alert["event"] == "dag_failed" and task_alert["severity"] == "critical"
+    assert (task_alert["dag_id"], task_alert["run_id"], task_alert["task_id"]) == (
+        "alert_probe",
+        run_id,
+        "train_model",
+    )
+    assert task_alert["details"]["error"]["type"] == "DataValidationError"
+    assert "column 'Age' has 3 values out of range" in task_alert["summary"]
+    assert task_alert["details"]["try_number"] == 1
+    assert task_alert["links"]["task log"] == f"{run_url}/tasks/train_model?try_number=1"
+    assert task_alert["links"]["Airflow run"] == run_url
+    assert task_alert["runbook"] == "docs/runbook.md#error-datavalidationerror"
+    assert dag_alert["details"]["reason"] == "task_failure"
+    assert dag_alert["summary"].startswith("DAG run of alert_probe (last task train_model) failed")
+    assert dag_alert["dedup_key"] == task_alert["dedup_key"] == f"dag_failed/alert_probe/{run_id}"
+
+    records = read_alert_log(alert_env)
+    assert [r["record"] for r in records].count("alert") == 2
+    assert all(r["succeeded"] == ["log", "webhook"] for r in records if r["record"] == "delivery")
