@@ -1,0 +1,1 @@
+"""Airflow-facing pieces: operators, notifier, links, task adapters. Imported by dags/ and plugins/."""
