@@ -10,6 +10,7 @@ import time
 from datetime import date
 
 import joblib
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
@@ -65,9 +66,36 @@ def test_scores_every_row_with_model_metadata(tmp_path, predictor, snapshot):
     assert (table.model_version == "7").all() and table.probability.between(0, 1).all()
     expected = predictor.predict_proba(snapshot.frame[list(contract.INPUT_COLUMNS)])
     by_id = table.set_index(contract.ID_COLUMN).loc[snapshot.frame[contract.ID_COLUMN]]
-    assert (by_id.probability.to_numpy() - expected).max() < 1e-12
+    assert np.abs(by_id.probability.to_numpy() - expected).max() <= 1e-12  # measured: 0.0
     manifest = json.loads((tmp_path / "out" / "run_date=2026-11-20" / "_SUCCESS.json").read_text())
     assert manifest["rows_scored"] == 1470 and manifest["model_version"] == "7"
+    assert manifest["scoring_path"] == result.scoring_path == "compiled"
+
+
+def test_typed_parquet_scores_like_the_pipeline_and_rejects_bad_values(tmp_path, predictor, raw):
+    typed = raw.astype({f.name: "Int64" for f in contract.FEATURES if f.is_integer})
+    typed.loc[10, "Age"] = 150
+    typed.loc[20, "MonthlyIncome"] = pd.NA
+    typed.loc[30, "JobRole"] = "Astronaut"
+    typed.to_parquet(tmp_path / "typed.parquet")  # integer columns stored as int64
+    result = _score(tmp_path / "typed.parquet", tmp_path / "out", predictor, batch_rows=512)
+    assert (result.rows_scored, result.rows_rejected) == (1467, 3)
+    rejects = pd.read_parquet(result.rejects).set_index(contract.ID_COLUMN)
+    reasons = rejects.reason.to_dict()
+    ids = typed[contract.ID_COLUMN].astype(str)
+    assert reasons == {
+        ids[10]: "Age: outside [18, 100]",
+        ids[20]: "MonthlyIncome: blank or missing",
+        ids[30]: "JobRole: unknown category",
+    }
+    table = _published(tmp_path / "out").set_index(contract.ID_COLUMN)
+    valid = typed.drop(index=[10, 20, 30]).drop(columns=[contract.LABEL])
+    valid = valid.astype({f.name: "int64" for f in contract.FEATURES if f.is_integer})
+    expected = predictor.predict(valid[list(contract.INPUT_COLUMNS)])
+    scored = table.loc[valid[contract.ID_COLUMN]]
+    assert np.abs(scored.probability.to_numpy() - expected.probability.to_numpy()).max() <= 1e-12
+    assert (scored.label.to_numpy() == expected.label.to_numpy()).all()
+    assert (scored.is_outlier.to_numpy() == expected.is_outlier.to_numpy()).all()
 
 
 def test_rerun_for_the_same_date_leaves_one_copy(tmp_path, predictor):
@@ -134,6 +162,33 @@ def test_resume_after_a_crash_reuses_parts(tmp_path, predictor, monkeypatch):
     assert result.resumed_parts == 3
     table = _published(tmp_path / "out")
     assert len(table) == 1470 and table[contract.ID_COLUMN].is_unique
+
+
+def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch):
+    from attrition_mlops import score
+
+    raw.loc[[3, 800, 1200], "JobRole"] = "Astronaut"  # batches 0, 4 and 6 of 200 rows
+    bad = tmp_path / "bad.csv"
+    raw.to_csv(bad, index=False)
+    original = score._score_batch
+
+    def crash_on_batch_six(batch, *args):
+        if crash_on_batch_six.calls == 6:
+            raise RuntimeError("worker lost")
+        crash_on_batch_six.calls += 1
+        return original(batch, *args)
+
+    crash_on_batch_six.calls = 0
+    monkeypatch.setattr(score, "_score_batch", crash_on_batch_six)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        _score(bad, tmp_path / "out", predictor, batch_rows=200)
+    monkeypatch.setattr(score, "_score_batch", original)
+    result = _score(bad, tmp_path / "out", predictor, batch_rows=200)
+    assert result.resumed_parts == 6 and result.rows_rejected == 3
+    rejects = pd.read_parquet(result.rejects)
+    assert sorted(rejects[contract.ID_COLUMN]) == sorted(raw.loc[[3, 800, 1200], "EmployeeNumber"])
+    staging = tmp_path / "out" / "_staging"
+    assert not list(staging.iterdir())  # staged rejects gone with the published partition
 
 
 def test_resume_after_sigkill_has_no_duplicate_or_missing_rows(tmp_path, predictor, raw):
