@@ -341,6 +341,14 @@ def test_client_errors_are_not_retried(alert_env, receiver):
     assert "SECRET" not in str(raised.value)  # the URL path is the credential
 
 
+def test_redirects_are_errors_not_silent_successes(alert_env, receiver):
+    # urllib would otherwise re-send a redirected POST as a GET without the alert in it.
+    receiver.script = [(302, {"Location": "/elsewhere"})]
+    with pytest.raises(AlertDeliveryError, match="HTTP 302"):
+        post_webhook(_drift_alert(), receiver.url(), retries=2, backoff_seconds=0.01)
+    assert [r["path"] for r in receiver.requests] == ["/hook"]
+
+
 def test_retries_give_up_on_a_dead_endpoint(alert_env):
     url = f"http://127.0.0.1:{_dead_port()}{SECRET_PATH}"
     with pytest.raises(AlertDeliveryError, match="gave up after 3 attempts") as raised:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import html
+import http.client
 import json
 import logging
 import math
@@ -504,6 +505,16 @@ class WebhookDelivery:
     attempts: int
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib would re-send a redirected POST as a body-less GET and report success: a webhook
+    # that redirects is misconfigured, so its 3xx surfaces as an error instead.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 def _retry_delay(error: urllib.error.HTTPError | None, backoff: float, attempt: int) -> float:
     if error is not None and error.code == 429:
         try:
@@ -511,6 +522,13 @@ def _retry_delay(error: urllib.error.HTTPError | None, backoff: float, attempt: 
         except ValueError:
             pass
     return backoff * 2**attempt
+
+
+def _reply_text(error: urllib.error.HTTPError) -> str:
+    try:
+        return _clip(error.read().decode("utf-8", "replace").strip(), 200)
+    except (OSError, http.client.HTTPException):
+        return ""
 
 
 def post_webhook(
@@ -538,15 +556,14 @@ def post_webhook(
         request = urllib.request.Request(url, data=body, headers=request_headers, method="POST")
         http_error: urllib.error.HTTPError | None = None
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _opener.open(request, timeout=timeout) as response:
                 return WebhookDelivery(status=response.status, attempts=attempt + 1)
         except urllib.error.HTTPError as exc:
             http_error = exc
-            reply = _clip(exc.read().decode("utf-8", "replace").strip(), 200)
-            problem = f"{host} answered HTTP {exc.code}: {reply}"
+            problem = f"{host} answered HTTP {exc.code}: {_reply_text(exc)}"
             if exc.code != 429 and exc.code < 500:
                 raise AlertDeliveryError(f"{problem} (not retried)") from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             problem = f"{host} unreachable: {type(reason).__name__}: {reason}"
         if attempt < retries:
