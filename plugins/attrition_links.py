@@ -10,6 +10,6 @@ from attrition_mlops.orchestration.links import DatabricksRunLink, MLflowRunLink
 
 class AttritionLinksPlugin(AirflowPlugin):
     name = "attrition_links"
-    # Global: the TaskFlow tasks (promote, deploy steps) push the same XComs as the job operator.
-    global_operator_extra_links = [MLflowRunLink(), ModelVersionLink()]
-    operator_extra_links = [DatabricksRunLink()]
+    # Airflow 3 resolves a task's links when it ends, from its operator's own link list; the
+    # api-server needs the classes registered to show them.
+    operator_extra_links = [DatabricksRunLink(), MLflowRunLink(), ModelVersionLink()]

@@ -1,1 +1,1 @@
-"""Airflow-facing pieces: operators, notifier, links, task adapters. Imported by dags/ and plugins/."""
+"""Airflow-facing pieces: operators, notifier, links, task adapters (for dags/ and plugins/)."""

@@ -74,7 +74,9 @@ def send(records: int, scenario: str, seed: int) -> dict[str, Any]:
     frame = simulate_traffic(base, records, scenario=scenario, seed=seed)
     sent = send_traffic(environment_url("production"), frame, batch_size=50)
     time.sleep(3)  # the API flushes its export once a second
-    print(f"    sent {sent['records_sent']} SIMULATED records ({scenario}): {sent['status_counts']}")
+    print(
+        f"    sent {sent['records_sent']} SIMULATED records ({scenario}): {sent['status_counts']}"
+    )
     return sent
 
 
@@ -115,7 +117,9 @@ def lifecycle(today: date) -> dict[str, Any]:
         for r in alerts.read_alert_log()
         if r.get("record") == "alert" and r.get("event") == "drift_confirmed"
     ]
-    print(f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)}")
+    print(
+        f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)}"
+    )
     print(f"    Airflow queued attrition_training on: {queued}")
     clear_queue("attrition_training")
 

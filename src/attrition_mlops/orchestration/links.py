@@ -46,23 +46,27 @@ def model_version_url(mlflow_ui: str, model_name: str, version: str) -> str:
     return f"{mlflow_ui.rstrip('/')}/#/models/{model_name}/versions/{version}"
 
 
-def push_links(context: Any, result: dict[str, Any]) -> None:
-    """Push MLflow links for a job result holding ``run_id``/``evaluation_run_id``/``version``."""
+def push_links(context: Any, result: dict[str, Any], *, databricks: bool = False) -> None:
+    """Push every link's XCom for a job result (``run_id``/``evaluation_run_id``/``version``).
+
+    A link without a target gets an empty value: the UI shows it disabled, and the task runner,
+    which resolves each link when the task ends, finds an XCom instead of logging a miss.
+    """
     from attrition_mlops.settings import get_settings
 
     settings = get_settings()
     ti = context["ti"]
     version = result.get("version") or result.get("challenger_version")
+    version_url = ""
     if version:
-        url = model_version_url(settings.mlflow_ui_url, settings.model_name, str(version))
-        ti.xcom_push(key=MODEL_VERSION_KEY, value=url)
+        version_url = model_version_url(settings.mlflow_ui_url, settings.model_name, str(version))
+    ti.xcom_push(key=MODEL_VERSION_KEY, value=version_url)
     run_id = result.get("run_id") or result.get("evaluation_run_id") or result.get("mlflow_run_id")
-    if run_id:
-        experiment_id = result.get("experiment_id") or _experiment_of(str(run_id))
-        if experiment_id:
-            ti.xcom_push(
-                key=MLFLOW_RUN_KEY, value=run_url(settings.mlflow_ui_url, experiment_id, run_id)
-            )
+    experiment_id = result.get("experiment_id") or (_experiment_of(str(run_id)) if run_id else None)
+    run_link = run_url(settings.mlflow_ui_url, experiment_id, run_id) if experiment_id else ""
+    ti.xcom_push(key=MLFLOW_RUN_KEY, value=run_link)
+    if not databricks:  # on Databricks the provider pushed the run page already
+        ti.xcom_push(key=DATABRICKS_RUN_KEY, value="")
 
 
 def _experiment_of(run_id: str) -> str | None:

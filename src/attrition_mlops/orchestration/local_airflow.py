@@ -42,6 +42,8 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Local runs are the lifecycle demo: Asset events must queue their DAGs straight away.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "2",  # a laptop, not a cluster
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,

@@ -24,15 +24,19 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from attrition_mlops.orchestration.links import DatabricksRunLink, push_links
+from attrition_mlops.orchestration.links import (
+    DatabricksRunLink,
+    MLflowRunLink,
+    ModelVersionLink,
+    push_links,
+)
 
 
 class PipelineJobOperator(BaseOperator):
     """Run ``jobs/<job>.py`` with ``job_args`` (templated); the job's JSON result is the XCom."""
 
     template_fields: Sequence[str] = ("job_args",)
-    # The MLflow links are global (plugins/attrition_links.py): TaskFlow tasks push them too.
-    operator_extra_links = (DatabricksRunLink(),)
+    operator_extra_links = (DatabricksRunLink(), MLflowRunLink(), ModelVersionLink())
     ui_color = "#d8e8f8"
 
     def __init__(
@@ -121,7 +125,7 @@ class PipelineJobOperator(BaseOperator):
         hook = operator._hook
         run = hook.get_run(operator.run_id)
         result = result_from_run_output(hook.get_run_output(task_run_id(run)))
-        push_links(context, result)
+        push_links(context, result, databricks=True)
         return result
 
 
