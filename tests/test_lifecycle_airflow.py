@@ -1,0 +1,176 @@
+"""End to end in real Airflow (dag.test: the real task runner, metadata DB, XComs, Asset
+events) against a real MLflow store, real serving processes over HTTP and the real data set.
+
+One module runs ``make demo``'s driver once (train → deploy → SIMULATED traffic → batch
+scoring → quiet drift check → SIMULATED drift → alarm → retraining), then checks a rerun of
+batch scoring and a deployment whose staging smoke test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from attrition_mlops import contract, registry
+from attrition_mlops.dataset import load_snapshot
+from attrition_mlops.features import build_classifier
+from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.profile import build_reference_profile
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Environment of an isolated local stack: its own state, Airflow home, ports."""
+    state = tmp_path_factory.mktemp("lifecycle") / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ATTRITION_"))}
+    env |= {
+        "ATTRITION_STATE_DIR": str(state),
+        "ATTRITION_JOBS_DIR": str(REPO / "jobs"),
+        "ATTRITION_WORKFLOW_N_TRIALS": "2",
+        "ATTRITION_LOCAL_SERVING_STAGING_PORT": str(_free_port()),
+        "ATTRITION_LOCAL_SERVING_PRODUCTION_PORT": str(_free_port()),
+        "ATTRITION_LOCAL_SERVING_POLL_SECONDS": "0.5",
+    }
+    yield {"state": state, "env": env}
+    for pid_file in (state / "serving").glob("*.pid"):  # anything a failed test left running
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def demo(stack):
+    proc = subprocess.run(
+        [sys.executable, "-m", "attrition_mlops.orchestration.lifecycle"],
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return {"stdout": proc.stdout, "outcome": json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def _airflow_run(stack, dag_id: str, conf: dict) -> dict:
+    out = stack["state"] / f"result-{dag_id}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "attrition_mlops.orchestration.local_airflow", "run", dag_id,
+         "--conf", json.dumps(conf), "--result-json", str(out)],
+        env=stack["env"], capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _mlflow(stack) -> str:
+    uri = f"sqlite:///{stack['state'].resolve() / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return "employee_attrition"
+
+
+def _alerts(stack, event: str) -> list[dict]:
+    path = stack["state"] / "alerts" / "alerts.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r.get("record") == "alert" and r.get("event") == event]
+
+
+def test_demo_runs_the_whole_loop(demo, stack):
+    outcome = demo["outcome"]
+    assert outcome["promoted_first"] is True
+    assert outcome["quiet_signal"] == "skipped"  # normal traffic: no alarm
+    assert outcome["drift_signal"] == "success"  # drifted traffic: alarm
+    assert outcome["training_queued_by"] == ["attrition_drift"]  # retraining scheduled
+    assert isinstance(outcome["retrain_promoted"], bool)  # and gated
+    assert "DEMO MODE" in demo["stdout"] and "Summary" in demo["stdout"]
+
+    name = _mlflow(stack)
+    champion = registry.get_alias_version(name, "champion")
+    assert registry.get_alias_version(name, "staging") == champion
+    assert registry.get_alias_version(name, "production") == champion
+
+    [alert] = _alerts(stack, "drift_confirmed")
+    features = {d["feature"] for d in alert["details"]["drifted"]}
+    assert "MonthlyIncome" in features  # the SIMULATED scenario inflates salaries
+    report = next(v for k, v in alert["links"].items() if k.startswith("report") and "html" in k)
+    assert Path(report).is_file()
+    assert any("attrition_training" in v for v in alert["links"].values())
+    assert _alerts(stack, "champion_promoted")
+
+
+def _predictions(stack) -> pd.DataFrame:
+    day = datetime.now(UTC).date().isoformat()
+    folders = list((stack["state"] / "predictions").rglob(f"*{day}*"))
+    assert folders, list((stack["state"] / "predictions").rglob("*"))
+    return pd.concat(pd.read_parquet(p) for p in folders if p.is_dir())
+
+
+def test_batch_scoring_rerun_leaves_one_copy_of_each_row(demo, stack):
+    before = _predictions(stack)
+    assert len(before) == 1470 and before["EmployeeNumber"].is_unique
+    day = datetime.now(UTC).date().isoformat()
+    result = _airflow_run(stack, "attrition_batch_scoring", {"date": day})
+    assert result["state"] == "success", result
+    after = _predictions(stack)
+    assert len(after) == 1470 and after["EmployeeNumber"].is_unique
+
+
+def _register_nan_model(name: str) -> str:
+    """A model that loads and warms up but answers NaN probabilities: a bad build."""
+    snapshot = load_snapshot()
+    X = snapshot.frame[list(contract.INPUT_COLUMNS)]
+    y = (snapshot.frame[contract.LABEL] == contract.POSITIVE_LABEL).to_numpy(dtype=int)
+    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
+    classifier[-1].coef_[:] = float("nan")
+    predictor = AttritionPredictor(
+        classifier, calibrate_outlier_detector(X, fpr=0.01, seed=0), threshold=0.5
+    )
+    profile = build_reference_profile(X, source_sha256=snapshot.sha256)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
+        artifacts = write_artifacts(Path(tmp), predictor, profile)
+        uri = mlflow.pyfunc.log_model(
+            name="nan", python_model=AttritionPyfunc(), artifacts=artifacts, pip_requirements=[]
+        ).model_uri
+    tags = {"trained_at": "2026-01-01T00:00:00+00:00", "holdout_auc": "0.5"}
+    version, _ = registry.register_version(uri, name, run_key="broken-build", tags=tags)
+    return version.version
+
+
+def test_a_failing_staging_smoke_test_rolls_back_and_never_reaches_production(demo, stack):
+    name = _mlflow(stack)
+    good = registry.get_alias_version(name, "production")
+    bad = _register_nan_model(name)
+    result = _airflow_run(stack, "attrition_deployment", {"version": bad})
+    tasks = result["tasks"]
+    assert result["state"] == "failed"
+    assert tasks["smoke_test_staging"] == "failed"
+    assert tasks["roll_back_staging"] == "success"
+    assert tasks["roll_out_production"] == "upstream_failed"
+    assert tasks["roll_back_production"] in {"skipped", "upstream_failed"}
+    assert registry.get_alias_version(name, "staging") == good  # staging is back
+    assert registry.get_alias_version(name, "production") == good  # never touched
+    [rolled] = _alerts(stack, "deployment_rolled_back")
+    assert rolled["details"]["failed_version"] == bad and rolled["details"]["restored"] == good
