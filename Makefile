@@ -21,8 +21,20 @@ help: ## List the targets
 install: .venv/.synced ## Create .venv with the locked dependencies
 
 .PHONY: demo
-demo: install ## Run the main job locally: validate data -> train -> champion/challenger gate
+demo: install ## The whole lifecycle in real Airflow + MLflow: train, deploy, traffic, score, drift, retrain
+	$(RUN) python -m attrition_mlops.orchestration.lifecycle
+
+.PHONY: jobs-demo
+jobs-demo: install ## Quicker, without Airflow: validate -> train -> gate -> batch score as plain jobs
 	$(RUN) python -m attrition_mlops.demo
+
+.PHONY: up
+up: install ## Long-running local stack: Airflow UI :8080, MLflow UI :5000 (Ctrl-C stops it)
+	$(RUN) python -m attrition_mlops.orchestration.local_airflow up
+
+.PHONY: airflow
+airflow: install ## Run one DAG once in local Airflow: make airflow DAG=attrition_training [CONF='{...}']
+	$(RUN) python -m attrition_mlops.orchestration.local_airflow run $${DAG:?set DAG=<dag id>} --conf '$(or $(CONF),{})'
 
 .PHONY: test
 test: install ## Run the test suite (unit + integration against a real local MLflow store)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,79 @@ def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def celery_env(env: dict[str, str], broker: str, result_backend: str) -> dict[str, str]:
+    """The production configuration's executor: Celery with a Redis broker."""
+    return env | {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker,
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+    }
+
+
+def start_stack(env: dict[str, str], *, with_mlflow: bool = True) -> dict[str, subprocess.Popen]:
+    """Start the long-running components, each logging to ``$AIRFLOW_HOME/logs/<name>.log``."""
+    migrate(env)
+    logs = Path(env["AIRFLOW_HOME"]) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {name: [_airflow(), name] for name in COMPONENTS}
+    if env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+        commands["celery-worker"] = [_airflow(), "celery", "worker"]
+    if with_mlflow:
+        state = Path(env["ATTRITION_STATE_DIR"])
+        commands["mlflow-ui"] = [
+            str(Path(sys.executable).with_name("mlflow")), "ui", "--host", "127.0.0.1",
+            "--port", env.get("ATTRITION_MLFLOW_UI_PORT", "5000"),
+            "--backend-store-uri", f"sqlite:///{(state / 'mlflow.db').resolve()}",
+        ]  # fmt: skip
+    procs = {}
+    for name, cmd in commands.items():
+        with open(logs / f"{name}.log", "ab") as log:
+            procs[name] = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+    return procs
+
+
+def stop_stack(procs: dict[str, subprocess.Popen], timeout: float = 30) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def up(env: dict[str, str]) -> int:
+    """``make up``: run the stack until Ctrl-C (or until a component dies)."""
+    procs = start_stack(env)
+    port = env["AIRFLOW__API__PORT"]
+    print(
+        f"""attrition-mlops local stack (logs: {Path(env["AIRFLOW_HOME"]) / "logs"})
+  Airflow UI  http://127.0.0.1:{port}   (loopback only, no login: all-admins mode)
+  MLflow UI   http://127.0.0.1:{env.get("ATTRITION_MLFLOW_UI_PORT", "5000")}
+  serving API staging http://127.0.0.1:8001, production http://127.0.0.1:8002 (started by
+              attrition_deployment; /docs on each)
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        dead = [name for name, p in procs.items() if p.poll() is not None]
+        print(f"stopped: {', '.join(dead)} exited; see its log", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_stack(procs)
+
+
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     """One DAG run through ``dag.test()`` in this process (Airflow must see ``airflow_env``)."""
     from airflow.dag_processing.dagbag import DagBag
@@ -103,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conf", type=json.loads, default={})
     run.add_argument("--result-json", type=Path)
     sub.add_parser("migrate", help="create/upgrade the metadata DB")
+    sub.add_parser("up", help="api-server (UI), scheduler, dag-processor, triggerer, MLflow UI")
     args = parser.parse_args(argv)
 
     env = airflow_env()
@@ -112,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate(env)
         return 0
+    if args.command == "up":
+        return up(env)
     migrate(env)
     result = run_dag(args.dag_id, args.conf)
     line = json.dumps(result)
