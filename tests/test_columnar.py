@@ -46,9 +46,13 @@ def _typed_batch(snapshot) -> pa.RecordBatch:
     return pa.RecordBatch.from_pandas(inputs, preserve_index=False)
 
 
-def _text_batch(frame: pd.DataFrame) -> pa.RecordBatch:
-    """Every column as text, as the scorer reads a CSV."""
-    arrays = [pa.array(frame[c].astype(object).tolist(), pa.string()) for c in frame.columns]
+def _text_batch(frame: pd.DataFrame, dictionary: bool = False) -> pa.RecordBatch:
+    """Every column as text; categories as Arrow dictionaries if asked (as CSV is read)."""
+    arrays = []
+    for name in frame.columns:
+        array = pa.array(frame[name].astype(object).tolist(), pa.string())
+        categorical = not contract.FEATURES_BY_NAME[name].is_integer
+        arrays.append(array.dictionary_encode() if dictionary and categorical else array)
     return pa.RecordBatch.from_arrays(arrays, names=list(frame.columns))
 
 
@@ -78,7 +82,8 @@ def test_logistic_regression_encodes_once_for_classifier_and_detector(snapshot):
     assert shared.shared and not separate.shared  # HGB's numbers are not scaled; the detector's are
 
 
-def test_text_columns_check_like_validation_on_hostile_cells(snapshot):
+@pytest.mark.parametrize("dictionary", [False, True], ids=["text", "dictionary"])
+def test_text_columns_check_like_validation_on_hostile_cells(snapshot, dictionary):
     rng = np.random.default_rng(7)
     frame = snapshot.frame[list(contract.INPUT_COLUMNS)].astype(str).astype(object)
     for feature in contract.FEATURES:
@@ -87,7 +92,7 @@ def test_text_columns_check_like_validation_on_hostile_cells(snapshot):
         frame.iloc[rows, frame.columns.get_loc(feature.name)] = rng.choice(
             np.array(pool, dtype=object), size=40
         )
-    bad, columns = check_batch(_text_batch(frame))
+    bad, columns = check_batch(_text_batch(frame, dictionary))
     expected = _reference_mask(frame)
     assert 0.3 < expected.mean() < 0.9  # many rows broken, many intact
     assert np.array_equal(bad, expected)

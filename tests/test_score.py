@@ -12,7 +12,9 @@ from datetime import date
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 
 from attrition_mlops import contract
@@ -21,6 +23,7 @@ from attrition_mlops.features import build_classifier
 from attrition_mlops.model import AttritionPredictor
 from attrition_mlops.outliers import calibrate_outlier_detector
 from attrition_mlops.score import TooManyRejectsError, score_snapshot
+from attrition_mlops.validation import DataValidationError
 
 DAY = date(2026, 11, 20)
 
@@ -115,6 +118,24 @@ def test_partitioned_parquet_folder_input(tmp_path, predictor, raw):
         part.to_parquet(folder / "data.parquet")
     (tmp_path / "in" / "_SUCCESS").write_text("")  # markers are not data
     assert _score(tmp_path / "in", tmp_path / "out", predictor).rows_scored == 1470
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_parts_hold_batch_rows_whatever_the_file_layout(tmp_path, predictor, raw, fmt):
+    source = tmp_path / f"in.{fmt}"
+    if fmt == "csv":  # one CSV read block, split into batches
+        raw.to_csv(source, index=False)
+    else:  # row groups of 300 rows: batches cross row groups
+        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), source, row_group_size=300)
+    _score(source, tmp_path / "out", predictor, batch_rows=500)
+    parts = sorted((tmp_path / "out" / "run_date=2026-11-20").glob("part-*.parquet"))
+    assert [pq.read_metadata(p).num_rows for p in parts] == [500, 500, 470]
+
+
+def test_unreadable_parquet_is_a_data_error(tmp_path, predictor):
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataValidationError, match="broken.parquet: not a readable Parquet file"):
+        _score(tmp_path / "broken.parquet", tmp_path / "out", predictor)
 
 
 def test_invalid_rows_go_to_rejects_with_reasons(tmp_path, predictor, raw):

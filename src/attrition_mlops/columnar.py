@@ -83,7 +83,7 @@ class Columns:
             if feature.is_integer:
                 data[feature.name] = self.integers[:, _INTEGER_INDEX[feature.name]].astype("int64")
             else:
-                text = self.text[feature.name]
+                text = _decoded(self.text[feature.name])
                 for alias, canonical in feature.aliases.items():
                     text = pc.if_else(pc.equal(text, alias), canonical, text)
                 data[feature.name] = pd.Series(text.to_numpy(zero_copy_only=False), dtype="str")
@@ -135,14 +135,15 @@ def check_batch(batch: pa.RecordBatch) -> tuple[np.ndarray, Columns] | None:
     integers = np.empty((n, len(INTEGER_COLUMNS)), dtype=np.float64, order="F")
     text: dict[str, pa.Array] = {}
     for feature in contract.FEATURES:
-        array = _plain(batch.column(feature.name))
+        array = batch.column(feature.name)
+        if pa.types.is_string_view(array.type):
+            array = array.cast(pa.large_string())
         if feature.is_integer:
+            array = _decoded(array)
             invalid = _check_integers(array, feature, integers[:, _INTEGER_INDEX[feature.name]])
         elif _is_text(array.type):
-            allowed = pa.array(feature.allowed_values, type=array.type)
-            found = pc.is_in(array, value_set=allowed)  # a null is not found
-            everywhere = pc.all(found).as_py() in (True, None)  # None: no rows
-            invalid = False if everywhere else ~found.to_numpy(zero_copy_only=False)
+            invalid = positions(array, pa.array(feature.allowed_values)) < 0  # null: not found
+            invalid = invalid if invalid.any() else False
             text[feature.name] = array
         else:
             invalid = None
@@ -182,15 +183,28 @@ def _check_integers(array: pa.Array, feature: contract.Feature, out: np.ndarray)
     return None
 
 
-def _plain(array: pa.Array) -> pa.Array:
+def positions(array: pa.Array, values: pa.Array) -> np.ndarray:
+    """Per row, the index of its value in ``values``; -1 if absent or null. A dictionary
+    array is looked up once per distinct value, then indexed by its codes."""
     if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    if pa.types.is_string_view(array.type):
-        array = array.cast(pa.large_string())
-    return array
+        codes = array.indices
+        if len(array.dictionary) == 0:
+            return np.full(len(array), -1, dtype=np.intp)
+        found = positions(array.dictionary, values)[codes.fill_null(0).to_numpy()]
+        if codes.null_count:
+            found[codes.is_null().to_numpy(zero_copy_only=False)] = -1
+        return found
+    hits = pc.index_in(array, value_set=values.cast(array.type))
+    return hits.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+
+
+def _decoded(array: pa.Array) -> pa.Array:
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
 
 
 def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
@@ -226,14 +240,10 @@ class ColumnEncoder:
                 values /= scale
         flat = out.reshape(-1)  # a view: one scatter per column into the row-major matrix
         for column, keys, slots in self.one_hot:
-            text = columns.text[column]
-            found = pc.index_in(text, value_set=keys.cast(text.type))  # null: unknown category
-            if found.null_count:  # an unknown category leaves its indicator columns at 0
-                known = found.is_valid().to_numpy(zero_copy_only=False)
-                found = found.fill_null(0).to_numpy(zero_copy_only=False)
-                flat[(rows * self.width + slots[found])[known]] = 1.0
-            else:
-                flat[rows * self.width + slots[found.to_numpy()]] = 1.0
+            found = positions(columns.text[column], keys)
+            targets = rows * self.width + slots[found]
+            unknown = found < 0  # an unknown category leaves its indicator columns at 0
+            flat[targets[~unknown] if unknown.any() else targets] = 1.0
         return out
 
     def same_as(self, other: ColumnEncoder) -> bool:

@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,7 +39,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from attrition_mlops import contract
@@ -46,6 +46,8 @@ from attrition_mlops.columnar import BatchModel, Columns, split_batch
 from attrition_mlops.model import AttritionPredictor
 from attrition_mlops.validation import DataValidationError, Problem
 
+_CATEGORICAL = [f.name for f in contract.FEATURES if not f.is_integer]
+_CATEGORY = pa.dictionary(pa.int32(), pa.string())
 STATE_FILE = "_STATE.json"
 SUCCESS_FILE = "_SUCCESS.json"
 STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
@@ -83,25 +85,83 @@ class ScoreResult:
         return asdict(self)
 
 
-def open_input(path: Path) -> pads.Dataset:
-    """A file or a (hive-partitioned) folder of CSV or Parquet files, read as text for CSV."""
+@dataclass(frozen=True)
+class InputSource:
+    """The data files of one input, read as a stream of fixed-size record batches.
+
+    Parquet keeps its column types (categories come as Arrow dictionaries, so checking and
+    encoding them costs a look-up per distinct value, not per row). CSV is read as text, so
+    validation can name bad cells instead of Arrow guessing types.
+    """
+
+    files: tuple[Path, ...]
+    parquet: bool
+
+    def count_rows(self) -> int:
+        if self.parquet:
+            return sum(pq.read_metadata(f).num_rows for f in self.files)
+        return sum(batch.num_rows for f in self.files for batch in _read_csv(f))
+
+    def batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        """Batches of exactly ``rows`` rows, except each file's last: parts and resume points
+        then depend on the data and ``rows`` alone, not on row groups or CSV block sizes."""
+        for f in self.files:
+            yield from _rebatch(_read_parquet(f, rows) if self.parquet else _read_csv(f), rows)
+
+
+def open_input(path: Path) -> InputSource:
+    """A file or a (hive-partitioned) folder of CSV files, or of Parquet files."""
     path = Path(path)
     if not path.exists():
         raise DataValidationError([Problem(None, f"{path}: no such file or folder")])
     files = _input_files(path)
     if not files:
         raise DataValidationError([Problem(None, f"{path}: no input files")])
-    if all(f.suffix in (".parquet", ".pq") for f in files):
-        return pads.dataset([str(f) for f in files], format="parquet")
-    # CSV: every column as text so validation can name bad cells instead of arrow guessing types.
-    with files[0].open(encoding="utf-8", newline="") as handle:
+    return InputSource(tuple(files), all(f.suffix in (".parquet", ".pq") for f in files))
+
+
+def _read_parquet(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    try:
+        # A buffered stream without pre-buffering decodes a batch at a time, not a whole row
+        # group: memory follows ``batch_rows`` rather than how the writer grouped rows.
+        reader = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False,
+                                read_dictionary=_CATEGORICAL)  # fmt: skip
+    except (pa.ArrowException, OSError) as err:
+        problem = Problem(None, f"{path}: not a readable Parquet file: {err}")
+        raise DataValidationError([problem]) from err
+    with reader:
+        yield from reader.iter_batches(batch_size=rows, use_threads=False)
+
+
+def _read_csv(path: Path) -> Iterator[pa.RecordBatch]:
+    with path.open(encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle), None)
     if not header:
-        raise DataValidationError([Problem(None, f"{files[0]}: empty file, no header row")])
-    fmt = pads.CsvFileFormat(
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header})
-    )
-    return pads.dataset([str(f) for f in files], format=fmt)
+        raise DataValidationError([Problem(None, f"{path}: empty file, no header row")])
+    text = {name: _CATEGORY if name in _CATEGORICAL else pa.string() for name in header}
+    options = pacsv.ConvertOptions(column_types=text)
+    with pacsv.open_csv(path, convert_options=options) as reader:
+        yield from reader
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield _single_batch(table.slice(0, rows))
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield _single_batch(pa.Table.from_batches(pending))
+
+
+def _single_batch(table: pa.Table) -> pa.RecordBatch:
+    # One chunk per column (dictionaries unified), so the batch can be scored as one.
+    return table.combine_chunks().to_batches()[0]
 
 
 def fingerprint(path: Path) -> list[list]:
@@ -193,7 +253,7 @@ def score_snapshot(
 ) -> ScoreResult:
     """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring."""
     started = time.perf_counter()
-    dataset = open_input(input_path)
+    source = open_input(input_path)
     model = BatchModel(predictor)
     part_name = f"run_date={run_date.isoformat()}"
     staging = output_root / "_staging" / part_name
@@ -204,10 +264,9 @@ def score_snapshot(
     meta = {"model_name": model_name, "model_version": str(model_version),
             "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _progress(dataset.count_rows() if show else None, show)
+    bar = _progress(source.count_rows() if show else None, show)
     counts = {"in": 0, "scored": 0}
-    batches = dataset.to_batches(batch_size=batch_rows, use_threads=False)
-    for index, batch in enumerate(batches):
+    for index, batch in enumerate(source.batches(batch_rows)):
         counts["in"] += batch.num_rows
         part = staging / f"part-{index:05d}.parquet"
         if part.exists():  # written by an interrupted run with this same input and model
