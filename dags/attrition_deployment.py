@@ -29,6 +29,7 @@ from airflow.sdk import Param, TriggerRule, dag, task
 from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
 from attrition_mlops.orchestration.assets import CHAMPION
 from attrition_mlops.orchestration.defaults import default_args
+from attrition_mlops.orchestration.notifier import AttritionNotifier
 
 # A rollout must not be retried blindly: the rollback decides, then a person.
 STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
@@ -108,14 +109,15 @@ def attrition_deployment():
         retries=0,
         execution_timeout=None,  # the wait is bounded by response_timeout instead
         response_timeout=timedelta(hours=24),
+        notifiers=[AttritionNotifier(event="approval_requested")],
     )
     production_start, production_ok = environment("production", version, image, before)
 
     @task(**STEP_ARGS)
-    def record_deployment(version: str) -> dict:
+    def record_deployment(version: str, ti=None) -> dict:
         from attrition_mlops.orchestration import deploy
 
-        return deploy.record_deployment(version)
+        return deploy.record_deployment(version, ti)
 
     staging_ok >> approve >> production_start
     production_ok >> record_deployment(version)

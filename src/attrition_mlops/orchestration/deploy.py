@@ -89,7 +89,7 @@ def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[s
     return {"environment": env, "restored": previous.to_dict(), "failed_version": version}
 
 
-def record_deployment(version: str) -> dict[str, Any]:
+def record_deployment(version: str, ti: Any) -> dict[str, Any]:
     """Point the ``staging`` and ``production`` aliases at what now runs there (audited; a no-op
     where the local rollout already moved them)."""
     from attrition_mlops import registry
@@ -107,4 +107,7 @@ def record_deployment(version: str) -> dict[str, Any]:
                 settings.model_name, env, version, expected=held, actor=actor(), reason="deployed"
             )
         moved[env] = version
+    from attrition_mlops.orchestration.events import notify_deployed
+
+    notify_deployed(version, ti)
     return moved

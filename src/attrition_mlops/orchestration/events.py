@@ -102,17 +102,40 @@ def purge_inference_logs(today: Any) -> list[str]:
 
 
 def notify_rollback(env: str, *, failed_version: str, restored: str | None, ti: Any) -> None:
-    _notify(
-        event="deployment_rolled_back",
-        severity="critical" if env == "production" else "warning",
-        title=f"{env} rolled back: version {failed_version} failed its rollout",
-        summary=(
-            f"Version {failed_version} failed in {env} (rollout, wait or smoke test); {env} is "
-            f"back on version {restored or 'nothing (stopped)'}. Production was "
-            + ("affected: check traffic." if env == "production" else "not touched.")
-        ),
-        details={"environment": env, "failed_version": failed_version, "restored": restored},
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
+    from attrition_mlops.orchestration.notifier import alert_from_context, notify
+
+    notify(
+        alert_from_context(
+            {"ti": ti},
+            event="deployment_rolled_back",
+            severity="critical" if env == "production" else "warning",
+            title=f"{env} rolled back: version {failed_version} failed its rollout",
+            summary=(
+                f"Version {failed_version} failed in {env} (rollout, wait or smoke test); {env} "
+                f"is back on version {restored or 'nothing (stopped)'}. "
+                + (
+                    "Production served the failed version briefly: check its traffic."
+                    if env == "production"
+                    else "Production was not touched."
+                )
+            ),
+            details={"environment": env, "failed_version": failed_version, "restored": restored},
+        )
+    )
+
+
+def notify_deployed(version: str, ti: Any) -> None:
+    from attrition_mlops.orchestration.notifier import alert_from_context, notify
+
+    notify(
+        alert_from_context(
+            {"ti": ti},
+            event="model_deployed",
+            title=f"Version {version} serves staging and production",
+            summary=(
+                f"Version {version} passed staging and production smoke tests and now serves "
+                "production: watch latency and error rates for the next hour."
+            ),
+            details={"version": version},
+        )
     )
