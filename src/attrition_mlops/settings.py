@@ -131,6 +131,10 @@ class WorkflowSettings(BaseSettings):
     demo_mode: bool = Field(False, description="grant the production approval automatically")
     approval_timeout_hours: float = Field(24, gt=0, description="then the approval fails")
     rollout_timeout_seconds: int = Field(600, ge=10)
+    image_repository: str = Field(
+        "attrition-serving", description="azure: <acr>.azurecr.io/attrition-serving"
+    )
+    acr_name: str | None = Field(None, description="azure: build with `az acr build` in this ACR")
 
 
 class DatabricksSettings(BaseSettings):

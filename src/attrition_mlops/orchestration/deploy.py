@@ -34,16 +34,47 @@ def target_version(conf: dict[str, Any], triggering_events: Any) -> str:
 
 
 def build_image(version: str) -> dict[str, Any]:
-    """Assemble the image build context (model baked in, content-addressed tag); build it when
-    a Docker engine is reachable. Returns the image reference and where the context is."""
-    from attrition_mlops.image import build_context, maybe_docker_build
-    from attrition_mlops.settings import get_settings
+    """Assemble the image build context (model baked in, content-addressed tag) and build it.
 
-    settings = get_settings()
+    ``local``: a Docker engine builds it when one is reachable; otherwise the context is the
+    deliverable and the local rollout serves the model from the registry. ``azure``: the image
+    must exist in the registry before AKS can pull it, so it is built in ACR (``az acr build``,
+    ``ATTRITION_WORKFLOW_ACR_NAME``) or by a reachable Docker engine and pushed; with neither the
+    task fails here, before any environment is touched.
+    """
+    import shutil
+    import subprocess
+
+    from attrition_mlops.image import build_context, docker_build_command, maybe_docker_build
+    from attrition_mlops.settings import get_settings, get_workflow_settings
+
+    settings, workflow = get_settings(), get_workflow_settings()
     out = settings.state_dir.resolve() / "images" / f"v{version}"
-    ctx = build_context(settings.model_name, version, out, settings=settings)
-    built = maybe_docker_build(ctx)
-    return {"image": ctx.image_ref, "tag": ctx.tag, "context": str(ctx.path), "built": built}
+    ctx = build_context(
+        settings.model_name, version, out, registry_image=workflow.image_repository,
+        settings=settings,
+    )  # fmt: skip
+    result = {"image": ctx.image_ref, "tag": ctx.tag, "context": str(ctx.path), "built": False}
+    if settings.target == "local":
+        result["built"] = maybe_docker_build(ctx)
+        return result
+    if workflow.acr_name and shutil.which("az"):
+        name = workflow.image_repository.split("/", 1)[-1]
+        subprocess.run(
+            ["az", "acr", "build", "--registry", workflow.acr_name, "--image",
+             f"{name}:{ctx.tag}", "--file", str(ctx.path / "Dockerfile"), str(ctx.path)],
+            check=True,
+        )  # fmt: skip
+    elif maybe_docker_build(ctx):
+        subprocess.run(["docker", "push", ctx.image_ref], check=True)
+    else:
+        command = " ".join(docker_build_command(ctx))
+        raise RuntimeError(
+            "no image builder for the azure target: set ATTRITION_WORKFLOW_ACR_NAME on a worker "
+            f"with the Azure CLI, or give it a Docker engine ({command})"
+        )
+    result["built"] = True
+    return result
 
 
 def deployed_now() -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""The DAG tasks' small rules, without Airflow running: job arguments per run, which day a run
+is about, what counts as a promotion or confirmed drift, and the retention purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException
+
+from attrition_mlops.monitoring import purge_expired_partitions
+from attrition_mlops.orchestration import events, plan
+from attrition_mlops.settings import PipelineSettings, WorkflowSettings
+
+
+def test_training_args_carry_the_run_key_and_optional_snapshot_and_budget():
+    key = plan.run_key("attrition_training", "manual__1")
+    assert plan.training_args(WorkflowSettings(), key=key) == {
+        "validate": [],
+        "train": ["--run-key", "attrition_training__manual__1"],
+    }
+    args = plan.training_args(WorkflowSettings(n_trials=4), key=key, snapshot="s3://x.csv")
+    assert args["validate"] == ["--data", "s3://x.csv"]
+    assert args["train"] == ["--data", "s3://x.csv", "--run-key", key, "--n-trials", "4"]
+
+
+def test_days_scheduled_runs_check_yesterday_and_params_win():
+    at = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
+    assert plan.monitored_day(None, at, at) == date(2026, 11, 21)
+    assert plan.monitored_day("2026-01-02", at, at) == date(2026, 1, 2)
+    assert plan.run_day(None, None, at) == date(2026, 11, 22)  # a manual run without logical date
+    with pytest.raises(ValueError):
+        plan.run_day("22/11/2026", at, at)
+
+
+def test_scoring_and_drift_args_follow_settings(tmp_path):
+    pipeline = PipelineSettings(state_dir=tmp_path)
+    workflow = WorkflowSettings(batch_input="/data/in/ds={ds}/", log_format="log-analytics")
+    args = plan.scoring_args(workflow, pipeline, date(2026, 3, 4), model_alias="production")
+    assert args == [
+        "--run-date", "2026-03-04", "--model-uri", "models:/employee_attrition@production",
+        "--input", "/data/in/ds=2026-03-04/",
+    ]  # fmt: skip
+    drift = plan.drift_args(workflow, pipeline, date(2026, 3, 4))
+    assert drift[:6] == ["--date", "2026-03-04", "--logs", str(tmp_path / "inference-logs"),
+                         "--format", "log-analytics"]  # fmt: skip
+
+
+class _Event(SimpleNamespace):
+    extra: dict | None = None
+
+
+def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
+    sent = []
+    monkeypatch.setattr(events, "_notify", lambda **alert: sent.append(alert))
+    event = _Event()
+    with pytest.raises(AirflowSkipException, match="champion kept"):
+        events.record_promotion({"decision": "rejected", "reason": "ties"}, event)
+    assert event.extra is None and sent == []
+    evaluation = {"decision": "promoted", "challenger_version": "2", "champion_version": "1",
+                  "reason": "won 97% of resamples", "delta_auc": 0.03}  # fmt: skip
+    assert events.record_promotion(evaluation, event)["version"] == "2"
+    assert event.extra == {"version": "2", "previous": "1"}
+    assert sent[0]["event"] == "champion_promoted"
+
+
+def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
+    sent = []
+    monkeypatch.setattr(events, "_notify", lambda **alert: sent.append(alert))
+    event = _Event()
+    with pytest.raises(AirflowSkipException, match="insufficient_data"):
+        events.record_drift({"drift_confirmed": False, "status": "insufficient_data"}, event, {})
+    drifted = {"feature": "MonthlyIncome", "psi": 0.4, "p_adjusted": 1e-9}
+    summary = {"drift_confirmed": True, "status": "drift", "n_records": 2400,
+               "window": ["2026-11-22", "2026-11-22"],
+               "versions": {"1": {"drifted": [drifted]}}}  # fmt: skip
+    events.record_drift(summary, event, {"report": "/r.html"})
+    assert event.extra["features"] == "MonthlyIncome"
+    [alert] = sent
+    assert alert["event"] == "drift_confirmed" and "MonthlyIncome" in alert["title"]
+    assert alert["details"]["drifted"][0]["model_version"] == "1"
+    assert alert["links"] == {"report": "/r.html"}
+
+
+def test_retention_purges_only_expired_partitions(tmp_path):
+    for name in ("date=2026-10-01", "date=2026-11-01", "date=2026-11-21", "date=bogus"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.jsonl").write_text("{}\n")
+    deleted = purge_expired_partitions(tmp_path, keep_days=30, today=date(2026, 11, 22))
+    assert deleted == ["date=2026-10-01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "date=2026-11-01", "date=2026-11-21", "date=bogus"
+    ]  # fmt: skip
