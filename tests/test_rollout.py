@@ -57,6 +57,7 @@ from attrition_mlops.rollout import (
     RolloutTimeout,
     deploy_environment,
     get_backend,
+    record_deployment,
     smoke_test_environment,
 )
 from attrition_mlops.settings import PipelineSettings
@@ -609,6 +610,7 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
     assert local.current("staging") == Deployed("staging", "1", None)
     assert _served_version(local, "staging") == "1"  # roll_back waited for the swap
     assert "audit.staging.rolled_back_at" in registry.get_version(name, "2").tags
+    assert record_deployment("staging", "1") is None  # local: the rollout already moved it
 
     # a version that cannot load: the server keeps serving v1, the rollout times out and is
     # rolled back by deploy_environment; another backend instance finds the same server
@@ -619,7 +621,7 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
     message = str(timed_out.value)
     assert message.startswith("staging: model version 3 not rolled out within 8 s")
     assert "last observed: serving model version 1" in message
-    assert "model refresh from registry" in message  # the server log's tail says why
+    assert f"server log {local.log_file('staging')}" in message  # its tail says why
     assert local.current("staging") == Deployed("staging", "1", None)
     assert _served_version(local, "staging") == "1"
     assert impatient.ensure_server("staging") == pid
@@ -640,6 +642,13 @@ def test_a_failed_first_deployment_takes_the_environment_down(local):
     assert not local.pid_file("production").exists()
     assert not _port_open(local.serving.port("production"))
     assert local.stop_server("production") is False
+
+    # the DAG's last step records what runs where: on azure it moves the alias, once
+    held = local.current("production").model_version
+    move = record_deployment("production", "1")
+    assert (move["alias"], move["version"], move["previous"]) == ("production", "1", held)
+    assert move["reason"] == "deployment"
+    assert record_deployment("production", "1") is None
 
 
 @pytest.mark.integration

@@ -17,6 +17,8 @@ back to.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -24,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -217,6 +219,26 @@ def smoke_test_environment(
     )  # fmt: skip
 
 
+def record_deployment(
+    env: str, model_version: str, *, pipeline: PipelineSettings | None = None
+) -> dict[str, Any] | None:
+    """Point the registry alias ``env`` at the version now running there (the DAG's last step).
+
+    On the local target the rollout itself moved the alias, so this finds nothing to do; on azure
+    it records the image's model version. Idempotent: the audited move, or None if none was due.
+    """
+    pipeline = pipeline or get_settings()
+    configure_mlflow(pipeline)
+    version = version_str(model_version)
+    held = registry.get_alias_version(pipeline.model_name, check_environment(env))
+    if held == version:
+        return None
+    move = registry.move_alias(
+        pipeline.model_name, env, version, expected=held, actor=actor(), reason=ROLLOUT_REASON
+    )
+    return asdict(move)
+
+
 def deploy_environment(
     env: str, *, model_version: str, image: str | None, backend: RolloutBackend | None = None,
     pipeline: PipelineSettings | None = None,
@@ -324,6 +346,11 @@ class LocalBackend:
 
     def ensure_server(self, env: str) -> int:
         """Start the environment's server unless it runs; return its pid."""
+        # One starter at a time per environment (two DAG runs, a retry racing its original).
+        with _exclusive(self.pid_file(env).with_suffix(".lock")):
+            return self._start_unless_running(env)
+
+    def _start_unless_running(self, env: str) -> int:
         pid = self._running_pid(env)
         if pid is not None:
             return pid
@@ -334,7 +361,6 @@ class LocalBackend:
                 f"port {port} is taken by a process this backend did not start; free it or set "
                 f"ATTRITION_LOCAL_SERVING_{env.upper()}_PORT",
             )  # fmt: skip
-        self.pid_file(env).parent.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "uvicorn", "--factory", SERVER_APP, "--host", host,
             "--port", str(port), "--no-access-log",
@@ -415,6 +441,14 @@ class LocalBackend:
         if records and records[-1] not in tail:
             tail = [records[-1], "...", *tail]
         return f"server log {self.log_file(env)}:\n" + "\n".join(tail)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 # Servers started by this process: polling them reaps them, so an exited one is not a zombie.
