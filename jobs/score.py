@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-date", type=date.fromisoformat, help="default: today (UTC)")
     parser.add_argument("--model-uri", help="default: models:/<name>@<ATTRITION_SCORE_MODEL_ALIAS>")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="native threads; 0: no cap")
     parser.add_argument("--output-json", type=Path)
     args = parser.parse_args(argv)
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run_date or datetime.now(UTC).date(), load_predictor(f"models:/{name}/{version}"),
             model_name=name, model_version=version, batch_rows=cfg.batch_rows,
             max_reject_fraction=cfg.max_reject_fraction, progress=args.progress,
+            threads=args.threads or None,
         ).to_dict()  # fmt: skip
 
     return run_job(work, args.output_json)

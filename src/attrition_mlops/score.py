@@ -23,6 +23,7 @@ deterministic for a given input, so no row is duplicated or lost.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -40,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
 
 from attrition_mlops import contract
 from attrition_mlops.columnar import BatchModel, Columns, split_batch
@@ -61,6 +63,10 @@ OUTPUT_SCHEMA = pa.schema([
 ])  # fmt: skip
 OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 _LABELS = pa.array(["No", "Yes"], _TEXT)
+#: Dictionary-encode only the few-valued text columns: identifiers and probabilities are all
+#: distinct, and building a dictionary for them first costs time and space for nothing.
+_PART_OPTIONS = {"use_dictionary": [name for name in OUTPUT_COLUMNS if name in
+                 ("label", "model_name", "model_version", "scored_at", "run_date")]}  # fmt: skip
 
 
 class TooManyRejectsError(DataValidationError):
@@ -177,9 +183,9 @@ def _input_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(hidden))
 
 
-def _write_atomic(table: pa.Table, target: Path) -> None:
+def _write_atomic(table: pa.Table, target: Path, **options) -> None:
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, **options)
     os.replace(tmp, target)
 
 
@@ -239,6 +245,26 @@ def _progress(total: int | None, enabled: bool):
     return tqdm(total=total, unit="rows", desc="scoring", file=sys.stderr)
 
 
+def _score_batches(
+    batches: Iterator[pa.RecordBatch], staging: Path, model: BatchModel, meta: dict, bar
+) -> dict[str, int]:
+    """Score and stage every batch, skipping parts an interrupted run already wrote."""
+    counts = {"in": 0, "scored": 0}
+    for index, batch in enumerate(batches):
+        counts["in"] += batch.num_rows
+        part = staging / f"part-{index:05d}.parquet"
+        if part.exists():  # written by an interrupted run with this same input and model
+            counts["scored"] += pq.read_metadata(part).num_rows
+        else:
+            table, rejects = _score_batch(batch, model, meta)
+            _stage_rejects(staging, index, rejects)
+            _write_atomic(table, part, **_PART_OPTIONS)
+            counts["scored"] += table.num_rows
+        if bar is not None:
+            bar.update(batch.num_rows)
+    return counts
+
+
 def score_snapshot(
     input_path: Path,
     output_root: Path,
@@ -250,8 +276,14 @@ def score_snapshot(
     batch_rows: int = 100_000,
     max_reject_fraction: float = 0.01,
     progress: bool | None = None,
+    threads: int | None = 1,
 ) -> ScoreResult:
-    """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring."""
+    """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring.
+
+    ``threads`` caps the native (BLAS/OpenMP) threads used while scoring; None leaves the
+    libraries' defaults. One is the default: the scorer is one Python process, and on a busy
+    machine a second BLAS thread spin-waited for more CPU than it saved (docs/batch-scoring.md).
+    """
     started = time.perf_counter()
     source = open_input(input_path)
     model = BatchModel(predictor)
@@ -265,19 +297,9 @@ def score_snapshot(
             "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     bar = _progress(source.count_rows() if show else None, show)
-    counts = {"in": 0, "scored": 0}
-    for index, batch in enumerate(source.batches(batch_rows)):
-        counts["in"] += batch.num_rows
-        part = staging / f"part-{index:05d}.parquet"
-        if part.exists():  # written by an interrupted run with this same input and model
-            counts["scored"] += pq.read_metadata(part).num_rows
-        else:
-            table, rejects = _score_batch(batch, model, meta)
-            _stage_rejects(staging, index, rejects)
-            _write_atomic(table, part)
-            counts["scored"] += table.num_rows
-        if bar is not None:
-            bar.update(batch.num_rows)
+    limits = threadpool_limits(limits=threads) if threads else contextlib.nullcontext()
+    with limits:
+        counts = _score_batches(source.batches(batch_rows), staging, model, meta, bar)
     if bar is not None:
         bar.close()
     rejects_path = _write_rejects(output_root, part_name, staging / STAGED_REJECTS)
