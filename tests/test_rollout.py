@@ -370,6 +370,7 @@ def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, bac
     previous = backend.roll_out("production", model_version="2", image=IMAGE_V2)
 
     assert previous == Deployed("production", "1", IMAGE_V1)
+    assert Deployed.from_dict(json.loads(json.dumps(previous.to_dict()))) == previous  # XCom
     (patch_call,) = [entry for entry in fake.log if entry[0] == "PATCH"]
     assert patch_call == (
         "PATCH", DEPLOYMENTS.format("attrition-production", "attrition-serving"),
@@ -469,6 +470,13 @@ def test_wait_notices_a_rollout_made_by_someone_else(cluster, backend):
         stored(fake, "staging")["spec"]["template"]["spec"]["containers"][0]["image"] = "other:1"
     with pytest.raises(RolloutFailed, match="now specifies model version 2, image other:1"):
         backend.wait("staging", model_version="2", image=IMAGE_V2, timeout_s=10)
+
+
+def test_an_unknown_environment_is_refused_before_any_request(cluster, backend):
+    fake, _ = cluster
+    with pytest.raises(ValueError, match="unknown environment 'prod': expected one of staging"):
+        backend.roll_out("prod", model_version="2", image=IMAGE_V2)
+    assert fake.log == []
 
 
 def test_a_missing_deployment_is_a_clear_failure(cluster, backend):
@@ -625,6 +633,9 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
     assert local.current("staging") == Deployed("staging", "1", None)
     assert _served_version(local, "staging") == "1"
     assert impatient.ensure_server("staging") == pid
+
+    # one server process did all of it: every version change was a hot swap
+    assert local.log_file("staging").read_text().count("Started server process") == 1
 
     # stopping drains and exits; the pid file goes with it
     port = local.serving.port("staging")

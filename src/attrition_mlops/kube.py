@@ -95,7 +95,8 @@ class KubernetesBackend:
 
     def _state(self, env: str, deployment: V1Deployment, target: str) -> Deployed:
         template = deployment.spec.template
-        version = (template.metadata.annotations or {}).get(MODEL_VERSION_ANNOTATION) or None
+        annotations = (template.metadata.annotations if template.metadata else None) or {}
+        version = annotations.get(MODEL_VERSION_ANNOTATION) or None
         for container in template.spec.containers:
             if container.name == self.settings.container:
                 return Deployed(env, version, container.image)

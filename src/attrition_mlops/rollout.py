@@ -471,11 +471,14 @@ def _alive(pid: int) -> bool:
 def _is_server(pid: int, port: int) -> bool:
     """Guards against a recycled pid: is this still our uvicorn on this port? (Linux /proc)"""
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return not Path("/proc/self").exists()  # no procfs (macOS): trust the pid file
     except OSError:
         return True
+    if not raw:  # just forked and still exec'ing (seen right after Popen returns): can't tell
+        return True
+    args = raw.split(b"\0")
     return SERVER_APP.encode() in args and str(port).encode() in args
 
 
