@@ -41,7 +41,7 @@ STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
     max_active_runs=1,
     default_args=default_args(),
     dagrun_timeout=timedelta(hours=30),
-    params={"version": Param(None, type=["null", "string"], description="model version")},
+    params={"version": Param(None, type=["null", "string", "integer"], description="version")},
     tags=["attrition", "deployment"],
     doc_md=__doc__,
 )

@@ -156,7 +156,7 @@ def _register_nan_model(name: str) -> str:
         ).model_uri
     tags = {"trained_at": "2026-01-01T00:00:00+00:00", "holdout_auc": "0.5"}
     version, _ = registry.register_version(uri, name, run_key="broken-build", tags=tags)
-    return version.version
+    return str(version.version)
 
 
 def test_a_failing_staging_smoke_test_rolls_back_and_never_reaches_production(demo, stack):
