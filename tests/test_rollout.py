@@ -43,6 +43,7 @@ from kubernetes.client import (
 )
 
 from attrition_mlops import contract, kube, registry
+from attrition_mlops import rollout as rollout_module
 from attrition_mlops import settings as settings_module
 from attrition_mlops.features import build_classifier
 from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
@@ -571,6 +572,11 @@ def local(registered) -> Iterator[LocalBackend]:
     finally:
         for env in ENVIRONMENTS:
             backend.stop_server(env, timeout_s=30)
+        # and anything a failed test left without a pid file: no server outlives the test
+        for process in rollout_module._CHILDREN.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
 
 
 def _served_version(backend: LocalBackend, env: str) -> str:
