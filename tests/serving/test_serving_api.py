@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import time
 from datetime import UTC, datetime
 
+import anyio
 import numpy as np
 import pytest
+from fastapi import Depends, FastAPI
 from serving_support import (
     MODEL_NAME,
     TEST_PSEUDONYM_KEY,
@@ -20,7 +25,9 @@ from serving_support import (
 from attrition_mlops import contract
 from attrition_mlops.inference_log import Pseudonymiser, export_files, read_records
 from attrition_mlops.serving.app import create_app
-from attrition_mlops.serving.schemas import EXAMPLE_REQUEST
+from attrition_mlops.serving.middleware import new_request_id
+from attrition_mlops.serving.routes.predict import build_router
+from attrition_mlops.serving.schemas import EXAMPLE_REQUEST, PredictResponse
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +35,10 @@ pytestmark = pytest.mark.integration
 def test_original_example_request(client):
     response = client.post("/predict", json=EXAMPLE_REQUEST)
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
+    # the hand-serialised body is exactly the documented response model
+    assert PredictResponse.model_validate_json(response.content).model_dump() == body
     assert body["model_name"] == MODEL_NAME and body["model_version"] == "1"
     assert body["request_id"] == response.headers["x-request-id"]
     [prediction] = body["predictions"]
@@ -185,6 +195,16 @@ def test_auth_accepts_key_or_bearer(secured, headers):
     assert secured.get("/model", headers=headers).status_code == 200
 
 
+def test_auth_is_checked_before_the_body_is_read(secured):
+    response = secured.post("/predict", content=b"\xff not json", headers={"X-API-Key": "x"})
+    assert response.status_code == 401
+
+
+def test_predict_route_refuses_dependencies_it_would_not_run():
+    with pytest.raises(TypeError, match="cannot run"):
+        FastAPI().include_router(build_router(10), dependencies=[Depends(lambda: None)])
+
+
 def test_auth_leaves_probes_and_metrics_open(secured):
     for path in ("/health/live", "/health/ready", "/metrics"):
         assert secured.get(path).status_code == 200, path
@@ -194,3 +214,58 @@ def test_auth_off_without_a_key(client):
     assert client.post("/predict", json=EXAMPLE_REQUEST).status_code == 200
     schemes = client.get("/openapi.json").json().get("components", {}).get("securitySchemes")
     assert not schemes
+
+
+def test_request_ids_are_unique_also_in_forked_workers():
+    ids = {new_request_id() for _ in range(20_000)}
+    assert len(ids) == 20_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its first id and leave at once
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read), os.close(write)
+    assert len(child) == 32 and child != new_request_id()  # the child's generator was reseeded
+
+
+class _RecordingWriter:
+    """Stands in for the log writer: notes what had been sent when each entry arrived."""
+
+    def __init__(self, sent: list[dict]) -> None:
+        self.sent = sent
+        self.seen_at_submit: list[list[str]] = []
+
+    def submit(self, entry) -> None:
+        self.seen_at_submit.append([message["type"] for message in self.sent])
+
+
+def test_log_entry_is_handed_over_after_the_response_is_sent(tmp_path, model_dirs):
+    settings = serving_settings(tmp_path, model_dir=model_dirs["1"])
+    app = create_app(settings, pipeline=pipeline_settings(tmp_path))
+    sent: list[dict] = []
+    body = json.dumps(EXAMPLE_REQUEST).encode()
+    scope = {
+        "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            writer = _RecordingWriter(sent)
+            app.state.serving = dataclasses.replace(app.state.serving, writer=writer)
+            await app(scope, receive, send)
+            return writer
+
+    writer = anyio.run(scenario)
+    assert sent[0]["status"] == 200
+    assert writer.seen_at_submit == [["http.response.start", "http.response.body"]]

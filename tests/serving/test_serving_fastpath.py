@@ -14,8 +14,10 @@ from threadpoolctl import threadpool_limits
 from attrition_mlops import contract
 from attrition_mlops.features import build_classifier
 from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.outliers import calibrate_outlier_detector
 from attrition_mlops.serving.fastpath import (
     CompiledClassifier,
+    CompiledModel,
     CompiledScorer,
     RecordBatch,
     UnsupportedPipelineError,
@@ -80,6 +82,26 @@ def test_unknown_category_encodes_as_all_zero_like_sklearn(predictor, records):
     expected = predictor.classifier.predict_proba(frame)[:, 1]
     compiled = CompiledClassifier(predictor.classifier).predict_proba(RecordBatch(frame_like))
     assert float(np.max(np.abs(compiled - expected))) < TOLERANCE
+
+
+def test_encoding_is_shared_only_between_equal_encoders(predictor, snapshot, records):
+    # The fixture's classifier and detector: same preprocessing fitted on the same rows.
+    assert CompiledModel(predictor.classifier, predictor.detector.pipeline).shared_encoding
+    X = inputs(snapshot)
+    family = "hist_gradient_boosting"
+    with threadpool_limits(1):
+        hgb = build_classifier(family, FAMILIES[family], seed=0).fit(X, labels(snapshot))
+    half = calibrate_outlier_detector(X.head(700), fpr=0.01, seed=0)  # other scaler means
+    for classifier, detector in ((hgb, predictor.detector), (predictor.classifier, half)):
+        model = CompiledModel(classifier, detector.pipeline)
+        assert not model.shared_encoding
+        with threadpool_limits(1):
+            probability, score = model.predict(RecordBatch(records))
+            expected = classifier.predict_proba(X)[:, 1]
+        assert float(np.max(np.abs(probability - expected))) < TOLERANCE
+        reference = detector.score(X)
+        relative = np.abs(score - reference) / np.maximum(1.0, np.abs(reference))
+        assert float(relative.max()) < TOLERANCE
 
 
 def test_loaded_model_fast_and_sklearn_paths_agree(predictor, records):

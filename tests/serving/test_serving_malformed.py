@@ -5,6 +5,10 @@ integers, floats such as 3.5 and 36.0, booleans), NaN/Infinity, out-of-range val
 categories; unknown extra fields; then whole-body problems: not an array, empty, too many
 records, oversized (declared and chunked), wrong or missing content type, invalid UTF-8, broken
 or pathologically nested JSON. Field problems must be reported with record index and field.
+
+``/predict`` is served by a lean route class (``PredictRoute``); a second server runs the same
+endpoint through FastAPI's generic request handling, and every case, valid requests too, must
+get the same answer from both.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
+from serving_support import pipeline_settings, serve_in_thread, serving_settings
 
 from attrition_mlops import contract
+from attrition_mlops.serving.app import create_app
+from attrition_mlops.serving.errors import JSONBodyRoute
 from attrition_mlops.serving.schemas import EXAMPLE_RECORD
 
 pytestmark = pytest.mark.integration
@@ -160,3 +167,43 @@ def test_malformed_request_gets_a_precise_4xx(client, case):
         named = {(e["record"], e["field"]) for e in body["errors"]}
         assert case.where in named, body
         assert all(e["problem"] for e in body["errors"])
+
+
+VALID = [
+    Case("valid-one", [EXAMPLE_RECORD], status=200),
+    Case("valid-over18-y", [_record(Over18="Y")], status=200),
+    Case("valid-max-records", [EXAMPLE_RECORD] * MAX_RECORDS, status=200),
+    Case("valid-json-suffix-type", [EXAMPLE_RECORD], status=200,
+         headers={"content-type": "application/vnd.api+json; charset=utf-8"}),
+    Case("valid-utf8-bom", b"\xef\xbb\xbf" + json.dumps([EXAMPLE_RECORD]).encode(), status=200),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, model_dirs):
+    """The same app and settings, /predict served by FastAPI's own request handling."""
+    tmp = tmp_path_factory.mktemp("reference")
+    settings = serving_settings(tmp, model_dir=model_dirs["1"])
+    app = create_app(settings, pipeline=pipeline_settings(tmp), predict_route=JSONBodyRoute)
+    with serve_in_thread(app) as served, served.client() as http:
+        yield http
+
+
+def _comparable(response) -> tuple:
+    body = response.json()
+    body.pop("request_id")
+    headers = {k: response.headers.get(k) for k in ("content-type", "retry-after")}
+    return response.status_code, body, headers
+
+
+@pytest.mark.parametrize("case", CASES + VALID, ids=[case.id for case in CASES + VALID])
+def test_lean_route_answers_like_fastapi_itself(client, reference, case):
+    data = case.content()
+    answers = []
+    for http in (client, reference):
+        chunks = (data[i : i + 4096] for i in range(0, len(data), 4096))
+        content = chunks if case.chunked else data
+        answers.append(_comparable(http.post("/predict", content=content, headers=case.headers)))
+    lean, generic = answers
+    assert lean[0] == case.status
+    assert lean == generic

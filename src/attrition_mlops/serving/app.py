@@ -18,15 +18,17 @@ from typing import TextIO
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from attrition_mlops.inference_log import Pseudonymiser
 from attrition_mlops.serving.deps import ServingState
-from attrition_mlops.serving.errors import ContentLengthGuard, install_error_handlers
+from attrition_mlops.serving.errors import install_error_handlers
 from attrition_mlops.serving.log_writer import InferenceLogWriter
-from attrition_mlops.serving.metrics import RequestMetricsMiddleware, ServingMetrics
+from attrition_mlops.serving.metrics import ServingMetrics
+from attrition_mlops.serving.middleware import ServingMiddleware
 from attrition_mlops.serving.routes import model_info, ops, predict
 from attrition_mlops.serving.runtime import ModelRuntime
-from attrition_mlops.serving.security import api_key_guard
+from attrition_mlops.serving.security import ApiKeyCheck, api_key_guard
 from attrition_mlops.serving.settings import ServingSettings, get_serving_settings
 from attrition_mlops.serving.sources import DirectorySource, ModelSource, source_from_settings
 from attrition_mlops.settings import PipelineSettings, get_settings
@@ -95,8 +97,13 @@ def create_app(
     *,
     pipeline: PipelineSettings | None = None,
     log_stream: TextIO | None = None,
+    predict_route: type[APIRoute] = predict.PredictRoute,
 ) -> FastAPI:
-    """Build the API. Defaults come from the environment; tests pass their own pieces."""
+    """Build the API. Defaults come from the environment; tests pass their own pieces.
+
+    ``predict_route``: :class:`~.errors.JSONBodyRoute` serves ``/predict`` through FastAPI's
+    generic request handling, the reference the tests compare the lean default against.
+    """
     settings = settings or get_serving_settings()
     pipeline = pipeline or get_settings()
     source = model_source or source_from_settings(settings, pipeline)
@@ -118,13 +125,11 @@ def create_app(
     )
     app.state.serving = ServingState(settings, runtime, metrics, writer)
     install_error_handlers(app)
-    # Last added runs first: request id and metrics around everything, then the size guard.
-    app.add_middleware(ContentLengthGuard, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    auth = [Depends(api_key_guard(settings.api_key))] if settings.api_key else []
+    app.add_middleware(ServingMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    auth = [Depends(api_key_guard(ApiKeyCheck(settings.api_key)))] if settings.api_key else []
     app.include_router(ops.router)
     app.include_router(
-        predict.build_router(settings.max_records), dependencies=auth
+        predict.build_router(settings.max_records, route_class=predict_route), dependencies=auth
     )
     app.include_router(model_info.router, dependencies=auth)
     return app

@@ -29,7 +29,7 @@ async def get_state(request: Request) -> ServingState:
 StateDep = Annotated[ServingState, Depends(get_state)]
 
 
-async def get_model(state: StateDep) -> LoadedModel:
+def current_model(state: ServingState) -> LoadedModel:
     """The model for this request, read once: a concurrent swap cannot change it mid-request."""
     model = state.runtime.model
     if model is None:
@@ -37,6 +37,10 @@ async def get_model(state: StateDep) -> LoadedModel:
             503, "no model loaded yet: see /health/ready", headers={"Retry-After": "5"}
         )
     return model
+
+
+async def get_model(state: StateDep) -> LoadedModel:
+    return current_model(state)
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]

@@ -1,4 +1,4 @@
-"""One error format for every failure, and a body check that runs before FastAPI parses.
+"""One error format for every failure, and the request-body checks that produce it.
 
 Every error is ``{"detail": ..., "errors": [{"record", "field", "problem", "type"}], "request_id"}``
 with ``record`` the 0-based index in the posted array. Input values are never echoed back: they
@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attrition_mlops.serving.metrics import request_id
 from attrition_mlops.serving.schemas import ErrorResponse, FieldError
@@ -92,22 +91,28 @@ def _invalid_body(message: str, kind: str = "json_invalid") -> RequestValidation
     return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message}])
 
 
-async def parse_json_body(request: Request) -> None:
-    """Check content type, encoding and JSON syntax; the parsed body is cached on ``request``.
-
-    FastAPI would answer some of these with a generic 400 or treat the body as a string; here
-    each gets a specific message. Starlette caches the result, so FastAPI does not parse twice.
-    """
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";")[0].strip().lower()
+def check_content_type(content_type: str | None) -> None:
+    """415 unless the body is declared as JSON (``application/json`` or any ``+json`` type)."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
         raise HTTPException(
             415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
         )
+
+
+async def read_body(request: Request) -> bytes:
     try:
-        body = await request.body()  # the body size limit applies while this reads
+        return await request.body()  # the body size limit applies while this reads
     except ClientDisconnect:  # nobody is left to answer; keep it out of the error log
         raise HTTPException(400, "client disconnected before sending the whole body") from None
+
+
+def decode_json(body: bytes) -> Any:
+    """The parsed body, or a 422 naming exactly what is wrong with it.
+
+    FastAPI would answer some of these with a generic 400 or treat the body as a string; here
+    each gets a specific message.
+    """
     if not body.strip():
         raise _invalid_body("request body is required: a JSON array of employee records", "missing")
     try:
@@ -117,7 +122,7 @@ async def parse_json_body(request: Request) -> None:
             f"body is not UTF-8 text (byte 0x{body[err.start]:02x} at offset {err.start})"
         ) from None
     try:
-        await request.json()
+        return json.loads(body)  # bytes, as Starlette parses them (a UTF-8 BOM is accepted)
     except json.JSONDecodeError as err:
         raise _invalid_body(
             f"body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
@@ -128,53 +133,19 @@ async def parse_json_body(request: Request) -> None:
         raise _invalid_body(f"body is not acceptable JSON: {err}") from None
 
 
-class ContentLengthGuard:
-    """Enforce the body size limit: from Content-Length up front, and on the bytes received.
-
-    A declared oversize body is answered 413 before a byte of it is read. Chunked bodies and
-    lying headers are caught while the route reads: the wrapped ``receive`` raises a 413
-    ``HTTPException`` as soon as the running total passes the limit, and the app's error handler
-    answers it in the API's JSON error format.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._declared(scope) > self.max_body_bytes:
-            request = Request(scope)
-            await error_response(413, too_large(self.max_body_bytes), request)(scope, receive, send)
-            return
-        await self.app(scope, self._counting(receive), send)
-
-    def _counting(self, receive: Receive) -> Receive:
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise HTTPException(413, too_large(self.max_body_bytes))
-            return message
-
-        return counted
-
-    @staticmethod
-    def _declared(scope: Scope) -> int:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                return int(value) if value.isdigit() else -1
-        return -1
+async def parse_json_body(request: Request) -> None:
+    """Content type, encoding and JSON syntax checks for a route FastAPI handles itself."""
+    check_content_type(request.headers.get("content-type"))
+    decode_json(await read_body(request))
 
 
 class JSONBodyRoute(APIRoute):
-    """An APIRoute whose request body gets :func:`parse_json_body` before FastAPI sees it."""
+    """An APIRoute whose request body gets :func:`parse_json_body` before FastAPI sees it.
+
+    FastAPI then parses the body again (Starlette's ``request.json()``) and validates it. The
+    API serves ``/predict`` through the leaner :class:`~.routes.predict.PredictRoute`; this
+    class is the reference it is tested against.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -74,33 +74,59 @@ class _OneHotBlock:
 
 
 class CompiledEncoder:
-    """Records → the fitted ColumnTransformer's float64 output, without pandas."""
+    """Records → the fitted ColumnTransformer's float64 output, without pandas.
+
+    The blocks are merged at compile time, so a request costs one numpy gather for all numeric
+    columns and one scatter for all one-hot indicators, whatever the number of transformer
+    blocks (per-block numpy calls dominated a one-record request). Passthrough columns get
+    mean 0 and scale 1: ``x - 0.0`` and ``x / 1.0`` are exact in IEEE arithmetic, so the result
+    stays bit-identical to the transformer's.
+    """
 
     def __init__(self, numeric: list[_NumericBlock], one_hot: list[_OneHotBlock], width: int):
-        self._numeric = numeric
-        self._one_hot = one_hot
         self.width = width
+        # Blocks sorted by output position: two encoders with the same fitted transformers
+        # compare equal (see ``same_as``) however their blocks were listed.
+        self._numeric = sorted(numeric, key=lambda block: block.start)
+        self._one_hot = sorted(one_hot, key=lambda block: min(block.slots.values(), default=0))
+        blocks = self._numeric
+        self._numeric_out = _join([np.arange(b.start, b.stop) for b in blocks], np.intp)
+        self._numeric_in = _join([b.index for b in blocks], np.intp)
+        self._mean = _join([_or_fill(b.mean, b, 0.0) for b in blocks])
+        self._scale = _join([_or_fill(b.scale, b, 1.0) for b in blocks])
+        self._slots = [(block.column, block.slots) for block in self._one_hot]
+
+    def same_as(self, other: CompiledEncoder) -> bool:
+        """True when both encoders produce the same matrix for every input (same fit)."""
+        arrays = ("_numeric_out", "_numeric_in", "_mean", "_scale")
+        return (
+            self.width == other.width
+            and all(np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays)
+            and self._slots == other._slots
+        )
 
     def encode(self, batch: RecordBatch) -> np.ndarray:
         out = np.zeros((batch.n, self.width), dtype=np.float64)
-        rows = np.arange(batch.n)
-        for block in self._numeric:
-            values = batch.integers[:, block.index]  # a copy: safe to modify in place
-            # Same operations, same order as StandardScaler.transform: subtract, then divide.
-            if block.mean is not None:
-                values -= block.mean
-            if block.scale is not None:
-                values /= block.scale
-            out[:, block.start : block.stop] = values
-        for block in self._one_hot:
-            slots = np.fromiter(
-                (block.slots.get(value, -1) for value in batch.text[block.column]),
-                dtype=np.intp,
-                count=batch.n,
-            )
-            known = slots >= 0  # an unknown category leaves its indicator columns at 0
-            out[rows[known], slots[known]] = 1.0
+        # Same operations, same order as StandardScaler.transform: subtract, then divide.
+        out[:, self._numeric_out] = (batch.integers[:, self._numeric_in] - self._mean) / self._scale
+        rows: list[int] = []
+        columns: list[int] = []
+        for column, slots in self._slots:
+            for row, value in enumerate(batch.text[column]):
+                slot = slots.get(value)
+                if slot is not None:  # an unknown category leaves its indicator columns at 0
+                    rows.append(row)
+                    columns.append(slot)
+        out[rows, columns] = 1.0
         return out
+
+
+def _join(parts: list[np.ndarray], dtype: Any = np.float64) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+
+def _or_fill(values: np.ndarray | None, block: _NumericBlock, fill: float) -> np.ndarray:
+    return values if values is not None else np.full(block.stop - block.start, fill)
 
 
 def compile_encoder(preprocessor: Any) -> CompiledEncoder:
@@ -197,7 +223,10 @@ class CompiledClassifier:
             self._linear = (estimator.coef_.T.copy(), estimator.intercept_.copy())
 
     def predict_proba(self, batch: RecordBatch) -> np.ndarray:
-        X = self.encoder.encode(batch)
+        return self.classify(self.encoder.encode(batch))
+
+    def classify(self, X: np.ndarray) -> np.ndarray:
+        """P(positive class) from an encoded matrix (not modified)."""
         if self._linear is not None:  # LogisticRegression.predict_proba, minus its validation
             coef_t, intercept = self._linear
             return expit((X @ coef_t + intercept).reshape(-1))
@@ -215,8 +244,32 @@ class CompiledScorer:
         self._precision = np.asarray(scorer.precision_, dtype=np.float64)
 
     def score(self, batch: RecordBatch) -> np.ndarray:
-        centred = self.encoder.encode(batch) - self._location
+        return self.score_encoded(self.encoder.encode(batch))
+
+    def score_encoded(self, X: np.ndarray) -> np.ndarray:
+        """Outlier scores from an encoded matrix (not modified)."""
+        centred = X - self._location
         return np.einsum("ij,jk,ik->i", centred, self._precision, centred)
+
+
+class CompiledModel:
+    """The classifier and the outlier scorer, compiled together.
+
+    When both pipelines were fitted with the same preprocessing on the same data (logistic
+    regression: scaled numbers + one-hot categories, for the classifier and for the detector),
+    their encoders are equal and each request is encoded once for both.
+    """
+
+    def __init__(self, classifier: Pipeline, detector: Pipeline) -> None:
+        self.classifier = CompiledClassifier(classifier)
+        self.scorer = CompiledScorer(detector)
+        self.shared_encoding = self.classifier.encoder.same_as(self.scorer.encoder)
+
+    def predict(self, batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(P(positive class), outlier score) per record."""
+        X = self.classifier.encoder.encode(batch)
+        X_detector = X if self.shared_encoding else self.scorer.encoder.encode(batch)
+        return self.classifier.classify(X), self.scorer.score_encoded(X_detector)
 
 
 _pinned = threading.local()

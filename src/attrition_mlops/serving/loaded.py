@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from attrition_mlops import contract
 from attrition_mlops.model import AttritionPredictor
 from attrition_mlops.serving.fastpath import (
-    CompiledClassifier,
-    CompiledScorer,
+    CompiledModel,
     RecordBatch,
     Records,
     UnsupportedPipelineError,
@@ -66,22 +65,19 @@ class LoadedModel:
     card: ModelCard
     source: str
     predictor: AttritionPredictor
-    classifier: CompiledClassifier | None = None
-    scorer: CompiledScorer | None = None
+    compiled: CompiledModel | None = None
     threads: int = 1
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def fast_path(self) -> bool:
-        return self.classifier is not None and self.scorer is not None
+        return self.compiled is not None
 
     def predict(self, records: Records) -> Scored:
         """Score validated, normalised records (mappings with every contract input field)."""
         pin_native_threads(self.threads)
-        if self.fast_path:
-            batch = RecordBatch(records)
-            probability = self.classifier.predict_proba(batch)
-            score = self.scorer.score(batch)
+        if self.compiled is not None:
+            probability, score = self.compiled.predict(RecordBatch(records))
         else:
             probability, score = self.predict_sklearn(records)
         is_outlier = score > self.predictor.detector.threshold
@@ -92,9 +88,9 @@ class LoadedModel:
         return self.predictor.predict_proba(frame), self.predictor.detector.score(frame)
 
 
-def _compile(predictor: AttritionPredictor) -> tuple[CompiledClassifier, CompiledScorer] | None:
+def _compile(predictor: AttritionPredictor) -> CompiledModel | None:
     try:
-        return CompiledClassifier(predictor.classifier), CompiledScorer(predictor.detector.pipeline)
+        return CompiledModel(predictor.classifier, predictor.detector.pipeline)
     except UnsupportedPipelineError as err:
         log.warning("fast path unavailable, serving through the sklearn pipeline: %s", err)
         return None
@@ -102,10 +98,8 @@ def _compile(predictor: AttritionPredictor) -> tuple[CompiledClassifier, Compile
 
 def _fast_path_gap(model: LoadedModel, records: Records) -> float:
     """Largest disagreement of the two paths (probability; outlier score relative to size)."""
-    batch = RecordBatch(records)
     probability, score = model.predict_sklearn(records)
-    fast_probability = model.classifier.predict_proba(batch)
-    fast_score = model.scorer.score(batch)
+    fast_probability, fast_score = model.compiled.predict(RecordBatch(records))
     score_scale = max(1.0, float(np.max(np.abs(score))))
     return max(
         float(np.max(np.abs(fast_probability - probability))),
@@ -123,7 +117,7 @@ def prepare_model(
 ) -> LoadedModel:
     """Compile, self-check and warm a predictor; the result is ready for requests."""
     compiled = _compile(predictor) if fast_path else None
-    model = LoadedModel(card, source, predictor, *(compiled or (None, None)), threads=threads)
+    model = LoadedModel(card, source, predictor, compiled, threads=threads)
     example = [EmployeeRecord.model_validate(EXAMPLE_RECORD).__dict__]
     model.predict(example)  # warm-up: the first request pays no first-call costs
     if model.fast_path:
@@ -132,8 +126,8 @@ def prepare_model(
             log.warning("fast path disagrees with sklearn by %.3g: using the sklearn path", gap)
             model = LoadedModel(card, source, predictor, threads=threads)
             model.predict(example)
-    log.info(
-        "model %s version %s ready (%s path) from %s",
-        card.name, card.version, "fast" if model.fast_path else "sklearn", source,
-    )  # fmt: skip
+    path = "sklearn"
+    if model.compiled is not None:
+        path = "fast, shared encoding" if model.compiled.shared_encoding else "fast"
+    log.info("model %s version %s ready (%s path) from %s", card.name, card.version, path, source)
     return model

@@ -1,4 +1,4 @@
-"""Prometheus metrics, and the ASGI middleware that times every request and tags it with an id.
+"""Prometheus metrics (recorded by :mod:`.middleware` and the routes), and the request-id helpers.
 
 Each app gets its own CollectorRegistry (no global state: tests can run several apps in one
 process). Routes are labelled by their template (``/predict``), never the raw path, so a scan of
@@ -7,16 +7,11 @@ random URLs cannot explode the label set. One process per pod: no multiprocess m
 
 from __future__ import annotations
 
-import time
-import uuid
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from attrition_mlops.serving.loaded import LoadedModel
 
-REQUEST_ID_HEADER = "x-request-id"
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -69,39 +64,3 @@ def request_id(scope: Scope) -> str | None:
 
 def request_started(scope: Scope) -> float | None:
     return scope.get("state", {}).get("request_started")
-
-
-class RequestMetricsMiddleware:
-    """Pure ASGI (no body buffering): request id, X-Request-ID header, count and latency."""
-
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        # Always our own id (never the client's): ids stay unique in the inference log.
-        rid = uuid.uuid4().hex
-        scope.setdefault("state", {}).update(request_id=rid, request_started=started)
-        status = 500  # if the app dies before answering, the server sends a 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.requests.labels(label, method, str(status)).inc()
-            self.metrics.latency.labels(label, method).observe(time.perf_counter() - started)
