@@ -659,6 +659,8 @@ def test_a_failed_first_deployment_takes_the_environment_down(local):
     assert not local.pid_file("production").exists()
     assert not _port_open(local.serving.port("production"))
     assert local.stop_server("production") is False
+    # ... and removes the alias, which must not keep naming the failed version
+    assert local.current("production").model_version is None
 
     # the DAG's last step records what runs where: on azure it moves the alias, once
     held = local.current("production").model_version

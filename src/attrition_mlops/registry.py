@@ -183,6 +183,33 @@ def move_alias(
     return AliasMove(alias, version, current, actor, reason, at)
 
 
+def delete_alias(
+    name: str, alias: str, *, expected: str | None, actor: str, reason: str
+) -> AliasMove:
+    """Remove ``alias`` if it still holds ``expected`` (compare-and-set); audit the version.
+
+    For an environment whose first deployment failed: nothing ran there before, so the alias
+    must stop naming the failed version, or a later rollback would return to it.
+    """
+    client = MlflowClient()
+    expected = None if expected is None else str(expected)
+    current = get_alias_version(name, alias, client)
+    if current != expected:
+        raise ConcurrentAliasMoveError(
+            f"{name}@{alias} now holds version {current}, not {expected}; not removing it"
+        )
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    if current is not None:
+        client.delete_registered_model_alias(name, alias)
+        set_version_tags(
+            name,
+            current,
+            {_tag(alias, "removed_at"): at, _tag(alias, "removed_by"): actor,
+             _tag(alias, "removal_reason"): reason},
+        )  # fmt: skip
+    return AliasMove(alias, None, current, actor, reason, at)
+
+
 def rollback_alias(name: str, alias: str, *, actor: str, reason: str = "rollback") -> AliasMove:
     """Move ``alias`` back to ``previous-<alias>`` and step that pointer one further back."""
     client = MlflowClient()

@@ -296,9 +296,12 @@ class LocalBackend:
         self._connect()
         target, held = previous.model_version, self.current(env).model_version
         if target is None:
-            # Nothing was deployed before: take the environment down. The alias keeps naming the
-            # failed version (the registry module has no way to remove an alias yet).
+            # Nothing was deployed before: take the environment down and remove the alias, so it
+            # no longer names the failed version (a later rollback must not return to it).
             log.warning("%s: nothing to roll back to; stopping its server", env)
+            registry.delete_alias(
+                self.name, env, expected=held, actor=actor(), reason=ROLLBACK_REASON
+            )
             self.stop_server(env)
             return
         if held != target:

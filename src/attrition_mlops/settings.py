@@ -130,7 +130,6 @@ class WorkflowSettings(BaseSettings):
     n_trials: int | None = Field(None, ge=2, description="override the training search budget")
     demo_mode: bool = Field(False, description="grant the production approval automatically")
     approval_timeout_hours: float = Field(24, gt=0, description="then the approval fails")
-    rollout_timeout_seconds: int = Field(600, ge=10)
     image_repository: str = Field(
         "attrition-serving", description="azure: <acr>.azurecr.io/attrition-serving"
     )

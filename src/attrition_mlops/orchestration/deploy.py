@@ -95,10 +95,10 @@ def roll_out(env: str, version: str, image: str | None, ti: Any) -> dict[str, An
 
 def wait(env: str, version: str, image: str | None) -> None:
     from attrition_mlops.rollout import get_backend
-    from attrition_mlops.settings import get_workflow_settings
 
-    timeout = get_workflow_settings().rollout_timeout_seconds
-    get_backend().wait(env, model_version=version, image=image, timeout_s=timeout)
+    get_backend().wait(
+        env, model_version=version, image=image
+    )  # ATTRITION_DEPLOY_ROLLOUT_TIMEOUT_S
 
 
 def smoke_test(env: str, version: str) -> dict[str, Any]:
@@ -122,23 +122,11 @@ def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[s
 
 def record_deployment(version: str, ti: Any) -> dict[str, Any]:
     """Point the ``staging`` and ``production`` aliases at what now runs there (audited; a no-op
-    where the local rollout already moved them)."""
-    from attrition_mlops import registry
-    from attrition_mlops.rollout import ENVIRONMENTS
-    from attrition_mlops.settings import get_settings
-    from attrition_mlops.tracking import actor, configure_mlflow
-
-    settings = get_settings()
-    configure_mlflow(settings)
-    moved = {}
-    for env in ENVIRONMENTS:
-        held = registry.get_alias_version(settings.model_name, env)
-        if held != version:
-            registry.move_alias(
-                settings.model_name, env, version, expected=held, actor=actor(), reason="deployed"
-            )
-        moved[env] = version
+    where the local rollout already moved them), then announce the deployment."""
     from attrition_mlops.orchestration.events import notify_deployed
+    from attrition_mlops.rollout import ENVIRONMENTS
+    from attrition_mlops.rollout import record_deployment as record
 
+    moves = {env: record(env, version) for env in ENVIRONMENTS}
     notify_deployed(version, ti)
-    return moved
+    return {"version": version, "alias_moves": moves}

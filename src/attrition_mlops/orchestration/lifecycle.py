@@ -166,13 +166,14 @@ def main() -> int:
     if any(os.environ.get(k) != v for k, v in env.items()):
         os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
     migrate(env)
-    from attrition_mlops.rollout import ENVIRONMENTS, get_backend
+    from attrition_mlops.rollout import ENVIRONMENTS, LocalBackend
+    from attrition_mlops.settings import get_settings
 
     started = datetime.now(UTC)
     try:
         outcome = lifecycle(started.date())
-    finally:
-        backend = get_backend()
+    finally:  # the demo's serving processes; `make up` keeps its own
+        backend = LocalBackend(get_settings())
         for environment in ENVIRONMENTS:
             backend.stop_server(environment)
     summary(outcome)
