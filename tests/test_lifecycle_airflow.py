@@ -154,7 +154,12 @@ def _register_nan_model(name: str) -> str:
         uri = mlflow.pyfunc.log_model(
             name="nan", python_model=AttritionPyfunc(), artifacts=artifacts, pip_requirements=[]
         ).model_uri
-    tags = {"trained_at": "2026-01-01T00:00:00+00:00", "holdout_auc": "0.5"}
+    tags = {  # what the image build requires of every version it bakes in
+        "trained_at": "2026-01-01T00:00:00+00:00",
+        "holdout_auc": "0.5",
+        "data_sha256": snapshot.sha256,
+        "git_commit": "test-broken-build",
+    }
     version, _ = registry.register_version(uri, name, run_key="broken-build", tags=tags)
     return str(version.version)
 
