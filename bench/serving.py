@@ -2,17 +2,25 @@
 
 Same registered model, same single-record payload (the original proof of concept's example
 request), same machine, one run. Load comes from separate processes:
-- latency at a fixed low rate: a Python client process sends requests on a fixed schedule
-  (open loop) and records each request's wall time; reports p50/p99;
+- latency at fixed request rates: a minimal Python client process sends requests on a fixed
+  schedule (open loop) over one keep-alive connection and records each request's wall time;
 - maximum throughput with p99 ≤ 50 ms: ``wrk`` (Debian package ``wrk``) at increasing
   connection counts; the best requests/s whose p99 stays ≤ 50 ms.
-Each server runs with 1 and 2 uvicorn workers.
+Each server runs with 1 and 2 uvicorn workers; this service with the production uvicorn
+options (``attrition_mlops.serving.app.UVICORN_OPTIONS``).
+
+All servers of one worker count run side by side, and the fixed-rate measurement visits them in
+turns, ``--rounds`` times: on a shared machine, background load then hits every server alike.
+``--baseline-ref <git ref>`` adds this service as of that commit (``service@<ref>``), for a
+before/after comparison within one run.
 
     uv run python bench/serving.py --json-out bench-serving.json
+    uv run python bench/serving.py --servers service --workers 1 --rates 20,200 \
+        --baseline-ref HEAD~3 --no-throughput
 
-needs ``wrk`` on PATH (``apt-get install wrk``). It trains a small model into its own state
-folder (``.state/bench-serving``) unless ``--model-uri`` and ``ATTRITION_TRACKING_URI`` say
-which model to use.
+needs ``wrk`` on PATH for the throughput part (``apt-get install wrk``). It trains a small model
+into its own state folder (``.state/bench-serving``) unless ``--model-uri`` and
+``ATTRITION_TRACKING_URI`` say which model to use.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from attrition_mlops.serving.app import UVICORN_OPTIONS
 from attrition_mlops.serving.schemas import EXAMPLE_REQUEST as EXAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,13 +53,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def uvicorn_flags(options: dict) -> list[str]:
+    """``{"loop": "uvloop", "access_log": False}`` → ``--loop uvloop --no-access-log``."""
+    flags = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else flag.replace("--", "--no-", 1))
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
 def server_command(kind: str, port: int, workers: int, model_uri: str) -> tuple[list[str], dict]:
     py = sys.executable
     common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    if kind == "service":
+    if kind == "service" or kind.startswith("service@"):
         env = {"ATTRITION_SERVING_MODEL_URI": model_uri, "ATTRITION_SERVING_POLL_SECONDS": "0"}
         cmd = [py, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app"]
-        return cmd + common + ["--log-level", "warning", "--no-access-log"], env
+        return cmd + common + ["--log-level", "warning", *uvicorn_flags(UVICORN_OPTIONS)], env
     if kind == "naive":
         env = {"ATTRITION_BENCH_MODEL_URI": model_uri}
         cmd = [py, "-m", "uvicorn", "--factory", "naive_serving_app:create_app"]
@@ -79,7 +101,7 @@ def wait_ready(url: str, body: bytes, timeout: float = 180.0) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
-def fixed_rate_latency(url: str, body: bytes, rate: float, n: int) -> dict:
+def fixed_rate_latency(url: str, body: bytes, rate: float, n: int) -> list[float]:
     """Open-loop latency from a separate process with a minimal keep-alive HTTP/1.1 client.
 
     The request bytes are built once and the client only reads the status line, headers and
@@ -118,14 +140,13 @@ for i in range({n}):
     lat.append(one())
 print(json.dumps(lat))
 """
-    lat = sorted(
-        json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            ).stdout
-        )
-    )
-    return {"p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99) - 1], "n": n}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(run.stdout)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -164,23 +185,80 @@ def max_throughput(url: str, body: bytes, seconds: int, p99_limit: float) -> dic
     return {"best": best, "peak": peak, "runs": runs}
 
 
-def measure(kind: str, workers: int, model_uri: str, args) -> dict:
+@dataclass
+class Server:
+    kind: str
+    workers: int
+    url: str
+    body: bytes
+    process: subprocess.Popen
+    log: object
+    latency: dict[float, list[list[float]]] = field(default_factory=dict)  # rate -> rounds
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def start_server(kind: str, workers: int, model_uri: str, args, sources: dict[str, Path]):
     port = free_port()
     cmd, extra = server_command(kind, port, workers, model_uri)
     env = {**os.environ, **extra}
-    log = open(Path(args.log_dir) / f"{kind}-{workers}.log", "w")  # closed in finally
+    if kind in sources:  # this service as of another commit
+        env["PYTHONPATH"] = os.pathsep.join([str(sources[kind]), env.get("PYTHONPATH", "")])
+    log = open(Path(args.log_dir) / f"{kind}-{workers}.log", "w")  # noqa: SIM115 (Server.stop)
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=args.log_dir)
     url = f"http://127.0.0.1:{port}" + ("/invocations" if kind == "mlflow" else "/predict")
-    body = payload(kind)
+    return Server(kind, workers, url, payload(kind), proc, log)
+
+
+def measure_all(kinds: list[str], workers: int, model_uri: str, args, sources) -> list[dict]:
+    """Start every server, then fixed-rate latency in interleaved rounds, then wrk on each."""
+    servers = [start_server(kind, workers, model_uri, args, sources) for kind in kinds]
     try:
-        wait_ready(url, body)
-        latency = fixed_rate_latency(url, body, args.rate, args.requests)
-        throughput = max_throughput(url, body, args.seconds, args.p99_limit)
+        for server in servers:
+            wait_ready(server.url, server.body, timeout=600)
+        for _ in range(args.rounds):
+            for rate in args.rates:
+                for server in servers:
+                    latencies = fixed_rate_latency(server.url, server.body, rate, args.requests)
+                    server.latency.setdefault(rate, []).append(latencies)
+        results = []
+        for server in servers:
+            latency = {
+                str(rate): {
+                    "p50_ms": percentile([x for r in rounds for x in r], 0.50),
+                    "p99_ms": percentile([x for r in rounds for x in r], 0.99),
+                    "round_p50_ms": [percentile(r, 0.50) for r in rounds],
+                    "n": sum(len(r) for r in rounds),
+                }
+                for rate, rounds in server.latency.items()
+            }
+            throughput = None
+            if args.throughput:
+                throughput = max_throughput(server.url, server.body, args.seconds, args.p99_limit)
+            results.append(
+                {"server": server.kind, "workers": workers, "latency": latency,
+                 "throughput": throughput}
+            )  # fmt: skip
+        return results
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
-    return {"server": kind, "workers": workers, "latency": latency, "throughput": throughput}
+        for server in servers:
+            server.stop()
+
+
+def export_source(ref: str, into: Path) -> Path:
+    """The package sources (``src/``) of git ``ref``, for serving an older version."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def ensure_model(args) -> str:
@@ -197,19 +275,28 @@ def ensure_model(args) -> str:
     return f"models:/{trained['model_name']}/{trained['version']}"
 
 
-def table(results: list[dict]) -> str:
-    lines = [
-        "| server | workers | p50 ms @ fixed rate | p99 ms @ fixed rate "
-        "| max req/s with p99 ≤ 50 ms (connections) | peak req/s at any p99 (p99 ms) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+def table(results: list[dict], rates: list[float]) -> str:
+    head = "| server | workers |"
+    rule = "|---|---:|"
+    for rate in rates:
+        head += f" p50 ms @ {rate:g}/s (per round) | p99 ms @ {rate:g}/s |"
+        rule += "---:|---:|"
+    head += " max req/s with p99 ≤ 50 ms (connections) | peak req/s at any p99 (p99 ms) |"
+    rule += "---:|---:|"
+    lines = [head, rule]
     for r in results:
-        best = r["throughput"]["best"]
-        cell = f"{best['rps']:.0f} ({best['connections']})" if best else "none met the limit"
-        lat, peak = r["latency"], r["throughput"]["peak"]
-        peak_cell = f"{peak['rps']:.0f} ({peak['p99_ms']:.0f})"
-        lines.append(f"| {r['server']} | {r['workers']} | {lat['p50_ms']:.2f} | "
-                     f"{lat['p99_ms']:.2f} | {cell} | {peak_cell} |")  # fmt: skip
+        row = f"| {r['server']} | {r['workers']} |"
+        for rate in rates:
+            lat = r["latency"][str(rate)]
+            rounds = ", ".join(f"{x:.2f}" for x in lat["round_p50_ms"])
+            row += f" {lat['p50_ms']:.2f} ({rounds}) | {lat['p99_ms']:.2f} |"
+        if r["throughput"] is None:
+            row += " – | – |"
+        else:
+            best, peak = r["throughput"]["best"], r["throughput"]["peak"]
+            cell = f"{best['rps']:.0f} ({best['connections']})" if best else "none met the limit"
+            row += f" {cell} | {peak['rps']:.0f} ({peak['p99_ms']:.0f}) |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -218,25 +305,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-uri")
     parser.add_argument("--servers", default="service,mlflow,naive")
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--rate", type=float, default=20.0, help="fixed-rate requests/s")
-    parser.add_argument("--requests", type=int, default=600, help="fixed-rate sample size")
+    parser.add_argument(
+        "--rates", default="20", help="fixed request rates, requests/s, comma-separated"
+    )
+    parser.add_argument("--requests", type=int, default=200, help="requests per rate and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
+    parser.add_argument("--baseline-ref", help="also serve this service as of this git ref")
+    parser.add_argument("--throughput", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per step")
     parser.add_argument("--p99-limit", type=float, default=50.0)
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--log-dir", default=tempfile.mkdtemp(prefix="bench-serving-"))
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
+    args.rates = [float(rate) for rate in args.rates.split(",")]
+    if args.throughput and shutil.which("wrk") is None:
         parser.error("wrk is required for the throughput part: apt-get install wrk")
+    kinds = args.servers.split(",")
+    sources: dict[str, Path] = {}
+    if args.baseline_ref:
+        kind = f"service@{args.baseline_ref}"
+        sources[kind] = export_source(args.baseline_ref, Path(tempfile.mkdtemp(prefix="bench-")))
+        kinds.insert(kinds.index("service") + 1 if "service" in kinds else 0, kind)
     model_uri = ensure_model(args)
+    load_before = load_average()
     results = [
-        measure(kind, int(w), model_uri, args)
+        row
         for w in args.workers.split(",")
-        for kind in args.servers.split(",")
+        for row in measure_all(kinds, int(w), model_uri, args, sources)
     ]
-    print(f"model {model_uri}; machine: {os.cpu_count()} CPUs; server logs in {args.log_dir}")
-    print(table(results))
+    print(
+        f"model {model_uri}; machine: {os.cpu_count()} CPUs, load average (1/5/15 min) "
+        f"{load_before} before, {load_average()} after; server logs in {args.log_dir}"
+    )
+    print(table(results, args.rates))
     if args.json_out:
-        args.json_out.write_text(json.dumps(results, indent=2))
+        meta = {"load_before": load_before, "load_after": load_average(), "args": vars(args)}
+        args.json_out.write_text(
+            json.dumps({"meta": meta, "results": results}, indent=2, default=str)
+        )
     return 0
 
 

@@ -3,7 +3,9 @@
 The image runs the same app with uvicorn's factory mode:
 
     uvicorn --factory attrition_mlops.serving.app:create_app --host 0.0.0.0 --port 8000 \\
-        --timeout-graceful-shutdown 20
+        --timeout-graceful-shutdown 20 --loop uvloop --http httptools --no-access-log
+
+(the image passes the last four as UVICORN_* environment variables).
 
 All configuration is environment (ATTRITION_SERVING_*, see docs/serving.md); this file only
 chooses where to listen. ``uvicorn serving.app:app`` also works: ``app`` is built on first access.
@@ -15,6 +17,8 @@ import argparse
 from typing import Any
 
 import uvicorn
+
+from attrition_mlops.serving.app import UVICORN_OPTIONS  # imports only: builds no app
 
 FACTORY = "attrition_mlops.serving.app:create_app"
 
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        **UVICORN_OPTIONS,
     )
     return 0
 

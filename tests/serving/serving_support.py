@@ -139,7 +139,8 @@ def serve_in_subprocess(env: dict[str, str], workdir: Path) -> Iterator[ServerPr
     stdout, stderr = workdir / "server.stdout", workdir / "server.stderr"
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",  # = UVICORN_OPTIONS
     ]  # fmt: skip
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from datetime import UTC, datetime
 
@@ -25,7 +24,6 @@ from serving_support import (
 from attrition_mlops import contract
 from attrition_mlops.inference_log import Pseudonymiser, export_files, read_records
 from attrition_mlops.serving.app import create_app
-from attrition_mlops.serving.middleware import new_request_id
 from attrition_mlops.serving.routes.predict import build_router
 from attrition_mlops.serving.schemas import EXAMPLE_REQUEST, PredictResponse
 
@@ -214,20 +212,6 @@ def test_auth_off_without_a_key(client):
     assert client.post("/predict", json=EXAMPLE_REQUEST).status_code == 200
     schemes = client.get("/openapi.json").json().get("components", {}).get("securitySchemes")
     assert not schemes
-
-
-def test_request_ids_are_unique_also_in_forked_workers():
-    ids = {new_request_id() for _ in range(20_000)}
-    assert len(ids) == 20_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its first id and leave at once
-        os.write(write, new_request_id().encode())
-        os._exit(0)
-    os.waitpid(pid, 0)
-    child = os.read(read, 64).decode()
-    os.close(read), os.close(write)
-    assert len(child) == 32 and child != new_request_id()  # the child's generator was reseeded
 
 
 class _RecordingWriter:
