@@ -238,6 +238,14 @@ def test_only_simulated_frames_are_delivered(tmp_path, real):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_failed_export_write_leaves_no_file(tmp_path, real):
+    traffic = simulate_traffic(real, 100, seed=12)
+    traffic.loc[60, "MonthlyIncome"] = float("nan")  # the log refuses NaN mid-file
+    with pytest.raises(ValueError, match="JSON"):
+        write_export_logs(traffic, tmp_path, DAY, model_name="m", model_version="1")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, real):
     """A tiny real model as a baked model folder (predictor.joblib + model card)."""

@@ -350,9 +350,13 @@ def write_export_logs(
         per_request=per_request, request_id_prefix=f"{SIMULATED}-{scenario}-{token}",
     )  # fmt: skip
     partial = path.with_name(f".{path.name}.partial")  # not *.jsonl: readers skip it
-    with open(partial, "x", encoding="utf-8") as handle:
-        handle.writelines(line + "\n" for line in lines)
-    os.replace(partial, path)
+    try:
+        with open(partial, "x", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in lines)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no debris from a failed or interrupted write
+        raise
     return path
 
 
@@ -401,7 +405,8 @@ def send_traffic(
             accepted += len(payload["predictions"])
             request_ids.append(payload["request_id"])
         elif first_error is None:
-            first_error = {"status": status, "records": [i, i + batch_size], "body": payload}
+            span = [i, min(i + batch_size, len(records))]
+            first_error = {"status": status, "records": span, "body": payload}
     result = {
         "url": endpoint,
         "simulation": label,
