@@ -72,6 +72,7 @@ def test_columns_are_reordered_and_index_kept(raw: pd.DataFrame) -> None:
         ("Age", "1e400", "not a whole number"),
         ("Age", "NaN", "not a whole number"),
         ("Age", "inf", "not a whole number"),
+        ("Age", "\u0664\u0661", "not a whole number"),  # Arabic-Indic digits: rejected, not a crash
         ("Age", "", "blank or missing"),
         ("JobLevel", "  ", "blank or missing"),
         ("Gender", "", "blank or missing"),

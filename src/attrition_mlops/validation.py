@@ -21,7 +21,7 @@ from attrition_mlops import contract
 _MAX_EXAMPLES = 5
 #: Optional sign, digits, and at most a zero fraction ("41", "+7", "41.0"). No exponents, no
 #: "inf"/"NaN": a value that needs those is not a whole number a person typed.
-_WHOLE_NUMBER = r"[+-]?\d+(?:\.0*)?"
+_WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"  # ASCII only: "٤١" is not a number here
 
 
 @dataclass(frozen=True)
