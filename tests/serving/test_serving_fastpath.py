@@ -75,13 +75,16 @@ def test_outlier_score_parity(predictor, records, snapshot):
 
 def test_unknown_category_encodes_as_all_zero_like_sklearn(predictor, records):
     record = dict(records[0], JobRole="Astronaut")  # bypasses request validation on purpose
-    frame_like = [record]
+    frame_like = [records[1], record, records[2]]
     import pandas as pd
 
     frame = pd.DataFrame(frame_like, columns=list(contract.INPUT_COLUMNS))
     expected = predictor.classifier.predict_proba(frame)[:, 1]
     compiled = CompiledClassifier(predictor.classifier).predict_proba(RecordBatch(frame_like))
     assert float(np.max(np.abs(compiled - expected))) < TOLERANCE
+    preprocess = predictor.classifier.named_steps["preprocess"]
+    encoded = compile_encoder(preprocess).encode(RecordBatch(frame_like))
+    assert np.array_equal(encoded, preprocess.transform(frame))  # the unknown row's zeros too
 
 
 def test_encoding_is_shared_only_between_equal_encoders(predictor, snapshot, records):

@@ -109,15 +109,19 @@ class CompiledEncoder:
         out = np.zeros((batch.n, self.width), dtype=np.float64)
         # Same operations, same order as StandardScaler.transform: subtract, then divide.
         out[:, self._numeric_out] = (batch.integers[:, self._numeric_in] - self._mean) / self._scale
-        rows: list[int] = []
-        columns: list[int] = []
-        for column, slots in self._slots:
-            for row, value in enumerate(batch.text[column]):
-                slot = slots.get(value)
-                if slot is not None:  # an unknown category leaves its indicator columns at 0
-                    rows.append(row)
-                    columns.append(slot)
-        out[rows, columns] = 1.0
+        if self._slots and batch.n:
+            # output column of every categorical value, column by column; -1: unknown category
+            slots = np.array(
+                [
+                    lookup.get(value, -1)
+                    for column, lookup in self._slots
+                    for value in batch.text[column]
+                ],
+                dtype=np.intp,
+            )
+            rows = np.arange(slots.size) % batch.n
+            known = slots >= 0  # an unknown category leaves its indicator columns at 0
+            out[rows[known], slots[known]] = 1.0
         return out
 
 
