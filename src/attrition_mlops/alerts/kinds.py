@@ -1,0 +1,79 @@
+"""The alert kinds: every event the pipeline announces, with its default severity and wording.
+
+Each event has a runbook section with the anchor ``alert-<event>`` (dashes for underscores);
+``tests/test_alerts.py`` checks that the two stay in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["info", "warning", "critical"]
+WebhookStyle = Literal["generic", "slack", "teams", "pagerduty"]
+Event = Literal[
+    "dag_failed",
+    "drift_confirmed",
+    "drift_insufficient_data",
+    "champion_promoted",
+    "approval_requested",
+    "approval_rejected",
+    "model_deployed",
+    "deployment_rolled_back",
+]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Defaults for one event; the runbook has a section with anchor ``alert-<event>``."""
+
+    severity: Severity
+    title: str
+    summary: str
+
+
+EVENTS: dict[str, EventSpec] = {
+    "dag_failed": EventSpec(
+        "critical",
+        "Pipeline task failed",
+        "A pipeline task failed: open the task log and follow the runbook entry for its error.",
+    ),
+    "drift_confirmed": EventSpec(
+        "warning",
+        "Input drift confirmed",
+        "Serving inputs drifted from the training profile: open the drift report and decide "
+        "between retraining and fixing the upstream data.",
+    ),
+    "drift_insufficient_data": EventSpec(
+        "info",
+        "Too little traffic for a drift check",
+        "The drift window held too few requests to test: check that traffic and the "
+        "inference-log export are flowing.",
+    ),
+    "champion_promoted": EventSpec(
+        "info",
+        "New champion promoted",
+        "The gate promoted a new champion: review its decision report before it is deployed.",
+    ),
+    "approval_requested": EventSpec(
+        "info",
+        "Production rollout awaits approval",
+        "Staging passed its smoke test: approve or reject the production rollout in Airflow.",
+    ),
+    "approval_rejected": EventSpec(
+        "info",
+        "Production rollout rejected",
+        "A reviewer rejected the production rollout: production keeps its current model.",
+    ),
+    "model_deployed": EventSpec(
+        "info",
+        "Model deployed",
+        "A new model version is serving: watch latency and error rates for the next hour.",
+    ),
+    "deployment_rolled_back": EventSpec(
+        "warning",
+        "Deployment rolled back",
+        "A rollout failed its checks and was rolled back: find out why before retrying it.",
+    ),
+}
