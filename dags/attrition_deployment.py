@@ -13,7 +13,8 @@ Ship a champion: build the serving image, prove it in staging, ask a person, the
   triggers `roll_back_staging` / `roll_back_production`, which restore the version that ran
   before this run and alert. A failing staging smoke test never reaches production.
 - **approve_production** is Airflow's human-in-the-loop approval: answer it under *Required
-  actions*. Rejecting skips production; no answer within the timeout fails the run.
+  actions*. Rejecting skips production and sends the `approval_rejected` alert; no answer
+  within the timeout fails the run.
 - Targets: `local` moves the environment's registry alias and the local serving process follows
   it; `azure` patches the AKS Deployment image and waits like `kubectl rollout status`.
 
@@ -103,6 +104,7 @@ def attrition_deployment():
     staging_start, staging_ok = environment("staging", version, image, before)
     approve = DeploymentApprovalOperator(
         task_id="approve_production",
+        version=version,  # named in the approval_rejected alert
         subject="Deploy employee_attrition version {{ ti.xcom_pull(task_ids='plan_deployment') }} "
         "to production?",
         body="Staging passed its smoke test with this version. Approve to roll out to production.",

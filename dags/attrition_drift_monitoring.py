@@ -10,9 +10,11 @@ and `purge_expired_logs`
 - **check_drift** runs `jobs/drift.py`: KS (numeric) and χ² (categorical/ordinal) per feature,
   Benjamini–Hochberg correction, an effect-size gate (PSI / Wasserstein), a minimum sample size
   ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow.
-- **signal_drift** is *skipped* on a quiet night. On confirmed drift it alerts on-call (which
-  features, how much, links to the report and to the retraining DAG) and updates the
-  `attrition_drift` Asset, which schedules `attrition_training`.
+- **signal_drift** is *skipped* when no drift is confirmed. On confirmed drift it alerts
+  on-call (which features, how much, links to the report and to the retraining DAG) and updates
+  the `attrition_drift` Asset, which schedules `attrition_training`. When the window held too
+  few records to test (`insufficient_data`) it skips too, after an info alert
+  (`drift_insufficient_data`): monitoring was blind that day.
 - **purge_expired_logs** deletes inference-log partitions older than
   `ATTRITION_WORKFLOW_RETENTION_DAYS` (they hold personal data); it runs whatever the check did.
 
@@ -60,7 +62,7 @@ def attrition_drift_monitoring():
         links = events.drift_links(
             summary, ti.xcom_pull(task_ids="check_drift", key=MLFLOW_RUN_KEY)
         )
-        return events.record_drift(summary, outlet_events[DRIFT], links)
+        return events.record_drift(summary, outlet_events[DRIFT], links, ti=ti)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def purge_expired_logs(logical_date=None, dag_run=None) -> list[str]:

@@ -1,6 +1,8 @@
 """Alerts: payload styles, retries and the local log against a real HTTP receiver on loopback,
-e-mail through the Airflow SMTP provider to a real SMTP receiver on loopback, and the notifier
-as the failure callback of a DAG that really runs (``dag.test()`` on a throwaway Airflow home).
+e-mail through the Airflow SMTP provider to a real SMTP receiver on loopback, the notifier as
+the failure callback of a DAG that really runs (``dag.test()`` on a throwaway Airflow home), and
+the two decision alerts: a drift window too small to test, and a rejected production approval
+(answered through Airflow's own HITL response handler while the DAG run waits).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import subprocess
 import sys
 import textwrap
 import threading
+from datetime import UTC, datetime
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 from urllib.parse import quote
 
@@ -613,26 +617,42 @@ print("RUN", run.run_id, run.state)
 """
 
 
-@pytest.mark.integration
-def test_notifier_as_failure_callback_of_a_real_dag_run(alert_env, receiver, tmp_path):
-    home = tmp_path / "airflow"
-    (home / "dags").mkdir(parents=True)
-    dag_file = home / "dags" / "alert_probe.py"
-    dag_file.write_text(textwrap.dedent(PROBE_DAG))
-    # Only this test's Airflow: nothing inherited from the session's AIRFLOW_* configuration.
+def _probe_env(home: Path, dags: Path) -> dict[str, str]:
+    # Only this module's Airflow: nothing inherited from the session's AIRFLOW_* configuration.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env |= {
+    return env | {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
+
+
+@pytest.fixture(scope="module")
+def probe_airflow(tmp_path_factory) -> Path:
+    """A throwaway Airflow home with a migrated SQLite metadata DB, shared by this module."""
+    home = tmp_path_factory.mktemp("airflow")
+    airflow = Path(sys.executable).with_name("airflow")
+    migrate = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        env=_probe_env(home, home / "dags"),
+        capture_output=True,
+        text=True,
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:] + migrate.stdout[-3000:]
+    return home
+
+
+@pytest.mark.integration
+def test_notifier_as_failure_callback_of_a_real_dag_run(
+    alert_env, receiver, tmp_path, probe_airflow
+):
+    (tmp_path / "dags").mkdir()
+    dag_file = tmp_path / "dags" / "alert_probe.py"
+    dag_file.write_text(textwrap.dedent(PROBE_DAG))
+    env = _probe_env(probe_airflow, dag_file.parent) | {
         CONN_ENV: json.dumps({"conn_type": "http", "host": receiver.url("/alerts")}),
         "ATTRITION_ALERT_AIRFLOW_BASE_URL": "http://airflow.test:8080/",
     }
-    airflow = Path(sys.executable).with_name("airflow")
-    migrate = subprocess.run(
-        [str(airflow), "db", "migrate"], env=env, capture_output=True, text=True
-    )
-    assert migrate.returncode == 0, migrate.stderr[-3000:] + migrate.stdout[-3000:]
     proc = subprocess.run(
         [sys.executable, "-c", RUN_DAG, str(dag_file)], env=env, capture_output=True, text=True
     )
@@ -663,3 +683,332 @@ def test_notifier_as_failure_callback_of_a_real_dag_run(alert_env, receiver, tmp
     records = read_alert_log(alert_env)
     assert [r["record"] for r in records].count("alert") == 2
     assert all(r["succeeded"] == ["log", "webhook"] for r in records if r["record"] == "delivery")
+
+
+# --- the decision alerts: a drift window too small to test, a rejected approval ---------------
+
+DRIFT_RUN = "scheduled__2026-11-22T01:30:00+00:00"
+DEPLOY_RUN = "asset_triggered__2026-11-22T09:12:00+00:00"
+
+
+class _TaskInstance(SimpleNamespace):
+    """The task-instance fields the alerts read, and the XCom push ApprovalOperator's skip does."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _ti(dag_id: str, run_id: str, task_id: str) -> _TaskInstance:
+    return _TaskInstance(
+        dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=1, map_index=-1, pushed={}
+    )
+
+
+def _webhook_conn(monkeypatch: pytest.MonkeyPatch, receiver: Receiver) -> None:
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "http", "host": receiver.url("/alerts")}))
+
+
+def test_drift_window_too_small_to_test_alerts_on_call(alert_env, receiver, monkeypatch):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from attrition_mlops.orchestration import events
+
+    _webhook_conn(monkeypatch, receiver)
+    # What check_window and jobs/drift.py return for a window of 37 records (minimum 200).
+    summary = {
+        "status": "insufficient_data",
+        "drift_confirmed": False,
+        "n_records": 37,
+        "versions": {
+            "4": {
+                "status": "insufficient_data",
+                "drift_confirmed": False,
+                "n_current": 37,
+                "drifted_features": [],
+                "drifted": [],
+                "message": "insufficient data: 37 records < minimum 200",
+                "reports": {"html": "/srv/state/drift/2026-11-21/model_version=4/report.html"},
+            }
+        },
+        "window": ["2026-11-21", "2026-11-21"],
+        "rejected_lines": [],
+    }
+    links = events.drift_links(summary, "http://127.0.0.1:5000/#/experiments/2/runs/r1")
+    asset_event = SimpleNamespace(extra=None)
+    ti = _ti("attrition_drift_monitoring", DRIFT_RUN, "signal_drift")
+    with pytest.raises(AirflowSkipException, match="insufficient_data"):
+        events.record_drift(summary, asset_event, links, ti=ti)
+    assert asset_event.extra is None  # no Asset event: retraining is not scheduled
+
+    (body,) = receiver.bodies()
+    assert (body["event"], body["severity"]) == ("drift_insufficient_data", "info")
+    assert body["title"] == "No drift check for 2026-11-21: only 37 logged record(s), below " + (
+        "ATTRITION_DRIFT_MIN_RECORDS"
+    )
+    assert (body["dag_id"], body["run_id"], body["task_id"]) == (
+        "attrition_drift_monitoring",
+        DRIFT_RUN,
+        "signal_drift",
+    )
+    assert body["details"]["versions"] == {
+        "4": {"n_current": 37, "message": "insufficient data: 37 records < minimum 200"}
+    }
+    assert body["links"]["report v4 (html)"].endswith("report.html")
+    assert "task log" in body["links"] and "MLflow drift run" in body["links"]
+    assert not any(name.startswith("retraining") for name in body["links"])
+    assert body["runbook"] == "docs/runbook.md#alert-drift-insufficient-data"
+    entry, delivery = read_alert_log(alert_env)
+    assert entry["alert_id"] == body["alert_id"] and delivery["succeeded"] == ["log", "webhook"]
+
+    # A quiet night with enough records and no drift sends nothing.
+    quiet = summary | {"status": "no_drift", "n_records": 900}
+    with pytest.raises(AirflowSkipException, match="no_drift"):
+        events.record_drift(quiet, asset_event, links, ti=ti)
+    assert len(receiver.requests) == 1
+
+
+def _approval_dag():
+    """The deployment DAG's approval with its direct downstream task, nothing else."""
+    from airflow.sdk import DAG
+    from airflow.sdk.bases.operator import BaseOperator
+
+    from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
+
+    with DAG("attrition_deployment", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC)):
+        approve = DeploymentApprovalOperator(
+            task_id="approve_production",
+            version="7",
+            subject="Deploy employee_attrition version 7 to production?",
+            response_timeout=None,
+        )
+        approve >> BaseOperator(task_id="roll_out_production")
+    return approve
+
+
+def _approval_context(approve: Any) -> dict[str, Any]:
+    # The keys Airflow's task runner puts in the context that execute_complete receives.
+    ti = _ti("attrition_deployment", DEPLOY_RUN, "approve_production")
+    return {
+        "dag": approve.dag,
+        "task": approve,
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": DEPLOY_RUN,
+        "dag_run": SimpleNamespace(run_id=DEPLOY_RUN),
+        "logical_date": datetime(2026, 11, 22, 9, 12, tzinfo=UTC),
+    }
+
+
+def _response(chosen: str, *, user: dict[str, str] | None, timedout: bool = False) -> dict:
+    """The resume event exactly as Airflow builds it from a stored response (the Core API's
+    HITL handler and the scheduler's timeout sweep both call ``as_resume_event_payload``)."""
+    from airflow.models.hitl import HITLDetail
+
+    detail = HITLDetail(
+        ti_id="019a0000-0000-7000-8000-000000000001",
+        options=["Approve", "Reject"],
+        subject="Deploy employee_attrition version 7 to production?",
+        chosen_options=[chosen],
+        params_input={},
+        responded_by=user,
+        responded_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+    )
+    return detail.as_resume_event_payload(timedout=timedout)
+
+
+def test_rejected_approval_alerts_then_skips_production(alert_env, receiver, monkeypatch):
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    _webhook_conn(monkeypatch, receiver)
+    approve = _approval_dag()
+    context = _approval_context(approve)
+    event = _response("Reject", user={"id": "42", "name": "Alice Reviewer"})
+    with pytest.raises(DownstreamTasksSkipped) as skipped:  # how ApprovalOperator ends a "Reject"
+        approve.execute_complete(context, event=event)
+    assert skipped.value.tasks == ["roll_out_production"]
+    assert list(context["ti"].pushed.values()) == [{"skipped": ["roll_out_production"]}]
+
+    (body,) = receiver.bodies()
+    assert (body["event"], body["severity"]) == ("approval_rejected", "info")
+    assert body["title"] == "Production rollout of version 7 rejected by Alice Reviewer"
+    assert body["summary"].startswith("Alice Reviewer rejected the production rollout of version 7")
+    assert body["details"] | {"logical_date": None} == {
+        "version": "7",
+        "rejected_by": {"id": "42", "name": "Alice Reviewer"},
+        "responded_at": "2026-11-22T10:00:00+00:00",
+        "timed_out": False,
+        "try_number": 1,
+        "logical_date": None,
+    }
+    assert (body["dag_id"], body["run_id"], body["task_id"]) == (
+        "attrition_deployment",
+        DEPLOY_RUN,
+        "approve_production",
+    )
+    assert body["links"]["task log"].endswith("/tasks/approve_production?try_number=1")
+    assert body["dedup_key"] == f"approval_rejected/attrition_deployment/{DEPLOY_RUN}"
+    assert [r["event"] for r in read_alert_log(alert_env) if r["record"] == "alert"] == [
+        "approval_rejected"
+    ]
+
+
+def test_approval_alerts_only_on_rejection(alert_env, receiver, monkeypatch):
+    from airflow.providers.standard.exceptions import HITLRejectException, HITLTimeoutError
+
+    from attrition_mlops.orchestration.approval import rejection_fields
+
+    _webhook_conn(monkeypatch, receiver)
+    approve = _approval_dag()
+    approved = approve.execute_complete(
+        _approval_context(approve), event=_response("Approve", user={"id": "7", "name": "Bob"})
+    )
+    assert approved["chosen_options"] == ["Approve"]
+    timeout = {"error": "no response within the timeout", "error_type": "timeout"}
+    with pytest.raises(HITLTimeoutError):  # no decision: the run fails, dag_failed covers it
+        approve.execute_complete(_approval_context(approve), event=timeout)
+    assert receiver.requests == [] and read_alert_log(alert_env) == []
+
+    # fail_on_reject ends a rejection as a failure instead; the alert still goes first.
+    approve.fail_on_reject = True
+    with pytest.raises(HITLRejectException):
+        approve.execute_complete(
+            _approval_context(approve), event=_response("Reject", user={"id": "7", "name": "Bob"})
+        )
+    assert [b["event"] for b in receiver.bodies()] == ["approval_rejected"]
+    # A "Reject" default applied by the response timeout has no person behind it.
+    fields = rejection_fields(None, _response("Reject", user=None, timedout=True))
+    assert fields["title"] == (
+        "Production rollout of version unknown rejected by nobody (the response timeout "
+        "applied the default)"
+    )
+    assert fields["details"]["timed_out"] is True and fields["details"]["rejected_by"] is None
+
+
+APPROVAL_DAG = '''
+"""The deployment approval alone, with the task it gates: a person rejects it."""
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
+from attrition_mlops.orchestration.notifier import AttritionNotifier
+
+
+@dag(
+    dag_id="approval_probe",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args={"owner": "test", "retries": 0},
+)
+def approval_probe():
+    @task
+    def plan_deployment():
+        return "7"
+
+    version = plan_deployment()
+    approve = DeploymentApprovalOperator(
+        task_id="approve_production",
+        version=version,
+        subject="Deploy version {{ ti.xcom_pull(task_ids='plan_deployment') }} to production?",
+        notifiers=[AttritionNotifier(event="approval_requested")],
+    )
+
+    @task
+    def roll_out_production():
+        return "rolled out"
+
+    approve >> roll_out_production()
+
+
+approval_probe()
+'''
+
+# dag.test() leaves a HITL task parked in AWAITING_INPUT until a response arrives from outside.
+# A thread answers "Reject" through the Core API's own handler (the code behind the UI's
+# Required actions and PATCH .../hitlDetails), which resumes the task as a real response would.
+RUN_REJECTED = """
+import runpy, sys, threading, time
+
+
+def respond():
+    from sqlalchemy import select
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            ti = session.scalar(
+                select(TI).where(
+                    TI.dag_id == "approval_probe",
+                    TI.task_id == "approve_production",
+                    TI.state == TaskInstanceState.AWAITING_INPUT,
+                )
+            )
+            if ti is not None:
+                update_hitl_detail(
+                    dag_id=ti.dag_id,
+                    dag_run_id=ti.run_id,
+                    task_id=ti.task_id,
+                    update_hitl_detail_payload=UpdateHITLDetailPayload(
+                        chosen_options=["Reject"], params_input={}
+                    ),
+                    user=SimpleAuthManagerUser(username="alice", role="admin"),
+                    session=session,
+                    map_index=-1,
+                )
+                print("RESPONDED", flush=True)
+                return
+        time.sleep(0.5)
+
+
+threading.Thread(target=respond, daemon=True).start()
+dag = runpy.run_path(sys.argv[1])["approval_probe"]()
+run = dag.test()
+print("RUN", run.run_id, run.state)
+for ti in run.get_task_instances():
+    print("TASK", ti.task_id, ti.state)
+"""
+
+
+@pytest.mark.integration
+def test_a_person_rejecting_in_a_real_dag_run_gets_alerted(
+    alert_env, receiver, tmp_path, probe_airflow
+):
+    (tmp_path / "dags").mkdir()
+    dag_file = tmp_path / "dags" / "approval_probe.py"
+    dag_file.write_text(textwrap.dedent(APPROVAL_DAG))
+    env = _probe_env(probe_airflow, dag_file.parent) | {
+        CONN_ENV: json.dumps({"conn_type": "http", "host": receiver.url("/alerts")}),
+        "ATTRITION_WORKFLOW_DEMO_MODE": "false",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_REJECTED, str(dag_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0 and "RESPONDED" in proc.stdout, proc.stderr[-3000:]
+    run_id, state = re.search(r"^RUN (\S+) (\S+)$", proc.stdout, re.M).groups()
+    tasks = dict(re.findall(r"^TASK (\S+) (\S+)$", proc.stdout, re.M))
+    # A rejection is a decision, not a failure: the run succeeds and production is skipped.
+    assert state == "success"
+    assert tasks == {
+        "plan_deployment": "success",
+        "approve_production": "success",
+        "roll_out_production": "skipped",
+    }
+    requested, rejected = receiver.bodies()
+    assert requested["event"] == "approval_requested"
+    assert rejected["event"] == "approval_rejected"
+    assert rejected["title"] == "Production rollout of version 7 rejected by alice"
+    assert rejected["details"]["rejected_by"] == {"id": "alice", "name": "alice"}
+    assert rejected["details"]["version"] == "7"  # the templated XCom, rendered on resume
+    assert (rejected["run_id"], rejected["task_id"]) == (run_id, "approve_production")
+    assert rejected["links"]["Airflow run"].endswith(quote(run_id, safe=""))

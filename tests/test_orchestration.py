@@ -67,10 +67,12 @@ def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
 
 def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     sent = []
-    monkeypatch.setattr(events, "_notify", lambda **alert: sent.append(alert))
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append(alert))
     event = _Event()
-    with pytest.raises(AirflowSkipException, match="insufficient_data"):
-        events.record_drift({"drift_confirmed": False, "status": "insufficient_data"}, event, {})
+    quiet = {"drift_confirmed": False, "status": "no_drift", "n_records": 900, "versions": {}}
+    with pytest.raises(AirflowSkipException, match="no_drift"):
+        events.record_drift(quiet, event, {})
+    assert event.extra is None and sent == []
     drifted = {"feature": "MonthlyIncome", "psi": 0.4, "p_adjusted": 1e-9}
     summary = {"drift_confirmed": True, "status": "drift", "n_records": 2400,
                "window": ["2026-11-22", "2026-11-22"],
@@ -81,6 +83,36 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     assert alert["event"] == "drift_confirmed" and "MonthlyIncome" in alert["title"]
     assert alert["details"]["drifted"][0]["model_version"] == "1"
     assert alert["links"] == {"report": "/r.html"}
+
+
+def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch):
+    sent = []
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
+    event, ti = _Event(), SimpleNamespace(task_id="signal_drift")
+    links = {"MLflow drift run": "http://mlflow/#/runs/1", "retraining (runs)": "http://af/x"}
+    summary = {
+        "status": "insufficient_data", "drift_confirmed": False, "n_records": 12,
+        "window": ["2026-11-22", "2026-11-22"], "rejected_lines": ["a.jsonl:3: not JSON"],
+        "versions": {"3": {"status": "insufficient_data", "n_current": 12,
+                           "message": "insufficient data: 12 records < minimum 200"}},
+    }  # fmt: skip
+    with pytest.raises(AirflowSkipException, match="insufficient_data, 12 records"):
+        events.record_drift(summary, event, links, ti=ti)
+    assert event.extra is None  # not drift: retraining is not scheduled
+    [(sent_ti, alert)] = sent
+    assert sent_ti is ti and alert["event"] == "drift_insufficient_data"
+    assert "2026-11-22" in alert["title"] and "only 12 logged record(s)" in alert["title"]
+    assert "1 log line(s) were unreadable" in alert["summary"]
+    assert alert["details"]["versions"]["3"]["message"].endswith("< minimum 200")
+    assert alert["links"] == {"MLflow drift run": "http://mlflow/#/runs/1"}
+    # Nothing logged at all (no version served): said so, the likelier sign of a broken export.
+    sent.clear()
+    empty = {"status": "insufficient_data", "drift_confirmed": False, "n_records": 0,
+             "window": ["2026-11-20", "2026-11-22"], "versions": {}}  # fmt: skip
+    with pytest.raises(AirflowSkipException):
+        events.record_drift(empty, event, {})
+    [(_, alert)] = sent
+    assert alert["title"] == "No drift check for 2026-11-20..2026-11-22: no logged records at all"
 
 
 def test_retention_purges_only_expired_partitions(tmp_path):

@@ -10,11 +10,11 @@ from airflow.sdk.exceptions import AirflowSkipException
 from attrition_mlops.orchestration import plan
 
 
-def _notify(**fields: Any) -> None:
-    from attrition_mlops.alerts import Alert
-    from attrition_mlops.orchestration.notifier import notify
+def _notify(ti: Any = None, **fields: Any) -> None:
+    """Send an alert; with the task instance ``ti`` it names the DAG run and links to it."""
+    from attrition_mlops.orchestration.notifier import alert_from_context, notify
 
-    notify(Alert(**fields))
+    notify(alert_from_context({"ti": ti}, **fields))
 
 
 def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[str, Any]:
@@ -38,9 +38,17 @@ def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[st
     return promoted
 
 
-def record_drift(summary: dict[str, Any], drift_event: Any, links: dict[str, str]) -> dict:
-    """Alert on-call and update the drift Asset when drift is confirmed; skip otherwise."""
+def record_drift(
+    summary: dict[str, Any], drift_event: Any, links: dict[str, str], ti: Any = None
+) -> dict:
+    """Alert on-call and update the drift Asset when drift is confirmed; skip otherwise.
+
+    A window too small to test (status ``insufficient_data``) is not drift, so it skips too, but
+    first tells on-call that monitoring saw nothing (``drift_insufficient_data``, info).
+    """
     if not summary.get("drift_confirmed"):
+        if summary.get("status") == "insufficient_data":
+            _notify_insufficient_data(summary, links, ti)
         raise AirflowSkipException(
             f"no drift confirmed ({summary.get('status')}, {summary.get('n_records')} records)"
         )
@@ -64,6 +72,38 @@ def record_drift(summary: dict[str, Any], drift_event: Any, links: dict[str, str
         links=links,
     )
     return {"features": names, "window": summary.get("window")}
+
+
+def _notify_insufficient_data(summary: dict[str, Any], links: dict[str, str], ti: Any) -> None:
+    window = summary.get("window") or ["?"]
+    day = window[-1] if window[0] == window[-1] else f"{window[0]}..{window[-1]}"
+    n = summary.get("n_records", 0)
+    rejected = summary.get("rejected_lines") or []
+    per_version = {
+        version: {"n_current": result.get("n_current"), "message": result.get("message")}
+        for version, result in summary.get("versions", {}).items()
+    }
+    if n:
+        what = f"only {n} logged record(s), below ATTRITION_DRIFT_MIN_RECORDS"
+    else:
+        what = "no logged records at all"
+    unreadable = f" {len(rejected)} log line(s) were unreadable." if rejected else ""
+    details = {"window": summary.get("window"), "n_records": n, "versions": per_version}
+    if rejected:
+        details |= {"rejected_lines": len(rejected), "first_rejected": rejected[:5]}
+    _notify(
+        ti,
+        event="drift_insufficient_data",
+        title=f"No drift check for {day}: {what}",
+        summary=(
+            f"The drift window {day} held {what}, so nothing was tested: drift monitoring is "
+            f"blind for that window.{unreadable} One quiet day is normal; if it repeats, check "
+            "that the API receives traffic and that the inference-log export is writing."
+        ),
+        details=details,
+        # The retraining link is for confirmed drift; nothing is scheduled here.
+        links={k: v for k, v in links.items() if not k.startswith("retraining")},
+    )
 
 
 def drift_links(summary: dict[str, Any], mlflow_run_url: str | None) -> dict[str, str]:
