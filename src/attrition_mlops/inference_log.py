@@ -218,8 +218,9 @@ def read_records(
     line number, first problem) is appended there and reading goes on.
     """
     for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
+        with open(path, "rb") as handle:  # JSON Lines: split on "\n" only
+            for number, raw in enumerate(handle, start=1):
+                line = raw.removesuffix(b"\n").decode("utf-8", errors="replace")
                 if not line.strip():
                     continue
                 try:

@@ -14,25 +14,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-from attrition_mlops import inference_log
+from attrition_mlops import inference_log, log_reader
 from attrition_mlops.drift import DriftResult, check_drift
 from attrition_mlops.drift_report import write_report
+from attrition_mlops.log_reader import LineBatch
 from attrition_mlops.settings import DriftSettings
 
 LogFormat = Literal["local", "log-analytics"]
 ProfileLoader = Callable[[str], dict[str, Any]]
+_LA_BATCH_LINES = 4096
 
 
-def _log_analytics_lines(folder: Path, rejected: list[str]) -> Iterator[str]:
+def _log_analytics_batches(folder: Path, rejected: list[str]) -> Iterator[LineBatch]:
+    """The service's lines inside ContainerLogV2 records, numbered by the export file's lines."""
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
+        numbers: list[int] = []
+        texts: list[bytes] = []
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.decode("utf-8", errors="replace")
                 if not line.strip():
                     continue
                 try:
@@ -43,26 +49,32 @@ def _log_analytics_lines(folder: Path, rejected: list[str]) -> Iterator[str]:
                 if not isinstance(message, str):  # the export may hold it already parsed
                     message = json.dumps(message or {}, separators=(",", ":"))
                 if inference_log.is_inference_line(message):
-                    yield message
+                    numbers.append(number)
+                    texts.append(message.encode("utf-8", errors="replace"))
+                if len(texts) >= _LA_BATCH_LINES:
+                    yield LineBatch(str(path), numbers=numbers, lines=texts)
+                    numbers, texts = [], []
+        if texts:
+            yield LineBatch(str(path), numbers=numbers, lines=texts)
 
 
 def read_window(
     source: Path, first: date, last: date, log_format: LogFormat, rejected: list[str]
 ) -> pd.DataFrame:
-    """One row per logged employee record whose request falls in [first, last] (UTC days)."""
+    """One row per logged employee record whose request falls in [first, last] (UTC days).
+
+    Every line is validated against the log schema (:mod:`attrition_mlops.log_reader`); a bad
+    line is described in ``rejected`` ("<file>:<line>: <problem>") and left out.
+    """
     if log_format == "local":
-        paths = inference_log.export_files(source, first, last)
-        records = list(inference_log.read_records(paths, rejected=rejected))
+        batches = log_reader.export_batches(inference_log.export_files(source, first, last))
     else:
-        records = []
-        for text in _log_analytics_lines(source, rejected):
-            try:
-                records.append(inference_log.parse_line(text))
-            except ValueError as err:  # pydantic's ValidationError is a ValueError
-                rejected.append(f"log-analytics line: {str(err).splitlines()[0]}")
-    frame = inference_log.records_to_frame(records)
-    days = frame["timestamp"].dt.date
-    return frame[(days >= first) & (days <= last)].reset_index(drop=True)
+        batches = _log_analytics_batches(source, rejected)
+    frame = log_reader.read_frame(batches, rejected)
+    start = pd.Timestamp(first.isoformat(), tz="UTC")
+    stop = pd.Timestamp((last + timedelta(days=1)).isoformat(), tz="UTC")
+    inside = (frame["timestamp"] >= start) & (frame["timestamp"] < stop)
+    return frame if inside.all() else frame[inside].reset_index(drop=True)
 
 
 def check_window(
@@ -164,7 +176,6 @@ def purge_expired_partitions(export_dir: Path, *, keep_days: int, today: date) -
     date is left alone. Returns the deleted partition names.
     """
     import shutil
-    from datetime import timedelta
 
     cutoff = today - timedelta(days=keep_days)
     deleted = []

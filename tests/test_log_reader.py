@@ -1,0 +1,221 @@
+"""The columnar log reader against the line-by-line pydantic reader: same frame, same rejections.
+
+The corpus is SIMULATED traffic built from the real data, plus lines broken in every way we
+could think of: each must be accepted or rejected exactly as ``inference_log.parse_line`` does,
+and land in the same place of the frame.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from attrition_mlops import contract, inference_log, log_reader
+from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
+
+DAY = date(2026, 11, 20)
+KEY = inference_log.Pseudonymiser(b"log-reader-tests-0123456789")
+
+
+@pytest.fixture(scope="module")
+def lines(snapshot) -> list[str]:
+    frame = simulate_traffic(snapshot.frame, 600, scenario="salary_inflation", seed=3)
+    return list(simulated_log_lines(frame, model_name="m", model_version="1", day=DAY,
+                                    pseudonymise=KEY, per_request=3))  # fmt: skip
+
+
+def _edit(line: str, change) -> str:
+    record = json.loads(line)
+    change(record)
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _set(path: tuple, value):
+    def change(record):
+        target = record
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+def _drop(path: tuple):
+    def change(record):
+        target = record
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return change
+
+
+#: (label, how to break a valid line). Some are accepted by the model's lax coercion: the point
+#: is that both readers decide alike, whatever they decide.
+BREAKS = {
+    "int as numeric string": _set(("inputs", 0, "Age"), "41"),
+    "int as 41.0": _set(("inputs", 0, "Age"), 41.0),
+    "int as 41.5": _set(("inputs", 0, "Age"), 41.5),
+    "int as bool": _set(("inputs", 0, "Age"), True),
+    "int below minimum": _set(("inputs", 1, "Age"), 7),
+    "int above maximum": _set(("inputs", 2, "MonthlyIncome"), 10**9),
+    "int overflowing int64": _set(("inputs", 0, "DailyRate"), 10**20),
+    "int null": _set(("inputs", 0, "Age"), None),
+    "unknown category": _set(("inputs", 0, "Department"), "Marketing"),
+    "category alias (not normalised)": _set(("inputs", 0, "BusinessTravel"), "Travel Rarely"),
+    "category as number": _set(("inputs", 0, "Gender"), 1),
+    "bad pseudonym": _set(("inputs", 0, contract.ID_COLUMN), "1234"),
+    "pseudonym upper case": lambda r: r["inputs"][0].update(
+        {contract.ID_COLUMN: r["inputs"][0][contract.ID_COLUMN].upper()}
+    ),
+    "raw employee number": _set(("inputs", 0, contract.ID_COLUMN), 1234),
+    "missing input field": _drop(("inputs", 1, "JobRole")),
+    "extra input field": _set(("inputs", 0, "Salary"), 1),
+    "extra top-level field": _set(("note",), "x"),
+    "extra output field": _set(("outputs", 0, "score"), 0.5),
+    "input null": _set(("inputs", 1), None),
+    "inputs null": _set(("inputs",), None),
+    "inputs an object": _set(("inputs",), {"Age": 41}),
+    "n_records disagrees": _set(("n_records",), 2),
+    "no records": lambda r: r.update(inputs=[], outputs=[], n_records=0),
+    "outputs shorter": lambda r: r["outputs"].pop(),
+    "missing event (has a default)": _drop(("event",)),
+    "event null": _set(("event",), None),
+    "other event": _set(("event",), "other"),
+    "schema version 2": _set(("schema_version",), 2),
+    "schema version '1'": _set(("schema_version",), "1"),
+    "naive timestamp": _set(("timestamp",), "2026-11-20T10:00:00"),
+    "Z timestamp": _set(("timestamp",), "2026-11-20T10:00:00Z"),
+    "offset timestamp": _set(("timestamp",), "2026-11-20T23:30:00-02:00"),
+    "space-separated timestamp": _set(("timestamp",), "2026-11-20 10:00:00+00:00"),
+    "impossible date": _set(("timestamp",), "2026-02-30T10:00:00+00:00"),
+    "timestamp as number": _set(("timestamp",), 1795000000),
+    "timestamp garbage": _set(("timestamp",), "yesterday"),
+    "probability above 1": _set(("outputs", 0, "probability"), 1.5),
+    "probability as int 1": _set(("outputs", 0, "probability"), 1),
+    "label unknown": _set(("outputs", 0, "label"), "Maybe"),
+    "is_outlier as 0": _set(("outputs", 0, "is_outlier"), 0),
+    "is_outlier as 'yes'": _set(("outputs", 0, "is_outlier"), "yes"),
+    "is_outlier null": _set(("outputs", 0, "is_outlier"), None),
+    "negative latency": _set(("latency_ms",), -1.0),
+    "request_id null": _set(("request_id",), None),
+    "model_version as int": _set(("model_version",), 7),
+    "non-ASCII request id": _set(("request_id",), "café-☕"),
+}
+
+RAW = {
+    "truncated": lambda line: line[: len(line) // 2],
+    "two objects on a line": lambda line: line + line,
+    "trailing garbage": lambda line: line + " x",
+    "duplicate key": lambda line: line.replace(
+        '"latency_ms":', '"latency_ms":1.0,"latency_ms":', 1
+    ),
+    "NaN probability": lambda line: line.replace('"probability":0.0', '"probability":NaN', 1),
+    "infinite latency": lambda line: line.replace('"latency_ms":0.0', '"latency_ms":Infinity', 1),
+    "leading spaces": lambda line: "   " + line,
+    "trailing vertical tab": lambda line: line + "\v",
+    "a JSON array": lambda line: "[" + line + "]",
+    "null": lambda line: "null",
+    "plain text": lambda line: "INFO: 127.0.0.1 POST /predict 200",
+    "no-break space only": lambda line: "\u00a0",
+    "whitespace only": lambda line: " \t ",
+    "CRLF ending": lambda line: line + "\r",
+}
+
+
+def _corpus(lines: list[str]) -> bytes:
+    """Valid lines with every break spliced in, blank lines, a BOM and bad UTF-8."""
+    out = ["\ufeff" + lines[0], ""]
+    breaks = [*BREAKS.values()]
+    raws = [*RAW.values()]
+    for i, line in enumerate(lines[1:], start=1):
+        if i % 3 == 0 and breaks:
+            out.append(_edit(line, breaks.pop()))
+        elif i % 3 == 1 and raws:
+            out.append(raws.pop()(line))
+        else:
+            out.append(line)
+    assert not breaks and not raws, "corpus too short for every break"
+    data = "\n".join(out).encode()
+    bad_utf8 = lines[-1].replace('"request_id":"', '"request_id":"\udcff', 1)
+    return data + b"\n" + bad_utf8.encode("utf-8", "surrogateescape")  # no final newline
+
+
+def _reference(paths, rejected):
+    return inference_log.records_to_frame(inference_log.read_records(paths, rejected=rejected))
+
+
+def _columnar(paths, rejected, chunk_bytes=log_reader.CHUNK_BYTES):
+    return log_reader.read_frame(log_reader.export_batches(paths, chunk_bytes), rejected)
+
+
+@pytest.mark.parametrize("chunk_bytes", [log_reader.CHUNK_BYTES, 3000, 50_000])
+def test_same_frame_and_rejections_as_the_line_reader(tmp_path, lines, chunk_bytes):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(_corpus(lines))
+    expected_rejected: list[str] = []
+    expected = _reference([path], expected_rejected)
+    rejected: list[str] = []
+    frame = _columnar([path], rejected, chunk_bytes)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert rejected == expected_rejected
+    # The corpus really exercises both verdicts and the lax coercions.
+    assert 25 < len(rejected) < 60
+    assert len(frame) > 400 and len(set(frame.request_id)) > 130
+
+
+def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    changed = [
+        _edit(lines[0], _set(("inputs", 0, "Age"), "41")),
+        _edit(lines[1], _set(("inputs", 0, "Age"), 42.0)),
+        _edit(lines[2], _drop(("event",))),
+        _edit(lines[3], _set(("timestamp",), "2026-11-20T23:30:00-02:00")),
+    ]
+    path.write_text("\n".join([*changed, *lines[4:10]]) + "\n")
+    frame = _columnar([path], rejected := [])
+    assert not rejected and len(frame) == 30
+    assert frame["Age"].iloc[[0, 3]].tolist() == [41, 42]
+    assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-21T01:30:00Z")
+    assert frame["request_id"].tolist()[::3] == [json.loads(x)["request_id"] for x in lines[:10]]
+
+
+def test_a_malformed_line_raises_without_a_rejects_list(tmp_path, lines):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    path.write_text(lines[0] + "\n" + _edit(lines[1], _set(("inputs", 0, "Age"), 7)) + "\n")
+    with pytest.raises(ValidationError, match="Age"):
+        _columnar([path], None)
+
+
+def test_rejections_name_file_line_and_problem(tmp_path, lines):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    broken = _edit(lines[1], _set(("inputs", 2, "Department"), "Marketing"))
+    path.write_text(lines[0] + "\n\n" + broken + "\n" + lines[2] + "\n")
+    frame = _columnar([path], rejected := [])
+    assert len(frame) == 6
+    assert len(rejected) == 1 and rejected[0].startswith(f"{path}:3: Input should be ")
+    assert rejected[0].endswith("at ('inputs', 2, 'Department')")
+
+
+def test_empty_and_missing_input(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n \n")
+    frame = _columnar([path], [])
+    assert list(frame.columns) == list(log_reader.COLUMNS) and frame.empty
+    pd.testing.assert_frame_equal(frame, _reference([path], []))
+    assert _columnar([], []).empty
+
+
+def test_arrow_schema_follows_the_contract():
+    employee = log_reader.arrow_schema().field("inputs").type.value_type
+    assert [employee.field(i).name for i in range(employee.num_fields)] == list(
+        contract.INPUT_COLUMNS
+    )
