@@ -112,7 +112,9 @@ def compare_features(
         else:
             if feature.kind == "ordinal":
                 column = pd.to_numeric(column).astype("int64")
-            results.append(_categorical(feature, entry, column.astype(str), settings))
+            observed = column.value_counts()  # then levels as text: cheaper than the other way
+            observed.index = observed.index.astype(str)
+            results.append(_categorical(feature, entry, observed, settings))
     return tuple(results)
 
 
@@ -194,40 +196,109 @@ def _numeric(
     name: str, entry: Mapping, values: np.ndarray, settings: DriftSettings
 ) -> FeatureDrift:
     reference = np.asarray(entry["values"], dtype=float)
-    ks = stats.ks_2samp(reference, values, method=settings.ks_method)
-    distance = float(stats.wasserstein_distance(reference, values))
+    current = Sample.of(values)
+    statistic, p_value = ks_two_sample(reference, current, settings.ks_method)
+    distance = float(
+        stats.wasserstein_distance(reference, current.values, v_weights=current.counts)
+    )
     sd = float(entry["std"])
     distance_sd = distance / sd if sd > 0 else (0.0 if distance == 0 else math.inf)
-    ref_share, cur_share = _quantile_bin_shares(reference, values, settings.psi_bins)
+    ref_share, cur_share = _quantile_bin_shares(reference, current, settings.psi_bins)
     psi = population_stability_index(ref_share, cur_share, settings.psi_epsilon)
     return FeatureDrift(
         name=name,
         kind="numeric",
         test="ks",
-        statistic=float(ks.statistic),
-        p_value=float(ks.pvalue),
+        statistic=statistic,
+        p_value=p_value,
         psi=psi,
         effect_ratio=max(psi / settings.min_psi, distance_sd / settings.min_wasserstein_sd),
-        reference={"mean": float(entry["mean"]), "std": sd, "median": _median(reference)},
-        current={"mean": float(values.mean()), "std": _std(values), "median": _median(values)},
+        reference={"mean": float(entry["mean"]), "std": sd, "median": float(np.median(reference))},
+        current={"mean": current.mean(), "std": current.std(), "median": current.median()},
         wasserstein=distance,
         wasserstein_sd=distance_sd,
     )
 
 
-def _median(values: np.ndarray) -> float:
-    return float(np.median(values))
+@dataclass(frozen=True)
+class Sample:
+    """A numeric sample as its distinct values (ascending) and their counts.
+
+    A night of logs has a million values but only hundreds of distinct ones (the numeric
+    features are whole numbers), so every statistic here costs O(distinct) after one count.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    raw: np.ndarray
+
+    @classmethod
+    def of(cls, raw: np.ndarray) -> Sample:
+        raw = np.asarray(raw)
+        whole = raw.size > 0 and np.array_equal(raw, np.rint(raw))
+        if whole and raw.max() - raw.min() <= max(4 * raw.size, 1 << 16):
+            low = raw.min()
+            tally = np.bincount((raw - low).astype(np.int64))
+            present = np.flatnonzero(tally)
+            return cls((present + low).astype(float), tally[present], raw)
+        values, counts = np.unique(raw.astype(float), return_counts=True)
+        return cls(values, counts, raw)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def mean(self) -> float:
+        return float(self.values @ self.counts / self.n)
+
+    def std(self) -> float:
+        """Sample standard deviation (ddof = 1), 0 for a single value."""
+        if self.n < 2:
+            return 0.0
+        deviation = self.values - self.mean()
+        return float(np.sqrt((deviation**2) @ self.counts / (self.n - 1)))
+
+    def median(self) -> float:
+        cumulative = np.cumsum(self.counts)
+        low, high = (self.n - 1) // 2, self.n // 2  # the middle order statistic(s), 0-based
+        pick = np.searchsorted(cumulative, [low + 1, high + 1])
+        return float((self.values[pick[0]] + self.values[pick[1]]) / 2)
 
 
-def _std(values: np.ndarray) -> float:
-    return float(values.std(ddof=1)) if values.size > 1 else 0.0
+#: scipy.stats.ks_2samp's switch from the exact to the asymptotic p-value under "auto".
+KS_EXACT_MAX_N = 10_000
+
+
+def ks_two_sample(reference: np.ndarray, current: Sample, method: str) -> tuple[float, float]:
+    """Two-sided two-sample KS statistic and p-value, equal to ``scipy.stats.ks_2samp``'s.
+
+    With the asymptotic p-value (``method="asymp"``, or ``"auto"`` once a sample has more than
+    10,000 values) the statistic is computed from the distinct values and counts: the two
+    empirical CDFs are the same integer counts over the same sizes at the same points as in
+    scipy, and the p-value is scipy's own formula (``kstwo.sf``). Otherwise (small samples, the
+    exact distribution) scipy gets the raw values.
+    """
+    n1, n2 = reference.size, current.n
+    if method == "exact" or (method == "auto" and max(n1, n2) <= KS_EXACT_MAX_N):
+        result = stats.ks_2samp(reference, current.raw, method=method)
+        return float(result.statistic), float(result.pvalue)
+    reference = np.sort(reference)
+    points = np.union1d(reference, current.values)
+    cdf1 = np.searchsorted(reference, points, side="right") / n1
+    below = np.searchsorted(current.values, points, side="right")
+    cdf2 = np.concatenate(([0], np.cumsum(current.counts)))[below] / n2
+    differences = cdf1 - cdf2
+    statistic = float(max(differences.max(), np.clip(-differences.min(), 0, 1)))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    p_value = stats.distributions.kstwo.sf(statistic, np.round(m * n / (m + n)))
+    return statistic, float(np.clip(p_value, 0, 1))
 
 
 def _categorical(
-    feature: contract.Feature, entry: Mapping, labels: pd.Series, settings: DriftSettings
+    feature: contract.Feature, entry: Mapping, observed: pd.Series, settings: DriftSettings
 ) -> FeatureDrift:
+    """``observed``: the window's count of each level, indexed by the level as text."""
     ref_counts = {str(level): int(count) for level, count in entry["counts"].items()}
-    observed = labels.value_counts()
     unseen_now = sorted(set(observed.index) - set(ref_counts))
     levels = [*ref_counts, *unseen_now]
     table = np.array(
@@ -303,16 +374,16 @@ def _monte_carlo_chi2(
 
 
 def _quantile_bin_shares(
-    reference: np.ndarray, values: np.ndarray, bins: int
+    reference: np.ndarray, current: Sample, bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
     # Interior reference quantiles as edges (duplicates from ties merged), open outer bins, so
     # current values beyond the reference range land in the extreme bins.
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    shares = []
-    for sample in (reference, values):
-        counts = np.bincount(np.searchsorted(edges, sample, side="right"), minlength=edges.size + 1)
-        shares.append(counts / sample.size)
-    return shares[0], shares[1]
+    ref_bins = np.searchsorted(edges, reference, side="right")
+    cur_bins = np.searchsorted(edges, current.values, side="right")
+    ref_counts = np.bincount(ref_bins, minlength=edges.size + 1)
+    cur_counts = np.bincount(cur_bins, weights=current.counts, minlength=edges.size + 1)
+    return ref_counts / reference.size, cur_counts / current.n
 
 
 def population_stability_index(

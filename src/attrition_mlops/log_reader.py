@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,9 @@ SMALL_RUN = 8
 #: Output columns: as :func:`inference_log.records_to_frame` makes them.
 COLUMNS = (*contract.INPUT_COLUMNS, *inference_log.EXTRA_COLUMNS)
 _TIMESTAMPS = TypeAdapter(list[AwareDatetime])
+#: Batches parsed at once, each by one thread: better on 2 cores than Arrow's threads in one batch.
+PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
+_READ_OPTIONS = pa_json.ReadOptions(use_threads=False, block_size=CHUNK_BYTES * 2)
 #: String fields that no category or pattern check would catch invalid UTF-8 in.
 _FREE_TEXT = ("event", "timestamp", "request_id", "model_name", "model_version")
 
@@ -108,16 +113,15 @@ def _parse(batch: LineBatch) -> _Parsed:
 
 
 def _parse_ahead(batches: Iterable[LineBatch]) -> Iterator[_Parsed]:
-    """Parse the next batch in a thread while the caller checks this one."""
-    with ThreadPoolExecutor(1, thread_name_prefix="log-reader") as pool:
-        pending = None
+    """Parse the next batches in threads (Arrow releases the GIL) while the caller checks one."""
+    with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="log-reader") as pool:
+        pending: deque[Future[_Parsed]] = deque()
         for batch in batches:
-            future = pool.submit(_parse, batch)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            yield pending.result()
+            pending.append(pool.submit(_parse, batch))
+            if len(pending) > PARSE_THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class _Reader:
@@ -165,12 +169,12 @@ class _Reader:
     ) -> None:
         """Keep the lines that pass the column checks; send the others to the model."""
         ordinal = self.lines_seen
-        good, stamps = _good_lines(table)
+        lines = _Lines.of(table)
+        good = lines.good()
         if good.all():
-            self._emit(_records(table, stamps, ordinal + np.arange(len(good))))
+            self._emit(lines.records(None, ordinal))
         else:
-            keep = good.nonzero()[0]
-            self._emit(_records(table.take(keep), stamps.take(keep), ordinal + keep))
+            self._emit(lines.records(good, ordinal))
             texts = texts if texts is not None else batch.data.split(b"\n")
             for i in (~good).nonzero()[0]:
                 self._line(batch, indexes[i], texts[i], ordinal + int(i))
@@ -197,8 +201,7 @@ class _Reader:
         table = _arrow(canonical, 1)
         if table is None:  # pragma: no cover - the model's own output is always readable
             raise RuntimeError(f"cannot read back an accepted record: {canonical[:200]!r}")
-        stamp = pa.array([record.timestamp], type=pa.timestamp("us", tz="UTC"))
-        self._emit(_records(table, stamp, np.array([ordinal])))
+        self._emit(_Lines.of(table).records(None, ordinal))
 
     def _emit(self, records: pa.Table) -> None:
         if records.num_rows:
@@ -251,7 +254,7 @@ def _arrow(data: bytes, n_lines: int) -> pa.Table | None:
         explicit_schema=arrow_schema(), unexpected_field_behavior="error"
     )
     try:
-        table = pa_json.read_json(pa.py_buffer(data), parse_options=options)
+        table = pa_json.read_json(pa.py_buffer(data), _READ_OPTIONS, options)
         if table.num_rows != n_lines:
             return None  # "{…}{…}" on one line is 2 rows
         for name in _FREE_TEXT:
@@ -261,59 +264,103 @@ def _arrow(data: bytes, n_lines: int) -> pa.Table | None:
     return table
 
 
-def _good_lines(table: pa.Table) -> tuple[np.ndarray, pa.Array]:
-    """Per line: does it pass every check the pydantic model makes (never fewer)? And its time."""
-    good = _all(
-        pc.equal(table["schema_version"], 1),
-        pc.equal(table["event"], inference_log.EVENT),
-        pc.is_valid(table["request_id"]),
-        pc.is_valid(table["model_name"]),
-        pc.is_valid(table["model_version"]),
-        pc.greater_equal(table["latency_ms"], 0.0),
-        pc.is_finite(table["latency_ms"]),
-        pc.greater_equal(table["n_records"], 1),
-        pc.equal(pc.list_value_length(table["inputs"]), table["n_records"]),
-        pc.equal(pc.list_value_length(table["outputs"]), table["n_records"]),
-    )
-    stamps, aware = _aware_timestamps(table["timestamp"])
-    good &= aware
-    for column, checks in (("inputs", _employee_checks), ("outputs", _prediction_checks)):
-        items = pc.list_flatten(table[column])
-        parents = pc.list_parent_indices(table[column]).to_numpy()
-        bad_items = ~_all(pc.is_valid(items), *checks(items))
-        good[np.unique(parents[bad_items])] = False
-    return good, stamps
+@dataclass(frozen=True)
+class _Lines:
+    """A parsed batch: the line-level columns and the flattened records and predictions."""
+
+    table: pa.Table
+    inputs: pa.StructArray
+    outputs: pa.StructArray
+    input_line: np.ndarray  # the line of each record
+    output_line: np.ndarray
+    stamps: pa.Array  # per line, UTC (null where invalid)
+    aware: np.ndarray  # per line: a valid aware timestamp?
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Lines:
+        table = table.combine_chunks()
+        stamps, aware = _aware_timestamps(table["timestamp"])
+
+        def flat(name: str) -> tuple[pa.StructArray, np.ndarray]:
+            column = table[name].chunk(0) if table.num_rows else pa.array([], table[name].type)
+            return column.flatten(), pc.list_parent_indices(column).to_numpy()
+
+        (inputs, input_line), (outputs, output_line) = flat("inputs"), flat("outputs")
+        return cls(table, inputs, outputs, input_line, output_line, stamps, aware)
+
+    def good(self) -> np.ndarray:
+        """Per line: does it pass every check the pydantic model makes (never fewer)?"""
+        table = self.table
+        good = self.aware & _all(
+            pc.equal(table["schema_version"], 1),
+            pc.equal(table["event"], inference_log.EVENT),
+            pc.is_valid(table["request_id"]),
+            pc.is_valid(table["model_name"]),
+            pc.is_valid(table["model_version"]),
+            pc.greater_equal(table["latency_ms"], 0.0),
+            pc.is_finite(table["latency_ms"]),
+            pc.greater_equal(table["n_records"], 1),
+            pc.equal(pc.list_value_length(table["inputs"]), table["n_records"]),
+            pc.equal(pc.list_value_length(table["outputs"]), table["n_records"]),
+        )
+        for items, line, checks in (
+            (self.inputs, self.input_line, _employee_checks),
+            (self.outputs, self.output_line, _prediction_checks),
+        ):
+            ok = _all(pc.is_valid(items), *checks(items))
+            good[np.unique(line[~ok])] = False
+        return good
+
+    def records(self, good: np.ndarray | None, first_ordinal: int) -> pa.Table:
+        """Output columns of the records of the good lines (all if None), plus ``_line``."""
+        inputs, outputs, line = self.inputs, self.outputs, self.input_line
+        if good is not None:
+            inputs = inputs.filter(pa.array(good[self.input_line]))
+            outputs = outputs.filter(pa.array(good[self.output_line]))
+            line = line[good[self.input_line]]
+        taken = pa.array(line)
+        columns = {name: inputs.field(name) for name in contract.INPUT_COLUMNS}
+        columns |= {
+            "model_version": self.table["model_version"].take(taken),
+            "timestamp": self.stamps.take(taken),
+            "request_id": self.table["request_id"].take(taken),
+            **{name: outputs.field(name) for name in ("probability", "label", "is_outlier")},
+            "_line": pa.array(line + first_ordinal, type=pa.int64()),
+        }
+        return pa.table(columns)
 
 
-def _employee_checks(items: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:
+def _employee_checks(items: pa.StructArray) -> Iterator[pa.Array | np.ndarray]:
     for feature in contract.FEATURES:
-        values = pc.struct_field(items, feature.name)
+        values = items.field(feature.name)
         if feature.name == contract.ID_COLUMN:
             yield pc.match_substring_regex(values, inference_log.PSEUDONYM_PATTERN)
         elif feature.is_integer:
             yield pc.is_valid(values)
+            numbers = values.fill_null(0).to_numpy()
             if feature.minimum is not None:
-                yield pc.greater_equal(values, feature.minimum)
+                yield numbers >= feature.minimum
             if feature.maximum is not None:
-                yield pc.less_equal(values, feature.maximum)
+                yield numbers <= feature.maximum
         else:
             yield pc.is_in(values, value_set=pa.array(feature.categories))
 
 
-def _prediction_checks(items: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:
-    probability = pc.struct_field(items, "probability")
+def _prediction_checks(items: pa.StructArray) -> Iterator[pa.Array]:
+    probability = items.field("probability")
     yield pc.greater_equal(probability, 0.0)  # NaN and null fail both
     yield pc.less_equal(probability, 1.0)
-    yield pc.is_in(pc.struct_field(items, "label"), value_set=pa.array(["No", "Yes"]))
-    yield pc.is_valid(pc.struct_field(items, "is_outlier"))
+    yield pc.is_in(items.field("label"), value_set=pa.array(["No", "Yes"]))
+    yield pc.is_valid(items.field("is_outlier"))
 
 
-def _all(*conditions: pa.ChunkedArray) -> np.ndarray:
-    """AND of Arrow boolean columns, null counting as False."""
-    result = None
+def _all(*conditions: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """AND of boolean columns (Arrow or numpy), an Arrow null counting as False."""
+    result: np.ndarray | None = None
     for condition in conditions:
-        values = pc.fill_null(condition, False).to_numpy(zero_copy_only=False)
-        result = values if result is None else result & values
+        if not isinstance(condition, np.ndarray):
+            condition = pc.fill_null(condition, False).to_numpy(zero_copy_only=False)
+        result = condition if result is None else result & condition
     assert result is not None
     return np.asarray(result, dtype=bool)
 
@@ -332,21 +379,6 @@ def _aware_timestamps(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     else:
         parsed = [value if keep else None for value, keep in zip(parsed, ok, strict=True)]
     return pa.array(parsed, type=pa.timestamp("us", tz="UTC")), ok
-
-
-def _records(table: pa.Table, stamps: pa.Array, ordinals: np.ndarray) -> pa.Table:
-    """The records of these (good) lines as output columns, plus ``_line``: the line's ordinal."""
-    inputs, outputs = pc.list_flatten(table["inputs"]), pc.list_flatten(table["outputs"])
-    parents = pc.list_parent_indices(table["inputs"])
-    columns = {name: pc.struct_field(inputs, name) for name in contract.INPUT_COLUMNS}
-    columns |= {
-        "model_version": pc.take(table["model_version"], parents),
-        "timestamp": pc.take(stamps, parents),
-        "request_id": pc.take(table["request_id"], parents),
-        **{name: pc.struct_field(outputs, name) for name in ("probability", "label", "is_outlier")},
-        "_line": pc.take(pa.array(ordinals, type=pa.int64()), parents),
-    }
-    return pa.table(columns)
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:
