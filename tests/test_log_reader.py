@@ -219,3 +219,22 @@ def test_arrow_schema_follows_the_contract():
     assert [employee.field(i).name for i in range(employee.num_fields)] == list(
         contract.INPUT_COLUMNS
     )
+
+
+def test_timestamps_parsed_by_arrow_equal_pydantics():
+    import pyarrow as pa
+    from pydantic import AwareDatetime, TypeAdapter
+
+    texts = ["2026-11-20T00:00:00.000+00:00", "2026-11-20T23:30:00-02:00", "2026-11-20T10:00:00Z",
+             "2026-11-20T10:00:00.5+05:30", "2024-02-29T10:00:00.123456+00:00",
+             "2026-11-20T10:00:00+23:59"]  # fmt: skip
+    stamps, ok = log_reader._aware_timestamps(
+        pa.chunked_array([pa.array(texts, pa.large_string())])
+    )
+    assert ok.all()
+    assert stamps.to_pylist() == [TypeAdapter(AwareDatetime).validate_python(t) for t in texts]
+    # One value Arrow would not take (not a real date): pydantic judges the whole column.
+    stamps, ok = log_reader._aware_timestamps(
+        pa.chunked_array([pa.array([texts[0], "2026-02-30T10:00:00+00:00"], pa.large_string())])
+    )
+    assert ok.tolist() == [True, False] and stamps.to_pylist()[1] is None

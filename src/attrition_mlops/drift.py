@@ -249,14 +249,14 @@ class Sample:
         return int(self.counts.sum())
 
     def mean(self) -> float:
-        return float(self.values @ self.counts / self.n)
+        return float((self.values * self.counts).sum() / self.n)  # no BLAS call for a dot
 
     def std(self) -> float:
         """Sample standard deviation (ddof = 1), 0 for a single value."""
         if self.n < 2:
             return 0.0
         deviation = self.values - self.mean()
-        return float(np.sqrt((deviation**2) @ self.counts / (self.n - 1)))
+        return float(np.sqrt((deviation**2 * self.counts).sum() / (self.n - 1)))
 
     def median(self) -> float:
         cumulative = np.cumsum(self.counts)
