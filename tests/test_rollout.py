@@ -43,7 +43,6 @@ from kubernetes.client import (
 )
 
 from attrition_mlops import contract, kube, registry
-from attrition_mlops import rollout as rollout_module
 from attrition_mlops import settings as settings_module
 from attrition_mlops.features import build_classifier
 from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
@@ -61,6 +60,7 @@ from attrition_mlops.rollout import (
     record_deployment,
     smoke_test_environment,
 )
+from attrition_mlops.rollout import local as local_rollout
 from attrition_mlops.settings import PipelineSettings
 from attrition_mlops.smoke import SmokeTestFailed
 from attrition_mlops.tracking import configure_mlflow
@@ -573,7 +573,7 @@ def local(registered) -> Iterator[LocalBackend]:
         for env in ENVIRONMENTS:
             backend.stop_server(env, timeout_s=30)
         # and anything a failed test left without a pid file: no server outlives the test
-        for process in rollout_module._CHILDREN.values():
+        for process in local_rollout._CHILDREN.values():
             if process.poll() is None:
                 process.terminate()
                 process.wait(30)

@@ -1,18 +1,8 @@
-"""Roll a model version out to an environment, wait for it, roll it back; no Airflow in here.
+"""The local target: one serving process per environment, following its registry alias.
 
-The deployment DAG calls this module and never branches on the target; :func:`get_backend` does.
-
-* ``local``: an environment (``staging``, ``production``) is a local serving process that follows
-  the registry alias of the same name. Rolling out moves that alias (compare-and-set and audited,
-  through :mod:`attrition_mlops.registry`) and makes sure the server runs; the server hot-swaps
-  to the new version at its next poll, and :meth:`LocalBackend.wait` watches it do so.
-* ``azure``: an environment is the ``attrition-serving`` Deployment in its namespace, patched
-  through the Kubernetes API (:mod:`attrition_mlops.kube`).
-
-``roll_out`` returns what was deployed before; ``roll_back`` restores exactly that. A rollout that
-is already in place returns the "before" recorded when it was made (the registry's
-``previous-<env>`` alias, the Deployment's annotations), so a retried task still knows where to go
-back to.
+Rolling out moves the alias (compare-and-set and audited, through :mod:`attrition_mlops.registry`)
+and makes sure the server runs; the server hot-swaps to the new version at its next poll, and
+:meth:`LocalBackend.wait` watches it do so.
 """
 
 from __future__ import annotations
@@ -26,235 +16,31 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attrition_mlops import registry
-from attrition_mlops.settings import PipelineSettings, get_settings
+from attrition_mlops.rollout.common import (
+    ROLLBACK_REASON,
+    ROLLOUT_REASON,
+    Deployed,
+    DeploySettings,
+    LocalServingSettings,
+    RolloutFailed,
+    RolloutTimeout,
+    check_environment,
+    describe,
+    version_str,
+)
+from attrition_mlops.settings import PipelineSettings
 from attrition_mlops.tracking import actor, configure_mlflow
-
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
 
 log = logging.getLogger(__name__)
 
-Environment = Literal["staging", "production"]
-ENVIRONMENTS: tuple[str, ...] = ("staging", "production")
 SERVER_APP = "attrition_mlops.serving.app:create_app"
-ROLLOUT_REASON = "deployment"
-ROLLBACK_REASON = "deployment rollback"
 LOCAL_WAIT_POLL_S = 0.25
-PRODUCTION_EXPORT = "inference-logs"  # what the drift job reads by default (jobs/drift.py)
-
-
-class RolloutError(RuntimeError):
-    """A rollout did not reach its target. ``observed`` is the last state seen."""
-
-    def __init__(self, environment: str, target: str, observed: str, message: str) -> None:
-        self.environment, self.target, self.observed = environment, target, observed
-        super().__init__(message)
-
-
-class RolloutFailed(RolloutError):
-    def __init__(self, environment: str, target: str, observed: str) -> None:
-        super().__init__(
-            environment, target, observed, f"{environment}: rollout of {target} failed: {observed}"
-        )
-
-
-class RolloutTimeout(RolloutError):
-    def __init__(self, environment: str, target: str, observed: str, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        super().__init__(
-            environment, target, observed,
-            f"{environment}: {target} not rolled out within {timeout_s:g} s; last observed: "
-            f"{observed}",
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """What runs in an environment: the model version and (on Kubernetes) the image."""
-
-    environment: str
-    model_version: str | None
-    image: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Deployed:
-        return cls(data["environment"], data.get("model_version"), data.get("image"))
-
-
-def describe(model_version: str | None, image: str | None) -> str:
-    parts = [f"model version {model_version}" if model_version else "no model version"]
-    if image:
-        parts.append(f"image {image}")
-    return ", ".join(parts)
-
-
-def version_str(model_version: str | int | None) -> str | None:
-    """Registry versions are strings ("3"); accept the int a caller may hold."""
-    return None if model_version is None else str(model_version)
-
-
-def check_environment(env: str) -> str:
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"unknown environment {env!r}: expected one of {', '.join(ENVIRONMENTS)}")
-    return env
-
-
-class RolloutBackend(Protocol):
-    def current(self, env: str) -> Deployed: ...
-
-    def roll_out(self, env: str, *, model_version: str, image: str | None) -> Deployed: ...
-
-    def wait(
-        self, env: str, *, model_version: str | None, image: str | None,
-        timeout_s: float | None = None,
-    ) -> None: ...  # fmt: skip
-
-    def roll_back(
-        self, env: str, previous: Deployed, *, timeout_s: float | None = None
-    ) -> None: ...
-
-
-class DeploySettings(BaseSettings):
-    """Where the environments are and how long a rollout may take (ATTRITION_DEPLOY_*)."""
-
-    model_config = SettingsConfigDict(env_prefix="ATTRITION_DEPLOY_", extra="ignore")
-
-    staging_url: str | None = Field(None, description="azure: the staging API's base URL")
-    production_url: str | None = Field(None, description="azure: the production API's base URL")
-    staging_api_key: SecretStr | None = Field(None, description="staging API key (smoke test)")
-    production_api_key: SecretStr | None = Field(None, description="production API key")
-    staging_namespace: str = "attrition-staging"
-    production_namespace: str = "attrition-production"
-    deployment: str = "attrition-serving"
-    container: str = "serving"
-    kubernetes_conn_id: str = "kubernetes_default"
-    # Longer than the Deployment's progressDeadlineSeconds (300), so a stuck rollout is reported
-    # by Kubernetes (ProgressDeadlineExceeded) rather than by our own clock.
-    rollout_timeout_s: float = Field(420.0, gt=0)
-    poll_s: float = Field(2.0, gt=0, description="how often wait() looks")
-    smoke_timeout_s: float = Field(30.0, gt=0, description="per smoke-test request")
-
-    def url(self, env: str) -> str | None:
-        return getattr(self, f"{check_environment(env)}_url")
-
-    def api_key(self, env: str) -> str | None:
-        key: SecretStr | None = getattr(self, f"{check_environment(env)}_api_key")
-        return key.get_secret_value() if key else None
-
-    def namespace(self, env: str) -> str:
-        return getattr(self, f"{check_environment(env)}_namespace")
-
-
-class LocalServingSettings(BaseSettings):
-    """The local target's serving processes (ATTRITION_LOCAL_SERVING_*)."""
-
-    model_config = SettingsConfigDict(env_prefix="ATTRITION_LOCAL_SERVING_", extra="ignore")
-
-    host: str = "127.0.0.1"
-    staging_port: int = Field(8001, gt=0, lt=65536)
-    production_port: int = Field(8002, gt=0, lt=65536)
-    poll_seconds: float = Field(1.0, gt=0, description="how often a server checks its alias")
-    graceful_shutdown_s: int = Field(20, ge=1, description="uvicorn's drain on SIGTERM")
-
-    def port(self, env: str) -> int:
-        return getattr(self, f"{check_environment(env)}_port")
-
-    def base_url(self, env: str) -> str:
-        return f"http://{self.host}:{self.port(env)}"
-
-    def export_dir(self, env: str, pipeline: PipelineSettings) -> Path:
-        """Production exports where the drift job looks; staging's smoke traffic stays apart."""
-        name = PRODUCTION_EXPORT if env == "production" else f"{PRODUCTION_EXPORT}-{env}"
-        return pipeline.state_dir.resolve() / name
-
-
-def environment_url(env: str, pipeline: PipelineSettings | None = None) -> str:
-    """The base URL an environment's API answers on (for the smoke test)."""
-    pipeline = pipeline or get_settings()
-    if pipeline.target == "local":
-        return LocalServingSettings().base_url(env)
-    url = DeploySettings().url(env)
-    if not url:
-        raise ValueError(f"ATTRITION_DEPLOY_{env.upper()}_URL is not set: no URL to test {env} at")
-    return url.rstrip("/")
-
-
-def get_backend(
-    settings: PipelineSettings | None = None, *, api_client: ApiClient | None = None
-) -> RolloutBackend:
-    """The backend for ``ATTRITION_TARGET``; on azure the client comes from the Airflow conn."""
-    settings = settings or get_settings()
-    deploy = DeploySettings()
-    if settings.target == "local":
-        return LocalBackend(settings, LocalServingSettings(), deploy)
-    from attrition_mlops import kube  # the kubernetes client is only needed on this target
-
-    client = api_client or kube.api_client_from_airflow(deploy.kubernetes_conn_id)
-    return kube.KubernetesBackend(client, deploy)
-
-
-def smoke_test_environment(
-    env: str, *, expected_version: str, pipeline: PipelineSettings | None = None
-) -> dict[str, Any]:
-    """Smoke-test an environment at its URL with its API key; raises SmokeTestFailed."""
-    from attrition_mlops.smoke import smoke_test
-
-    deploy = DeploySettings()
-    return smoke_test(
-        environment_url(env, pipeline), expected_version=expected_version,
-        api_key=deploy.api_key(env), timeout_s=deploy.smoke_timeout_s,
-    )  # fmt: skip
-
-
-def record_deployment(
-    env: str, model_version: str, *, pipeline: PipelineSettings | None = None
-) -> dict[str, Any] | None:
-    """Point the registry alias ``env`` at the version now running there (the DAG's last step).
-
-    On the local target the rollout itself moved the alias, so this finds nothing to do; on azure
-    it records the image's model version. Idempotent: the audited move, or None if none was due.
-    """
-    pipeline = pipeline or get_settings()
-    configure_mlflow(pipeline)
-    version = version_str(model_version)
-    held = registry.get_alias_version(pipeline.model_name, check_environment(env))
-    if held == version:
-        return None
-    move = registry.move_alias(
-        pipeline.model_name, env, version, expected=held, actor=actor(), reason=ROLLOUT_REASON
-    )
-    return asdict(move)
-
-
-def deploy_environment(
-    env: str, *, model_version: str, image: str | None, backend: RolloutBackend | None = None,
-    pipeline: PipelineSettings | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Roll out, wait, smoke-test; on any failure roll back to what ran before and re-raise."""
-    backend = backend or get_backend(pipeline)
-    previous = backend.roll_out(env, model_version=model_version, image=image)
-    try:
-        backend.wait(env, model_version=model_version, image=image)
-        report = smoke_test_environment(env, expected_version=model_version, pipeline=pipeline)
-    except BaseException:
-        log.exception("%s: rollout failed; rolling back to %s", env, previous)
-        backend.roll_back(env, previous)
-        raise
-    return {"deployed": Deployed(env, model_version, image).to_dict(),
-            "previous": previous.to_dict(), "smoke_test": report}  # fmt: skip
 
 
 class LocalBackend:
