@@ -2,9 +2,10 @@
 
 Two log formats, one schema (:mod:`attrition_mlops.inference_log`):
 - ``local``: the API's date-partitioned export folder (``date=YYYY-MM-DD/*.jsonl``);
-- ``log-analytics``: Azure Log Analytics data export of ``ContainerLogV2`` (JSON lines, one
-  record each, under any folder layout), whose ``LogMessage`` is the service's JSON line, as a
-  string or already parsed. Container lines that are not inference lines are skipped.
+- ``log-analytics``: Azure Log Analytics data export of ``ContainerLogV2``
+  (:mod:`attrition_mlops.log_analytics`). Container lines that are not inference lines are
+  skipped.
+Both are read as columns and validated by :mod:`attrition_mlops.log_reader`.
 
 Traffic served by different model versions is checked separately, each against the reference
 profile of the version that served it; drift is confirmed when any version's check confirms it.
@@ -12,50 +13,20 @@ profile of the version that served it; drift is confirmed when any version's che
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-from attrition_mlops import inference_log, log_reader
+from attrition_mlops import inference_log, log_analytics, log_reader
 from attrition_mlops.drift import DriftResult, check_drift
 from attrition_mlops.drift_report import write_report
-from attrition_mlops.log_reader import LineBatch
 from attrition_mlops.settings import DriftSettings
 
 LogFormat = Literal["local", "log-analytics"]
 ProfileLoader = Callable[[str], dict[str, Any]]
-_LA_BATCH_LINES = 4096
-
-
-def _log_analytics_batches(folder: Path, rejected: list[str]) -> Iterator[LineBatch]:
-    """The service's lines inside ContainerLogV2 records, numbered by the export file's lines."""
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        numbers: list[int] = []
-        texts: list[bytes] = []
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.decode("utf-8", errors="replace")
-                if not line.strip():
-                    continue
-                try:
-                    message = json.loads(line).get("LogMessage")
-                except (json.JSONDecodeError, AttributeError):
-                    rejected.append(f"{path}:{number}: not a JSON record")
-                    continue
-                if not isinstance(message, str):  # the export may hold it already parsed
-                    message = json.dumps(message or {}, separators=(",", ":"))
-                if inference_log.is_inference_line(message):
-                    numbers.append(number)
-                    texts.append(message.encode("utf-8", errors="replace"))
-                if len(texts) >= _LA_BATCH_LINES:
-                    yield LineBatch(str(path), numbers=numbers, lines=texts)
-                    numbers, texts = [], []
-        if texts:
-            yield LineBatch(str(path), numbers=numbers, lines=texts)
 
 
 def read_window(
@@ -69,7 +40,7 @@ def read_window(
     if log_format == "local":
         batches = log_reader.export_batches(inference_log.export_files(source, first, last))
     else:
-        batches = _log_analytics_batches(source, rejected)
+        batches = log_analytics.batches(source, rejected)
     frame = log_reader.read_frame(batches, rejected)
     start = pd.Timestamp(first.isoformat(), tz="UTC")
     stop = pd.Timestamp((last + timedelta(days=1)).isoformat(), tz="UTC")
