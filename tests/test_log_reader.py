@@ -105,6 +105,11 @@ BREAKS = {
     "request_id null": _set(("request_id",), None),
     "model_version as int": _set(("model_version",), 7),
     "non-ASCII request id": _set(("request_id",), "café-☕"),
+    "simulated null": _set(("simulated",), None),
+    "simulated missing (older lines)": _drop(("simulated",)),
+    "simulated false": _set(("simulated",), False),
+    "simulated as 'yes'": _set(("simulated",), "yes"),
+    "simulated as 2": _set(("simulated",), 2),
 }
 
 RAW = {

@@ -113,3 +113,13 @@ def test_window_bounds_and_insufficient_data(tmp_path, snapshot, profile):
     empty = read_window(tmp_path / "logs", DAY + timedelta(days=1), DAY + timedelta(days=1),
                         "local", [])  # fmt: skip
     assert _check(empty, profile, tmp_path)["status"] == "insufficient_data"
+
+
+def test_simulated_records_are_counted_and_bannered(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot), "1", DAY))
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
+    assert frame["simulated"].all()  # simulated_log_lines marks every line
+    summary = _check(frame, profile, tmp_path)
+    assert summary["n_simulated"] == 1000 == summary["versions"]["1"]["n_simulated"]
+    page = (tmp_path / "reports" / "model_version=1" / "drift_report.html").read_text()
+    assert "SIMULATED traffic: 1,000 of 1,000 records" in page

@@ -66,14 +66,17 @@ def render_html(
     figures = "\n".join(
         _figure(by_name[name], reference_profile, current) for name in result.drifted_features
     )
-    simulated = bool(current.attrs.get("is_simulated"))
-    banner = '<p class="banner">This window is SIMULATED traffic, not real data.</p>'
+    n_simulated = int(current["simulated"].sum()) if "simulated" in current else 0
+    banner = (
+        f'<p class="banner">SIMULATED traffic: {n_simulated:,} of {len(current):,} records in '
+        "this window were simulated (marked so in the inference log), not real employees.</p>"
+    )
     thresholds = ", ".join(f"{k} = {v:g}" for k, v in result.thresholds.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Drift report</title>
 <style>{_CSS}</style></head><body>
 <h1>Drift report</h1>
-{banner if simulated else ""}
+{banner if n_simulated else ""}
 <p class="status">{_esc(result.status)}: {_esc(result.message)}</p>
 <p>{result.n_current} current records vs {result.n_reference} reference records;
 {_esc(result.correction)} correction at alpha = {result.alpha:g}; {_esc(thresholds)}.

@@ -41,7 +41,11 @@ SCHEMA_VERSION = 1
 EVENT = "attrition.inference"
 PSEUDONYM_PATTERN = r"^[0-9a-f]{64}$"
 #: Columns :func:`records_to_frame` adds after the contract's input columns.
-EXTRA_COLUMNS = ("model_version", "timestamp", "request_id", "probability", "label", "is_outlier")
+EXTRA_COLUMNS = (
+    "model_version", "timestamp", "request_id", "probability", "label", "is_outlier", "simulated",
+)  # fmt: skip
+#: A request carrying this header (value "true") is SIMULATED traffic; its log line says so.
+SIMULATED_HEADER = "X-Attrition-Simulated"
 
 
 class Pseudonymiser:
@@ -99,6 +103,9 @@ class InferenceRecord(BaseModel):
     outputs: list[LoggedPrediction]
     latency_ms: Annotated[float, Field(ge=0.0)]
     n_records: Annotated[int, Field(ge=1)]
+    #: SIMULATED traffic (the simulator's requests and export files), never real employees.
+    #: Written on every line; lines from before it existed read as False.
+    simulated: bool = False
 
     @model_validator(mode="after")
     def _counts_agree(self) -> InferenceRecord:
@@ -120,6 +127,7 @@ def build_record(
     outputs: Sequence[Mapping[str, Any]],
     latency_ms: float,
     pseudonymise: Pseudonymiser,
+    simulated: bool = False,
 ) -> dict[str, Any]:
     """The JSON-able log entry for one request (``inputs`` are validated, normalised records)."""
     logged = []
@@ -138,6 +146,7 @@ def build_record(
         "outputs": [dict(output) for output in outputs],
         "latency_ms": round(latency_ms, 3),
         "n_records": len(logged),
+        "simulated": simulated,
     }
 
 
@@ -172,6 +181,7 @@ def records_to_frame(records: Iterable[InferenceRecord]) -> pd.DataFrame:
                     "timestamp": record.timestamp,
                     "request_id": record.request_id,
                     **output.model_dump(),
+                    "simulated": record.simulated,
                 }
             )
     columns = [*contract.INPUT_COLUMNS, *EXTRA_COLUMNS]
@@ -184,6 +194,7 @@ def records_to_frame(records: Iterable[InferenceRecord]) -> pd.DataFrame:
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     frame["probability"] = frame["probability"].astype("float64")
     frame["is_outlier"] = frame["is_outlier"].astype("bool")
+    frame["simulated"] = frame["simulated"].astype("bool")
     return frame
 
 

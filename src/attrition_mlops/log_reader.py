@@ -260,6 +260,7 @@ def arrow_schema() -> pa.Schema:
             ("outputs", pa.list_(prediction)),
             ("latency_ms", pa.float64()),
             ("n_records", pa.int64()),
+            ("simulated", pa.bool_()),
         ]
     )
 
@@ -313,6 +314,7 @@ class _Lines:
             pc.is_valid(table["request_id"]),
             pc.is_valid(table["model_name"]),
             pc.is_valid(table["model_version"]),
+            pc.is_valid(table["simulated"]),  # absent (older lines) or null: the model decides
             pc.greater_equal(table["latency_ms"], 0.0),
             pc.is_finite(table["latency_ms"]),
             pc.greater_equal(table["n_records"], 1),
@@ -341,6 +343,7 @@ class _Lines:
             "timestamp": self.stamps.take(taken),
             "request_id": self.table["request_id"].take(taken),
             **{name: outputs.field(name) for name in ("probability", "label", "is_outlier")},
+            "simulated": self.table["simulated"].take(taken),
             "_line": pa.array(line + first_ordinal, type=pa.int64()),
         }
         return pa.table(columns)

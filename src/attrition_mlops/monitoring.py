@@ -76,11 +76,13 @@ def check_window(
         "status": status,
         "drift_confirmed": confirmed,
         "n_records": len(frame),
+        "n_simulated": _simulated(frame),
         "versions": {
             version: {
                 "status": r.status,
                 "drift_confirmed": r.drift_confirmed,
                 "n_current": r.n_current,
+                "n_simulated": _simulated(frame[frame["model_version"] == version]),
                 "drifted_features": list(r.drifted_features),
                 "drifted": _drifted_details(r),
                 "message": r.message,
@@ -89,6 +91,11 @@ def check_window(
             for version, r in per_version.items()
         },
     }
+
+
+def _simulated(frame: pd.DataFrame) -> int:
+    """Records marked SIMULATED in the log (the simulator's traffic), not real employees."""
+    return int(frame["simulated"].sum()) if "simulated" in frame else 0
 
 
 def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:

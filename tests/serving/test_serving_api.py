@@ -22,7 +22,12 @@ from serving_support import (
 )
 
 from attrition_mlops import contract
-from attrition_mlops.inference_log import Pseudonymiser, export_files, read_records
+from attrition_mlops.inference_log import (
+    SIMULATED_HEADER,
+    Pseudonymiser,
+    export_files,
+    read_records,
+)
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.routes.predict import build_router
 from attrition_mlops.serving.schemas import EXAMPLE_REQUEST, PredictResponse
@@ -138,6 +143,13 @@ def test_inference_log_lines(server, client):
     assert employee.EmployeeNumber == Pseudonymiser(TEST_PSEUDONYM_KEY.encode())(253)
     assert employee.Over18 == "Y"  # normalised before logging
     assert found.outputs[0].probability == response.json()["predictions"][0]["probability"]
+    assert found.simulated is False
+
+
+def test_simulated_requests_are_marked_in_the_log(server, client):
+    response = client.post("/predict", json=EXAMPLE_REQUEST, headers={SIMULATED_HEADER: "true"})
+    found = _wait_for_log_line(server.export_dir, response.json()["request_id"])
+    assert found.simulated is True
 
 
 def _wait_for_log_line(export_dir, request_id, timeout=10.0):

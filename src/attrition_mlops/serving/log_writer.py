@@ -37,6 +37,7 @@ class PendingEntry:
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     latency_ms: float
+    simulated: bool = False
 
 
 class InferenceLogWriter:
@@ -129,7 +130,7 @@ class InferenceLogWriter:
                     timestamp=entry.timestamp, request_id=entry.request_id,
                     model_name=entry.model_name, model_version=entry.model_version,
                     inputs=entry.inputs, outputs=entry.outputs, latency_ms=entry.latency_ms,
-                    pseudonymise=self._pseudonymise,
+                    pseudonymise=self._pseudonymise, simulated=entry.simulated,
                 )
             )  # fmt: skip
             if self._stream is not None:

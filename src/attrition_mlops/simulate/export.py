@@ -43,6 +43,7 @@ def simulated_log_lines(
             timestamp=start + n * step, request_id=f"{request_id_prefix}-{n}",
             model_name=model_name, model_version=model_version, inputs=batch,
             outputs=[placeholder] * len(batch), latency_ms=0.0, pseudonymise=pseudonymise,
+            simulated=True,
         ))  # fmt: skip
 
 

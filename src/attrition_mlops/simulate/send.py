@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from attrition_mlops import contract
+from attrition_mlops import contract, inference_log
 from attrition_mlops.simulate.generate import require_simulated
 
 
@@ -51,6 +51,7 @@ def send_traffic(
         "Accept": "application/json",
         "User-Agent": f"attrition-simulator (SIMULATED traffic; scenario={label.get('scenario')};"
         f" seed={label.get('seed')})",
+        inference_log.SIMULATED_HEADER: "true",  # the API marks the log line SIMULATED
     }
     if api_key:
         headers["X-API-Key"] = api_key

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
+from attrition_mlops.inference_log import SIMULATED_HEADER
 from attrition_mlops.serving.deps import ModelDep, ServingState, StateDep, current_model
 from attrition_mlops.serving.errors import check_content_type, decode_json, read_body
 from attrition_mlops.serving.loaded import LoadedModel
@@ -175,6 +176,7 @@ def build_router(max_records: int, *, route_class: type[APIRoute] = PredictRoute
             model_name=card.name, model_version=card.version,
             inputs=rows, outputs=outputs,
             latency_ms=(time.perf_counter() - started) * 1000.0,
+            simulated=request.headers.get(SIMULATED_HEADER) == "true",
         )  # fmt: skip
         return Response(
             _response(rid, model, outputs),
