@@ -191,6 +191,20 @@ def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
     assert frame["request_id"].tolist()[::3] == [json.loads(x)["request_id"] for x in lines[:10]]
 
 
+def test_lines_from_before_the_simulated_field_stay_on_the_fast_path(tmp_path, lines, monkeypatch):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    older = [_edit(line, _drop(("simulated",))) for line in lines[:50]]
+    path.write_text("\n".join(older) + "\n")
+    slow: list[int] = []
+    original = log_reader._Reader._line
+    monkeypatch.setattr(log_reader._Reader, "_line",
+                        lambda self, *a: slow.append(1) or original(self, *a))  # fmt: skip
+    frame = _columnar([path], rejected := [])
+    assert not rejected and not slow and len(frame) == 150 and not frame["simulated"].any()
+    pd.testing.assert_frame_equal(frame, _reference([path], []))
+
+
 def test_a_malformed_line_raises_without_a_rejects_list(tmp_path, lines):
     path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
     path.parent.mkdir()

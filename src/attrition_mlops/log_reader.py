@@ -22,6 +22,7 @@ import functools
 import gc
 import json
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -278,6 +279,11 @@ def _arrow(data: bytes | memoryview, n_lines: int) -> pa.Table | None:
             table[name].validate(full=True)  # Arrow passes invalid UTF-8 on; the model replaces it
     except pa.ArrowInvalid:
         return None
+    if table["simulated"].null_count and not re.search(rb'"simulated"', data):
+        # Lines from before the field existed: absent means the model's default, False. (Where
+        # the key is written, a null is an explicit null, which the model judges.)
+        index = table.schema.get_field_index("simulated")
+        table = table.set_column(index, "simulated", pc.fill_null(table["simulated"], False))
     return table
 
 
