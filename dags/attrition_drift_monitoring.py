@@ -11,9 +11,9 @@ and `purge_expired_logs`
   Benjamini–Hochberg correction, an effect-size gate (PSI / Wasserstein), a minimum sample size
   ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow.
 - **signal_drift** is *skipped* when no drift is confirmed. On confirmed drift it alerts
-  on-call (which features, how much, links to the report and to the retraining DAG) and updates
-  the `attrition_drift` Asset, which schedules `attrition_training`. When the window held too
-  few records to test (`insufficient_data`) it skips too, after an info alert
+  on-call (which features, how much, links to this run, the report and the retraining DAG) and
+  updates the `attrition_drift` Asset, which schedules `attrition_training`. When the window
+  held too few records to test (`insufficient_data`) it skips too, after an info alert
   (`drift_insufficient_data`): monitoring was blind that day.
 - **purge_expired_logs** deletes inference-log partitions older than
   `ATTRITION_WORKFLOW_RETENTION_DAYS` (they hold personal data); it runs whatever the check did.

@@ -14,7 +14,8 @@ replaces the champion.
 - **evaluate_challenger** runs `jobs/evaluate.py`: a paired bootstrap of ΔAUC on the frozen holdout;
   a challenger that wins at least 90% of resamples becomes `champion` (compare-and-set, audited).
 - **promote_champion** updates the `attrition_champion` Asset only when a promotion happened,
-  which schedules `attrition_deployment`; otherwise it is *skipped* and says why.
+  which schedules `attrition_deployment`, and sends the `champion_promoted` alert (links to this
+  run, the evaluation's MLflow run and the new version); otherwise it is *skipped* and says why.
 
 Runs weekly (Monday 03:00 UTC), on demand, and whenever `attrition_drift` is updated. One run at a
 time, so two evaluations never race for the champion alias. Runbook: `docs/runbook.md`.
@@ -72,10 +73,16 @@ def attrition_training():
     )
 
     @task(outlets=[CHAMPION])
-    def promote_champion(evaluation: dict, outlet_events=None) -> dict:
+    def promote_champion(evaluation: dict, outlet_events=None, ti=None) -> dict:
         from attrition_mlops.orchestration import events
+        from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY, MODEL_VERSION_KEY
 
-        return events.record_promotion(evaluation, outlet_events[CHAMPION])
+        run_url, version_url = (
+            ti.xcom_pull(task_ids="evaluate_challenger", key=key)
+            for key in (MLFLOW_RUN_KEY, MODEL_VERSION_KEY)
+        )
+        links = {"MLflow evaluation run": run_url, "MLflow model version": version_url}
+        return events.record_promotion(evaluation, outlet_events[CHAMPION], links, ti=ti)
 
     planned >> validate >> train >> evaluate
     promote_champion(evaluate.output)

@@ -1,8 +1,9 @@
 """Alerts: payload styles, retries and the local log against a real HTTP receiver on loopback,
 e-mail through the Airflow SMTP provider to a real SMTP receiver on loopback, the notifier as
 the failure callback of a DAG that really runs (``dag.test()`` on a throwaway Airflow home), and
-the two decision alerts: a drift window too small to test, and a rejected production approval
-(answered through Airflow's own HITL response handler while the DAG run waits).
+the decision alerts: a drift window too small to test, confirmed drift and a new champion (each
+naming its run, with links), and a rejected production approval (answered through Airflow's own
+HITL response handler while the DAG run waits).
 """
 
 from __future__ import annotations
@@ -765,6 +766,81 @@ def test_drift_window_too_small_to_test_alerts_on_call(alert_env, receiver, monk
     with pytest.raises(AirflowSkipException, match="no_drift"):
         events.record_drift(quiet, asset_event, links, ti=ti)
     assert len(receiver.requests) == 1
+
+
+TRAIN_RUN = "asset_triggered__2026-11-22T01:41:07+00:00"
+
+
+def test_confirmed_drift_and_a_new_champion_name_their_run_and_link_to_it(
+    alert_env, receiver, monkeypatch
+):
+    from attrition_mlops.orchestration import events
+
+    _webhook_conn(monkeypatch, receiver)
+    monkeypatch.setenv("ATTRITION_ALERT_AIRFLOW_BASE_URL", "http://airflow.test:8080/")
+    alerts.get_alert_settings.cache_clear()
+    # What jobs/drift.py returns for a drifted night, and jobs/evaluate.py for a promotion.
+    drifted = {"feature": "MonthlyIncome", "p_adjusted": 1e-12, "psi": 0.61, "wasserstein": 0.3}
+    summary = {
+        "status": "drift",
+        "drift_confirmed": True,
+        "n_records": 2400,
+        "versions": {
+            "4": {
+                "status": "drift",
+                "drift_confirmed": True,
+                "n_current": 2400,
+                "drifted_features": ["MonthlyIncome"],
+                "drifted": [drifted],
+                "reports": {"html": "/srv/state/drift/2026-11-21/model_version=4/report.html"},
+            }
+        },
+        "window": ["2026-11-21", "2026-11-21"],
+        "rejected_lines": [],
+    }
+    evaluation = {"decision": "promoted", "challenger_version": "5", "champion_version": "4",
+                  "reason": "challenger won 97.1% of resamples", "delta_auc": 0.021,
+                  "win_rate": 0.971, "auc_challenger": 0.84, "evaluation_run_id": "e7"}  # fmt: skip
+    drift_links = events.drift_links(summary, "http://127.0.0.1:5000/#/experiments/2/runs/r1")
+    promotion_links = {
+        "MLflow evaluation run": "http://127.0.0.1:5000/#/experiments/1/runs/e7",
+        "MLflow model version": "http://127.0.0.1:5000/#/models/employee_attrition/versions/5",
+    }
+    drift_ti = _ti("attrition_drift_monitoring", DRIFT_RUN, "signal_drift")
+    events.record_drift(summary, SimpleNamespace(extra=None), drift_links, ti=drift_ti)
+    train_ti = _ti("attrition_training", TRAIN_RUN, "promote_champion")
+    champion_event = SimpleNamespace(extra=None)
+    events.record_promotion(evaluation, champion_event, promotion_links, ti=train_ti)
+    assert champion_event.extra == {"version": "5", "previous": "4"}
+
+    drift, promoted = receiver.bodies()
+    assert (drift["event"], promoted["event"]) == ("drift_confirmed", "champion_promoted")
+    for body, ti in ((drift, drift_ti), (promoted, train_ti)):
+        # Like every alert: the DAG, run and task it came from, with links to the run and log.
+        assert (body["dag_id"], body["run_id"], body["task_id"]) == (
+            ti.dag_id,
+            ti.run_id,
+            ti.task_id,
+        )
+        run = f"http://airflow.test:8080/dags/{ti.dag_id}/runs/{quote(ti.run_id, safe='')}"
+        assert body["links"]["Airflow run"] == run
+        assert body["links"]["task log"] == f"{run}/tasks/{ti.task_id}?try_number=1"
+        assert body["links"]["Airflow DAG"] == f"http://airflow.test:8080/dags/{ti.dag_id}"
+        assert body["dedup_key"] == f"{body['event']}/{ti.dag_id}/{ti.run_id}"
+        assert body["details"]["try_number"] == 1
+    # ... and what each adds: the report, the MLflow drift run and the retraining it scheduled;
+    # the evaluation run holding the decision report, and the new version.
+    assert drift["links"]["report v4 (html)"].endswith("report.html")
+    assert drift["links"]["MLflow drift run"].endswith("/runs/r1")
+    assert drift["links"]["retraining (attrition_training runs)"] == (
+        "http://airflow.test:8080/dags/attrition_training/runs"
+    )
+    assert drift["details"]["drifted"] == [{"model_version": "4", **drifted}]
+    assert promoted["links"].items() >= promotion_links.items()
+    assert promoted["details"]["version"] == "5" and promoted["details"]["previous"] == "4"
+    logged = read_alert_log(alert_env)  # alert, delivery, alert, delivery
+    assert [entry["alert_id"] for entry in logged[::2]] == [drift["alert_id"], promoted["alert_id"]]
+    assert all(delivery["succeeded"] == ["log", "webhook"] for delivery in logged[1::2])
 
 
 def _approval_dag():

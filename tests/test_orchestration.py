@@ -3,7 +3,9 @@ is about, what counts as a promotion or confirmed drift, and the retention purge
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, date, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +13,11 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from attrition_mlops.monitoring import purge_expired_partitions
 from attrition_mlops.orchestration import events, plan
+from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
+from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY, MODEL_VERSION_KEY
 from attrition_mlops.settings import PipelineSettings, WorkflowSettings
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_training_args_carry_the_run_key_and_optional_snapshot_and_budget():
@@ -53,22 +59,25 @@ class _Event(SimpleNamespace):
 
 def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
     sent = []
-    monkeypatch.setattr(events, "_notify", lambda **alert: sent.append(alert))
-    event = _Event()
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
+    event, ti = _Event(), SimpleNamespace(task_id="promote_champion")
     with pytest.raises(AirflowSkipException, match="champion kept"):
-        events.record_promotion({"decision": "rejected", "reason": "ties"}, event)
+        events.record_promotion({"decision": "rejected", "reason": "ties"}, event, ti=ti)
     assert event.extra is None and sent == []
     evaluation = {"decision": "promoted", "challenger_version": "2", "champion_version": "1",
                   "reason": "won 97% of resamples", "delta_auc": 0.03}  # fmt: skip
-    assert events.record_promotion(evaluation, event)["version"] == "2"
+    links = {"MLflow evaluation run": "http://mlflow/#/runs/e1"}
+    assert events.record_promotion(evaluation, event, links, ti=ti)["version"] == "2"
     assert event.extra == {"version": "2", "previous": "1"}
-    assert sent[0]["event"] == "champion_promoted"
+    [(sent_ti, alert)] = sent
+    assert sent_ti is ti  # the alert names the training run and links to it
+    assert alert["event"] == "champion_promoted" and alert["links"] == links
 
 
 def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     sent = []
-    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append(alert))
-    event = _Event()
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
+    event, ti = _Event(), SimpleNamespace(task_id="signal_drift")
     quiet = {"drift_confirmed": False, "status": "no_drift", "n_records": 900, "versions": {}}
     with pytest.raises(AirflowSkipException, match="no_drift"):
         events.record_drift(quiet, event, {})
@@ -77,9 +86,10 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     summary = {"drift_confirmed": True, "status": "drift", "n_records": 2400,
                "window": ["2026-11-22", "2026-11-22"],
                "versions": {"1": {"drifted": [drifted]}}}  # fmt: skip
-    events.record_drift(summary, event, {"report": "/r.html"})
+    events.record_drift(summary, event, {"report": "/r.html"}, ti=ti)
     assert event.extra["features"] == "MonthlyIncome"
-    [alert] = sent
+    [(sent_ti, alert)] = sent
+    assert sent_ti is ti  # the alert names the drift run and links to it
     assert alert["event"] == "drift_confirmed" and "MonthlyIncome" in alert["title"]
     assert alert["details"]["drifted"][0]["model_version"] == "1"
     assert alert["links"] == {"report": "/r.html"}
@@ -113,6 +123,60 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
         events.record_drift(empty, event, {})
     [(_, alert)] = sent
     assert alert["title"] == "No drift check for 2026-11-20..2026-11-22: no logged records at all"
+
+
+def _dag(name: str):
+    """The DAG a file in dags/ defines, built in-process (no scheduler, no database)."""
+    path = REPO / "dags" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_dag_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)()
+
+
+class _TaskInstance(SimpleNamespace):
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> str | None:
+        return self.xcoms.get((task_ids, key))
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id", "upstream", "asset"),
+    [
+        ("attrition_training", "promote_champion", "evaluate_challenger", CHAMPION),
+        ("attrition_drift_monitoring", "signal_drift", "check_drift", DRIFT),
+    ],
+)
+def test_the_dags_give_their_alerts_the_task_instance_and_mlflow_links(
+    monkeypatch, dag_id, task_id, upstream, asset
+):
+    sent = []
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
+    run_url = "http://127.0.0.1:5000/#/experiments/1/runs/r1"
+    version = "http://127.0.0.1:5000/#/models/employee_attrition/versions/5"
+    ti = _TaskInstance(dag_id=dag_id, task_id=task_id, xcoms={
+        (upstream, MLFLOW_RUN_KEY): run_url, (upstream, MODEL_VERSION_KEY): version,
+    })  # fmt: skip
+    result = {  # what jobs/evaluate.py, or jobs/drift.py, returned
+        "attrition_training": {"decision": "promoted", "challenger_version": "5",
+                               "champion_version": "4", "reason": "won 97% of resamples"},
+        "attrition_drift_monitoring": {
+            "drift_confirmed": True, "status": "drift", "n_records": 2400,
+            "window": ["2026-11-22", "2026-11-22"],
+            "versions": {"5": {"drifted": [{"feature": "MonthlyIncome", "psi": 0.4}]}},
+        },
+    }[dag_id]  # fmt: skip
+    event = _Event()
+    callable_ = _dag(dag_id).get_task(task_id).python_callable
+    callable_(result, outlet_events={asset: event}, ti=ti)
+    assert event.extra is not None
+    [(sent_ti, alert)] = sent
+    assert sent_ti is ti  # so the alert names this run and links to its log
+    if dag_id == "attrition_training":
+        assert alert["event"] == "champion_promoted"
+        assert alert["links"] == {"MLflow evaluation run": run_url, "MLflow model version": version}
+    else:
+        assert alert["event"] == "drift_confirmed"
+        assert alert["links"]["MLflow drift run"] == run_url
 
 
 def test_retention_purges_only_expired_partitions(tmp_path):

@@ -17,8 +17,17 @@ def _notify(ti: Any = None, **fields: Any) -> None:
     notify(alert_from_context({"ti": ti}, **fields))
 
 
-def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[str, Any]:
-    """Update the champion Asset and announce it, or skip (no Asset event) when nothing changed."""
+def record_promotion(
+    evaluation: dict[str, Any],
+    champion_event: Any,
+    links: dict[str, str] | None = None,
+    ti: Any = None,
+) -> dict[str, Any]:
+    """Update the champion Asset and announce it, or skip (no Asset event) when nothing changed.
+
+    With the task instance ``ti`` the alert names the training run and links to it; ``links``
+    add the evaluation's MLflow run and the new version (empty ones are dropped).
+    """
     promoted = plan.promotion(evaluation)
     if promoted is None:
         raise AirflowSkipException(
@@ -26,6 +35,7 @@ def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[st
         )
     champion_event.extra = {"version": promoted["version"], "previous": promoted["previous"]}
     _notify(
+        ti,
         event="champion_promoted",
         severity="info",
         title=f"New champion: version {promoted['version']}",
@@ -34,6 +44,7 @@ def record_promotion(evaluation: dict[str, Any], champion_event: Any) -> dict[st
             f"{promoted['reason']}. attrition_deployment starts from the champion Asset."
         ),
         details=promoted,
+        links=links,
     )
     return promoted
 
@@ -60,6 +71,7 @@ def record_drift(
     names = ", ".join(sorted({d["feature"] for d in drifted})) or "see report"
     drift_event.extra = {"window": summary.get("window"), "features": names}
     _notify(
+        ti,
         event="drift_confirmed",
         severity="warning",
         title=f"Input drift confirmed on {summary.get('window', ['?'])[-1]}: {names}",
