@@ -3,8 +3,8 @@
 The batch scorer's hot path. A record batch is checked column by column with Arrow and NumPy
 kernels (typed Parquet columns are compared as numbers, never turned into text), and the valid
 rows go through the serving fast path's compiled encoders (:mod:`attrition_mlops.serving.fastpath`)
-as whole columns, one-hot indicators set by one scatter per column instead of a Python loop per
-row.
+as whole columns, through their public ``encode_columns``: one-hot indicators set by one scatter
+per column instead of a Python loop per row.
 
 Two references keep it honest:
 
@@ -41,7 +41,7 @@ from attrition_mlops.validation import split_valid_rows
 
 log = logging.getLogger(__name__)
 
-#: Integer fields in contract order: the column order of fastpath's ``RecordBatch.integers``.
+#: Integer fields in contract order: the column order of ``Columns.integers``.
 INTEGER_COLUMNS = tuple(f.name for f in contract.FEATURES if f.is_integer)
 _INTEGER_INDEX = {name: i for i, name in enumerate(INTEGER_COLUMNS)}
 _ID_INDEX = _INTEGER_INDEX[contract.ID_COLUMN]
@@ -209,81 +209,43 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 class ColumnEncoder:
-    """A fastpath ``CompiledEncoder`` applied to whole columns.
+    """A fastpath ``CompiledEncoder`` fed with :class:`Columns`.
 
-    Same blocks, same arithmetic in the same order (subtract the mean, then divide by the
-    scale), so the matrix is bit-identical to the encoder's and the transformer's. Reads the
-    encoder's compiled blocks; fastpath only exposes a per-record ``encode``.
+    Turns each categorical Arrow column into the encoder's category codes (an alias finds its
+    category's code; a dictionary array is looked up once per distinct value), then calls the
+    encoder's public ``encode_columns``: the matrix is the transformer's, to the last bit.
     """
 
     def __init__(self, encoder: CompiledEncoder) -> None:
-        try:
-            self.width = encoder.width
-            self.numeric = [
-                (b.start, b.stop, b.index, b.mean, b.scale) for b in encoder._numeric
-            ]  # fmt: skip
-            self.one_hot = [_lookup(b.column, b.slots) for b in encoder._one_hot]
-        except AttributeError as err:  # the compiled layout changed under us
-            msg = f"no columnar form of the compiled encoder: {err}"
-            raise UnsupportedPipelineError(msg) from err
+        self.encoder = encoder
+        self._lookups = [_lookup(column, values) for column, values in encoder.categories.items()]
 
     def encode(self, columns: Columns) -> np.ndarray:
-        out = np.zeros((columns.n, self.width), dtype=np.float64)
-        for start, stop, index, mean, scale in self.numeric:
-            values = columns.integers[:, index]  # a contiguous copy: safe to modify in place
-            # Same operations, same order as StandardScaler.transform: subtract, then divide.
-            if mean is not None:
-                values -= mean
-            if scale is not None:
-                values /= scale
-            out[:, start:stop] = values
-        flat = out.reshape(-1)  # a view: one scatter per column into the row-major matrix
-        row_starts = np.arange(columns.n) * self.width
-        for column, keys, slots in self.one_hot:
-            slot = _slot_per_row(columns.text[column], keys, slots)
-            known = slot >= 0  # an unknown category leaves its indicator columns at 0
-            flat[row_starts + slot if known.all() else (row_starts + slot)[known]] = 1.0
-        return out
-
-    def same_as(self, other: ColumnEncoder) -> bool:
-        def arrays(enc: ColumnEncoder) -> list:
-            numeric = [x for block in enc.numeric for x in block]
-            return numeric + [x for _, keys, slots in enc.one_hot for x in (keys, slots)]
-
-        mine, theirs = arrays(self), arrays(other)
-        return self.width == other.width and len(mine) == len(theirs) and all(
-            _equal(a, b) for a, b in zip(mine, theirs, strict=True)
-        )  # fmt: skip
+        numeric = {name: columns.integers[:, i] for name, i in _INTEGER_INDEX.items()}
+        codes = {column: _codes(columns.text[column], *lookup) for column, *lookup in self._lookups}
+        return self.encoder.encode_columns(numeric, codes)
 
 
-def _slot_per_row(text: pa.Array, keys: pa.Array, slots: np.ndarray) -> np.ndarray:
-    """Output column of each row's indicator, -1 for an unknown category."""
+def _codes(text: pa.Array, keys: pa.Array, codes: np.ndarray) -> np.ndarray:
+    """Category code of each row (``codes`` of its value in ``keys``), -1 when unknown."""
     if pa.types.is_dictionary(text.type) and len(text.dictionary):
-        # Slots of the distinct values, then one gather by the codes.
-        per_value = _slot_per_row(text.dictionary, keys, slots)
-        codes = text.indices
-        slot = per_value[codes.fill_null(0).to_numpy()]
-        if codes.null_count:
-            slot[codes.is_null().to_numpy(zero_copy_only=False)] = -1
-        return slot
+        # Codes of the distinct values, then one gather by the dictionary indices.
+        per_value = _codes(text.dictionary, keys, codes)
+        indices = text.indices
+        code = per_value[indices.fill_null(0).to_numpy()]
+        if indices.null_count:
+            code[indices.is_null().to_numpy(zero_copy_only=False)] = -1
+        return code
     found = positions(text, keys)
-    return np.where(found >= 0, slots[found], -1)
+    return np.where(found >= 0, codes[found], -1)
 
 
-def _lookup(column: str, slots: dict[str, int]) -> tuple[str, pa.Array, np.ndarray]:
-    """(column, values to look up, output column of each); an alias finds its category's slot."""
+def _lookup(column: str, categories: tuple[str, ...]) -> tuple[str, pa.Array, np.ndarray]:
+    """(column, values to look up, category code of each); aliases map to their category."""
+    table = {category: code for code, category in enumerate(categories)}
     aliases = contract.FEATURES_BY_NAME[column].aliases
-    extra = {alias: slots[canonical] for alias, canonical in aliases.items() if canonical in slots}
-    table = {**slots, **extra}
-    return column, pa.array(list(table), pa.large_string()), np.array(list(table.values()))
-
-
-def _equal(a: object, b: object) -> bool:
-    if isinstance(a, pa.Array):
-        return isinstance(b, pa.Array) and a.equals(b)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
-    return a == b
+    table |= {alias: table[canonical] for alias, canonical in aliases.items() if canonical in table}
+    return column, pa.array(list(table), pa.large_string()), np.fromiter(table.values(), np.intp)
 
 
 class BatchModel:
@@ -343,10 +305,9 @@ class _CompiledModel:
         mahalanobis = predictor.detector.pipeline.steps[-1][1]
         self._location = np.asarray(mahalanobis.location_, dtype=np.float64)
         self._precision = np.asarray(mahalanobis.precision_, dtype=np.float64)
+        self.shared = classifier.encoder.same_as(scorer.encoder)
         self._encoder = ColumnEncoder(classifier.encoder)
-        detector_encoder = ColumnEncoder(scorer.encoder)
-        self.shared = self._encoder.same_as(detector_encoder)
-        self._detector_encoder = self._encoder if self.shared else detector_encoder
+        self._detector_encoder = self._encoder if self.shared else ColumnEncoder(scorer.encoder)
 
     def predict(self, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
         X = self._encoder.encode(columns)

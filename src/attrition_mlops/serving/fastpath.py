@@ -4,10 +4,11 @@ A one-record ``predict_proba`` through a sklearn Pipeline spends ~10 ms building
 walking the ColumnTransformer; the model's own arithmetic takes well under 1 ms. At load time we
 read the *fitted* preprocessor (StandardScaler ``mean_``/``scale_`` or passthrough for numbers,
 OneHotEncoder ``categories_`` for categories, unknown → all-zero columns as with
-``handle_unknown="ignore"``) into an encoder that turns validated records straight into the
-float64 matrix the final estimator was fitted on, in its column order. The same arithmetic in
-the same order: on the bundled data set the results are bit-identical to the sklearn pipeline
-(docs/serving.md; tests assert < 1e-9 on all 1,470 rows).
+``handle_unknown="ignore"``) into an encoder that turns validated records (or, for batch
+scoring, whole columns) straight into the float64 matrix the final estimator was fitted on, in
+its column order. The same arithmetic in the same order: on the bundled data set the results
+are bit-identical to the sklearn pipeline (docs/serving.md; tests assert < 1e-9 on all 1,470
+rows).
 
 Anything the compiler does not recognise raises :class:`UnsupportedPipelineError`; the caller
 then keeps the sklearn path and logs a warning.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -81,6 +83,10 @@ class CompiledEncoder:
     blocks (per-block numpy calls dominated a one-record request). Passthrough columns get
     mean 0 and scale 1: ``x - 0.0`` and ``x / 1.0`` are exact in IEEE arithmetic, so the result
     stays bit-identical to the transformer's.
+
+    Two entry points, one matrix: :meth:`encode` for a request's records (latency-bound: a
+    handful of numpy calls whatever the batch size) and :meth:`encode_columns` for whole columns
+    (throughput-bound: contiguous passes per column, for batch scoring).
     """
 
     def __init__(self, numeric: list[_NumericBlock], one_hot: list[_OneHotBlock], width: int):
@@ -95,6 +101,18 @@ class CompiledEncoder:
         self._mean = _join([_or_fill(b.mean, b, 0.0) for b in blocks])
         self._scale = _join([_or_fill(b.scale, b, 1.0) for b in blocks])
         self._slots = [(block.column, block.slots) for block in self._one_hot]
+        #: Per one-hot encoded column, its fitted categories in indicator-column order: the
+        #: meaning of the codes :meth:`encode_columns` takes.
+        self.categories: Mapping[str, tuple[str, ...]] = MappingProxyType(
+            {block.column: tuple(block.slots) for block in self._one_hot}
+        )
+        self._numeric_names = [_INTEGER_COLUMNS[i] for i in self._numeric_in]
+        self._numeric_span = _span(self._numeric_out)
+        self._arithmetic = bool(np.any(self._mean != 0.0) or np.any(self._scale != 1.0))
+        self._one_hot_starts = [
+            (block.column, min(block.slots.values(), default=0), len(block.slots))
+            for block in self._one_hot
+        ]
 
     def same_as(self, other: CompiledEncoder) -> bool:
         """True when both encoders produce the same matrix for every input (same fit)."""
@@ -106,6 +124,7 @@ class CompiledEncoder:
         )
 
     def encode(self, batch: RecordBatch) -> np.ndarray:
+        """A request's records → the transformer's output (``batch.n`` × ``width``, float64)."""
         out = np.zeros((batch.n, self.width), dtype=np.float64)
         # Same operations, same order as StandardScaler.transform: subtract, then divide.
         out[:, self._numeric_out] = (batch.integers[:, self._numeric_in] - self._mean) / self._scale
@@ -123,6 +142,64 @@ class CompiledEncoder:
             known = slots >= 0  # an unknown category leaves its indicator columns at 0
             out[rows[known], slots[known]] = 1.0
         return out
+
+    def encode_columns(
+        self, numeric: Mapping[str, np.ndarray], codes: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """The transformer's output for whole columns, bit-identical to :meth:`encode`.
+
+        ``numeric`` maps each integer contract field the encoder reads to its values (any
+        numeric dtype; converted to float64, exact for contract integers). ``codes`` maps each
+        column of :attr:`categories` to, per row, the index of its value in that column's
+        categories, or -1 for a value outside them (its indicator columns stay 0, as with
+        ``handle_unknown="ignore"``). Extra keys are ignored; the arrays are not modified.
+        Raises KeyError for a missing column, ValueError for arrays that are not 1-D, of
+        different lengths, or codes that are not signed integers in range.
+        """
+        needed = [np.asarray(numeric[name]) for name in self._numeric_names]
+        needed_codes = [np.asarray(codes[column]) for column, _, _ in self._one_hot_starts]
+        if any(values.ndim != 1 for values in needed + needed_codes):
+            raise ValueError("encode_columns: every column must be a one-dimensional array")
+        lengths = {len(values) for values in needed + needed_codes}
+        if len(lengths) > 1:
+            raise ValueError(f"encode_columns: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        out = np.zeros((n, self.width), dtype=np.float64)
+        if needed:
+            # Column-major: each column is copied and scaled in one contiguous pass.
+            values = np.empty((n, len(needed)), dtype=np.float64, order="F")
+            for j, column in enumerate(needed):
+                values[:, j] = column
+            if self._arithmetic:  # same operations, same order as StandardScaler.transform
+                values -= self._mean
+                values /= self._scale
+            out[:, self._numeric_span] = values
+        flat = out.reshape(-1)  # a view: one scatter per column into the row-major matrix
+        row_starts = np.arange(n) * self.width
+        for (column, start, size), column_codes in zip(
+            self._one_hot_starts, needed_codes, strict=True
+        ):
+            known = _checked_codes(column, column_codes, size) >= 0
+            slot = row_starts + column_codes
+            # flat[start:] is the matrix seen from the column's first indicator: code = offset.
+            # An unknown category (code -1) leaves its indicator columns at 0.
+            flat[start:][slot if known.all() else slot[known]] = 1.0
+        return out
+
+
+def _checked_codes(column: str, codes: np.ndarray, size: int) -> np.ndarray:
+    if codes.dtype.kind != "i" or codes.dtype.itemsize > np.dtype(np.intp).itemsize:
+        raise ValueError(f"encode_columns: codes of {column} are {codes.dtype}, not signed ints")
+    if codes.size and not (codes.min() >= -1 and codes.max() < size):
+        raise ValueError(f"encode_columns: codes of {column} outside [-1, {size})")
+    return codes
+
+
+def _span(positions: np.ndarray) -> slice | np.ndarray:
+    """A slice when the positions are consecutive (a cheaper assignment), else the positions."""
+    if positions.size and np.array_equal(positions, np.arange(positions[0], positions[-1] + 1)):
+        return slice(int(positions[0]), int(positions[-1]) + 1)
+    return positions
 
 
 def _join(parts: list[np.ndarray], dtype: Any = np.float64) -> np.ndarray:
@@ -162,6 +239,9 @@ def compile_encoder(preprocessor: Any) -> CompiledEncoder:
             raise UnsupportedPipelineError(f"{name}: expected output up to {block_slice.stop}")
     if width != len(preprocessor.get_feature_names_out()):
         raise UnsupportedPipelineError("compiled width differs from the transformer's output")
+    encoded = [block.column for block in one_hot]
+    if len(set(encoded)) != len(encoded):  # codes per column (encode_columns) would be ambiguous
+        raise UnsupportedPipelineError(f"a column is one-hot encoded twice: {encoded}")
     return CompiledEncoder(numeric, one_hot, width)
 
 
