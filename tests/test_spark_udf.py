@@ -10,6 +10,7 @@ Nothing here is skipped: without pyspark or Java the test fails, as any missing 
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from datetime import date
@@ -80,6 +81,9 @@ def spark(tmp_path_factory):
             yield session
         finally:
             session.stop()
+            # py4j's client connections log "Closing down" from __del__ at interpreter exit,
+            # after pytest has closed the stream the handler writes to: keep that quiet.
+            logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture
