@@ -93,6 +93,14 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     assert alert["event"] == "drift_confirmed" and "MonthlyIncome" in alert["title"]
     assert alert["details"]["drifted"][0]["model_version"] == "1"
     assert alert["links"] == {"report": "/r.html"}
+    assert "SIMULATED" not in alert["title"] + alert["summary"]
+    # Drift found in SIMULATED traffic says so up front, so on-call checks for a simulation.
+    sent.clear()
+    events.record_drift({**summary, "n_simulated": 2000}, event, {}, ti=ti)
+    [(_, alert)] = sent
+    assert alert["title"].startswith("[SIMULATED traffic] Input drift confirmed")
+    assert "2000 of the 2400 records were SIMULATED" in alert["summary"]
+    assert alert["details"]["n_simulated"] == 2000
 
 
 def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch):

@@ -70,17 +70,27 @@ def record_drift(
     ]
     names = ", ".join(sorted({d["feature"] for d in drifted})) or "see report"
     drift_event.extra = {"window": summary.get("window"), "features": names}
+    n_simulated = int(summary.get("n_simulated") or 0)
+    simulated = (
+        f" {n_simulated} of the {summary['n_records']} records were SIMULATED traffic (marked so "
+        "in the inference log): check whether a simulation, not real traffic, moved them."
+        if n_simulated
+        else ""
+    )
     _notify(
         ti,
         event="drift_confirmed",
         severity="warning",
-        title=f"Input drift confirmed on {summary.get('window', ['?'])[-1]}: {names}",
+        title=(
+            f"{'[SIMULATED traffic] ' if n_simulated else ''}Input drift confirmed on "
+            f"{summary.get('window', ['?'])[-1]}: {names}"
+        ),
         summary=(
             f"{len(drifted)} feature(s) drifted over {summary['n_records']} logged records "
             "(corrected p-value and effect size both past their thresholds). "
-            "attrition_training was scheduled to retrain; its gate decides promotion."
+            f"attrition_training was scheduled to retrain; its gate decides promotion.{simulated}"
         ),
-        details={"drifted": drifted, "window": summary.get("window")},
+        details={"drifted": drifted, "window": summary.get("window"), "n_simulated": n_simulated},
         links=links,
     )
     return {"features": names, "window": summary.get("window")}
