@@ -115,6 +115,8 @@ def test_demo_runs_the_whole_loop(demo, stack):
     [alert] = _alerts(stack, "drift_confirmed")
     features = {d["feature"] for d in alert["details"]["drifted"]}
     assert "MonthlyIncome" in features  # the SIMULATED scenario inflates salaries
+    # The simulator's requests are marked in the inference log, so the alarm says so.
+    assert alert["title"].startswith("[SIMULATED traffic]") and alert["details"]["n_simulated"] > 0
     report = next(v for k, v in alert["links"].items() if k.startswith("report") and "html" in k)
     assert Path(report).is_file()
     assert any("attrition_training" in v for v in alert["links"].values())
