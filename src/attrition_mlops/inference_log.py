@@ -39,6 +39,8 @@ from attrition_mlops import contract
 SCHEMA_VERSION = 1
 #: Marks our lines among everything else a container writes to stdout.
 EVENT = "attrition.inference"
+#: How EVENT appears in a line as :func:`dump_line` writes it.
+EVENT_MARKER = f'"event":"{EVENT}"'
 PSEUDONYM_PATTERN = r"^[0-9a-f]{64}$"
 #: Columns :func:`records_to_frame` adds after the contract's input columns.
 EXTRA_COLUMNS = (
@@ -162,7 +164,7 @@ def parse_line(text: str | bytes) -> InferenceRecord:
 
 def is_inference_line(text: str) -> bool:
     """Cheap pre-filter for mixed container logs (confirm with :func:`parse_line`)."""
-    return text.startswith("{") and f'"event":"{EVENT}"' in text
+    return text.startswith("{") and EVENT_MARKER in text
 
 
 def records_to_frame(records: Iterable[InferenceRecord]) -> pd.DataFrame:

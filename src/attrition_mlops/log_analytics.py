@@ -24,11 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from attrition_mlops import inference_log
-from attrition_mlops.log_reader import CHUNK_BYTES, LineBatch, export_batches
+from attrition_mlops.log_reader import CHUNK_BYTES, LineBatch, export_batches, line_layout
 
 _SCHEMA = pa.schema([("LogMessage", pa.large_string())])
 _OPTIONS = pa_json.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
-_MARKER = f'"event":"{inference_log.EVENT}"'
 
 
 def batches(
@@ -39,8 +38,8 @@ def batches(
         first = 1
         for chunk in export_batches([path], chunk_bytes):
             data = chunk.data
-            n_lines = _count_lines(data)
-            found = _messages(data, n_lines)
+            n_lines, plain = line_layout(data)
+            found = _messages(data, n_lines) if plain else None  # else json judges line by line
             if found is None:
                 yield from _record_by_record(str(path), bytes(data), first, rejected)
             elif found[0].size:
@@ -49,16 +48,8 @@ def batches(
             first += n_lines
 
 
-def _count_lines(data: bytes | memoryview) -> int:
-    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))) + 1
-
-
 def _messages(data: bytes | memoryview, n_lines: int) -> tuple[np.ndarray, memoryview] | None:
     """(indexes of the inference lines, those messages joined by newlines), or None."""
-    codes = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(codes == ord("\n")) + 1))
-    if starts[-1] >= codes.size or not (codes[starts] == ord("{")).all():
-        return None  # blank or non-object lines: let json judge them one by one
     try:
         table = pa_json.read_json(pa.py_buffer(data), parse_options=_OPTIONS)
         messages = table["LogMessage"].combine_chunks()
@@ -67,9 +58,10 @@ def _messages(data: bytes | memoryview, n_lines: int) -> tuple[np.ndarray, memor
         return None
     if table.num_rows != n_lines:
         return None  # "{…}{…}" on one line
-    wanted = pc.fill_null(
-        pc.and_(pc.starts_with(messages, "{"), pc.match_substring(messages, _MARKER)), False
-    )
+    ours = pc.and_(
+        pc.starts_with(messages, "{"), pc.match_substring(messages, inference_log.EVENT_MARKER)
+    )  # as inference_log.is_inference_line decides
+    wanted = pc.fill_null(ours, False)
     kept = messages.filter(wanted)
     if pc.any(pc.match_substring(kept, "\n")).as_py():
         return None  # a raw newline would split a message into two lines

@@ -121,12 +121,20 @@ def _parse(batch: LineBatch) -> _Parsed:
     """Count the lines; parse the batch in one Arrow call if every line starts with "{"."""
     if batch.lines is not None:
         return _Parsed(batch, len(batch.lines), None)
-    codes = np.frombuffer(batch.data, dtype=np.uint8)
-    breaks = np.flatnonzero(codes == ord("\n"))  # numpy and Arrow release the GIL
-    n_lines = breaks.size + 1
-    starts = np.concatenate(([0], breaks + 1))
-    plain = starts[-1] < codes.size and bool((codes[starts] == ord("{")).all())
+    n_lines, plain = line_layout(batch.data)
     return _Parsed(batch, n_lines, _arrow(batch.data, n_lines) if plain else None)
+
+
+def line_layout(data: bytes | memoryview) -> tuple[int, bool]:
+    """(number of ``\\n``-separated lines, whether every one starts with "{").
+
+    "Plain" rules out blank lines and a byte-order mark, which Arrow would skip but a line
+    reader would not. numpy releases the GIL, so this runs well in the parse threads.
+    """
+    codes = np.frombuffer(data, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(codes == ord("\n")) + 1))
+    plain = starts[-1] < codes.size and bool((codes[starts] == ord("{")).all())
+    return starts.size, plain
 
 
 def _parse_ahead(batches: Iterable[LineBatch]) -> Iterator[_Parsed]:
@@ -266,13 +274,15 @@ def arrow_schema() -> pa.Schema:
     )
 
 
+@functools.cache
+def _parse_options() -> pa_json.ParseOptions:
+    return pa_json.ParseOptions(explicit_schema=arrow_schema(), unexpected_field_behavior="error")
+
+
 def _arrow(data: bytes | memoryview, n_lines: int) -> pa.Table | None:
     """Arrow's reading of the lines, or None unless each line is exactly one typed object."""
-    options = pa_json.ParseOptions(
-        explicit_schema=arrow_schema(), unexpected_field_behavior="error"
-    )
     try:
-        table = pa_json.read_json(pa.py_buffer(data), _READ_OPTIONS, options)
+        table = pa_json.read_json(pa.py_buffer(data), _READ_OPTIONS, _parse_options())
         if table.num_rows != n_lines:
             return None  # "{…}{…}" on one line is 2 rows
         for name in _FREE_TEXT:
