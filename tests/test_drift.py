@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import re
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -245,6 +248,17 @@ def test_report_files_are_written(real, profile, settings, tmp_path):
     assert page.count("<img") == len(result.drifted_features)
     for name in result.drifted_features:
         assert f"<figcaption>{name}</figcaption>" in page
+    charts = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert len(charts) == len(result.drifted_features)
+    for name, encoded in zip(result.drifted_features, charts, strict=True):
+        svg = ElementTree.fromstring(base64.b64decode(encoded))  # well-formed SVG
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+        texts = " ".join(svg.itertext())
+        assert name in texts and "reference" in texts and "current" in texts
+        links = [v for e in svg.iter() for k, v in e.attrib.items() if k.endswith(("href", "src"))]
+        assert not [v for v in links if not v.startswith("#")]  # self-contained: opens offline
+        if name == "Department":  # the level is text in the SVG, not markup
+            assert "<b>R&D</b>" in texts
     assert "&lt;b&gt;R&amp;D&lt;/b&gt;" in page and "<b>R&D" not in page
     drifted_rows = page.index("MonthlyIncome</td>") < page.index("<td>Age</td>")
     assert drifted_rows  # drifted features are listed first
