@@ -206,10 +206,11 @@ def compile_bytecode(python: Path) -> None:
     ``PYTHONDONTWRITEBYTECODE`` is set never caches bytecode and pays ~2 s more per start
     (measured: our imports 3.4-4.0 s instead of 1.1-1.6 s; Evidently's 8 s). Quick once done.
     """
-    paths = subprocess.run(
+    site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
+    ).stdout.strip()  # fmt: skip
+    paths = [site]
     if python == Path(sys.executable):
         paths.append(str(REPO / "src"))
     subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", *paths], check=True,

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from attrition_mlops.drift import DriftResult, FeatureDrift, Sample
+from attrition_mlops.inference_log import count_simulated
 
 SUMMARY_FILE = "drift_summary.json"
 HTML_FILE = "drift_report.html"
@@ -76,7 +77,7 @@ def render_html(
     figures = "\n".join(
         _figure(by_name[name], reference_profile, current) for name in result.drifted_features
     )
-    n_simulated = int(current["simulated"].sum()) if "simulated" in current else 0
+    n_simulated = count_simulated(current)
     banner = (
         f'<p class="banner">SIMULATED traffic: {n_simulated:,} of {len(current):,} records in '
         "this window were simulated (marked so in the inference log), not real employees.</p>"
@@ -112,7 +113,7 @@ def _row(feature: FeatureDrift) -> str:
 
 
 def _figure(feature: FeatureDrift, reference_profile: Mapping[str, Any], current: pd.DataFrame):
-    """One drifted feature's chart as an embedded SVG image (pygal: no JavaScript, no fonts).
+    """One drifted feature's chart as an embedded SVG image, drawn by pygal; nothing fetched.
 
     Numeric: reference and current densities over the same bins, overlaid; the current column
     is counted once (:class:`Sample`), so a million values cost one ``bincount``. Ordinal and

@@ -200,6 +200,11 @@ def records_to_frame(records: Iterable[InferenceRecord]) -> pd.DataFrame:
     return frame
 
 
+def count_simulated(frame: pd.DataFrame) -> int:
+    """Records of a log frame marked SIMULATED (the simulator's traffic), not real employees."""
+    return int(frame["simulated"].sum()) if "simulated" in frame else 0
+
+
 def partition_dir(export_dir: Path, day: date) -> Path:
     return Path(export_dir) / f"date={day.isoformat()}"
 

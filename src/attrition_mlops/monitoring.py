@@ -62,7 +62,7 @@ def check_window(
         profile = load_profile(str(version))
         result = check_drift(profile, part, settings)
         per_version[str(version)] = result
-        simulated[str(version)] = _simulated(part)
+        simulated[str(version)] = inference_log.count_simulated(part)
         paths = write_report(result, profile, part, out_dir / f"model_version={version}")
         reports[str(version)] = {kind: str(path) for kind, path in paths.items()}
     confirmed = any(r.drift_confirmed for r in per_version.values())
@@ -93,11 +93,6 @@ def check_window(
             for version, r in per_version.items()
         },
     }
-
-
-def _simulated(frame: pd.DataFrame) -> int:
-    """Records marked SIMULATED in the log (the simulator's traffic), not real employees."""
-    return int(frame["simulated"].sum()) if "simulated" in frame else 0
 
 
 def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:
