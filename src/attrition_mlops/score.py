@@ -13,6 +13,7 @@ Layout under ``output_root``::
     run_date=YYYY-MM-DD/_SUCCESS.json            manifest: counts, model, input fingerprint
     _rejects/run_date=YYYY-MM-DD/rejects.parquet  invalid rows, raw values + reason
     _staging/run_date=YYYY-MM-DD/                 work in progress (parts, staged rejects, state)
+    _staging/run_date=YYYY-MM-DD.lock             the partition lock, while a run holds it
 
 **Idempotent:** a rerun for the same date replaces the partition, so every row appears once.
 **Atomic:** readers never see a half-written partition; it is published by renames only after
