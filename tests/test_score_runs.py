@@ -228,6 +228,7 @@ def _csv_lines(raw: pd.DataFrame) -> list[bytes]:
 def test_ragged_rows_are_rejected_with_their_line_and_the_rest_published(
     tmp_path, job, raw, capsys
 ):
+    raw.loc[100, "JobRole"] = "Astronaut"  # an invalid value in the same batch as a ragged row
     lines = _csv_lines(raw)
     lines[100] = lines[100].rsplit(b",", 1)[0] + b"\n"  # data row 99: one field short
     lines[900] = lines[900].rstrip(b"\n") + b",extra\n"  # data row 899: one field too many
@@ -235,16 +236,19 @@ def test_ragged_rows_are_rejected_with_their_line_and_the_rest_published(
     out = tmp_path / "out"
     assert job("--input", str(source), "--output", str(out)) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (result["rows_in"], result["rows_scored"], result["rows_rejected"]) == (1470, 1468, 2)
+    assert (result["rows_in"], result["rows_scored"], result["rows_rejected"]) == (1470, 1467, 3)
     rejects = pd.read_parquet(result["rejects"])
     assert list(rejects.reason) == [
+        "JobRole: unknown category",
         f"ragged.csv line 101: malformed CSV row, 34 fields where the header has 35 "
         f"(the line as read: {lines[100].decode().rstrip()!r})",
         f"ragged.csv line 901: malformed CSV row, 36 fields where the header has 35 "
         f"(the line as read: {lines[900].decode().rstrip()!r})",
     ]
+    assert rejects[contract.ID_COLUMN].isna().tolist() == [False, True, True]
+    assert rejects[contract.ID_COLUMN][0] == raw.EmployeeNumber[100]
     published = set(_published(out)[contract.ID_COLUMN])
-    assert published == set(raw.EmployeeNumber.astype(int).drop(index=[99, 899]))
+    assert published == set(raw.EmployeeNumber.astype(int).drop(index=[99, 100, 899]))
 
 
 def _fatal(job, tmp_path, source: Path, capsys) -> str:
