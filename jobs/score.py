@@ -7,11 +7,12 @@ Runs unchanged as a Databricks ``spark_python_task`` and as a local process. See
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from attrition_mlops import registry
-from attrition_mlops.entrypoint import run_job
+from attrition_mlops.entrypoint import new_run_key, run_job
 from attrition_mlops.model import load_predictor
 from attrition_mlops.score import score_snapshot
 from attrition_mlops.settings import get_scoring_settings, get_settings
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--threads", type=int, default=1, help="native threads; 0: no cap")
     parser.add_argument("--output-json", type=Path)
+    parser.add_argument(
+        "--run-id", help="named in the manifest and the partition lock (default: Airflow's run id)"
+    )
     args = parser.parse_args(argv)
 
     def work() -> dict:
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             model_name=name, model_version=version, batch_rows=cfg.batch_rows,
             max_reject_fraction=cfg.max_reject_fraction, progress=args.progress,
             threads=args.threads or None,
+            run_id=args.run_id or os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or new_run_key(),
         ).to_dict()  # fmt: skip
 
     return run_job(work, args.output_json)

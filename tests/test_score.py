@@ -249,3 +249,14 @@ score.score_snapshot(Path({str(source)!r}), Path({str(tmp_path / "out")!r}), dat
     assert len(table) == len(big) and table[contract.ID_COLUMN].is_unique
     assert set(table[contract.ID_COLUMN]) == set(big.EmployeeNumber.astype(int))
     assert table.scored_at.nunique() == 1  # resumed parts and new parts share one timestamp
+
+
+def test_an_unterminated_quote_in_a_multi_block_csv_names_its_line(tmp_path, predictor, raw):
+    big = pd.concat([raw] * 8, ignore_index=True)  # ~1.9 MB: more than one 1 MB parser block
+    lines = big.to_csv(index=False).encode().splitlines(keepends=True)
+    lines[3000] = lines[3000].replace(b",No,", b',"No,', 1)
+    source = tmp_path / "quote.csv"
+    source.write_bytes(b"".join(lines))
+    with pytest.raises(DataValidationError, match=r"quote.csv line 3001: unterminated quote"):
+        _score(source, tmp_path / "out", predictor)
+    assert not (tmp_path / "out" / "run_date=2026-11-20").exists()

@@ -13,18 +13,21 @@ Layout under ``output_root``::
     run_date=YYYY-MM-DD/_SUCCESS.json            manifest: counts, model, input fingerprint
     _rejects/run_date=YYYY-MM-DD/rejects.parquet  invalid rows, raw values + reason
     _staging/run_date=YYYY-MM-DD/                 work in progress (parts, staged rejects, state)
+    _staging/run_date=YYYY-MM-DD.lock             the partition lock, while a run holds it
 
 **Idempotent:** a rerun for the same date replaces the partition, so every row appears once.
 **Atomic:** readers never see a half-written partition; it is published by renames only after
 every part is written. **Resumable:** each part is written write-then-rename, and a killed run
 restarted with the same input and model skips the parts it already wrote. Batch boundaries are
-deterministic for a given input, so no row is duplicated or lost.
+deterministic for a given input, so no row is duplicated or lost. **One writer:** a run holds
+the partition's lock (:mod:`attrition_mlops.partition_lock`) from start to publish; a second
+run for the same partition fails at once, changing nothing. **Traceable:** every part and the
+manifest carry the input's SHA-256, checked before publishing (:mod:`.score_manifest`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import shutil
@@ -39,22 +42,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from attrition_mlops import contract
 from attrition_mlops.columnar import BatchModel, Columns, split_batch
+from attrition_mlops.csv_input import MalformedRow, malformed_frame, read_csv, reject_columns
 from attrition_mlops.model import AttritionPredictor
+from attrition_mlops.partition_lock import PartitionConflictError, partition_lock
+from attrition_mlops.score_manifest import SUCCESS_FILE, check_partition, input_digest, tag_part
 from attrition_mlops.validation import DataValidationError, Problem
 
 _CATEGORICAL = [f.name for f in contract.FEATURES if not f.is_integer]
-_CATEGORY = pa.dictionary(pa.int32(), pa.string())
 STATE_FILE = "_STATE.json"
-SUCCESS_FILE = "_SUCCESS.json"
 STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
 #: Bumped when the staging layout changes, so a run never resumes another layout's parts.
-STAGING_LAYOUT = 2
+STAGING_LAYOUT = 3  # 3: parts carry the input digest
 _TEXT = pa.large_string()
 OUTPUT_SCHEMA = pa.schema([
     (contract.ID_COLUMN, pa.int64()), ("probability", pa.float64()), ("label", _TEXT),
@@ -86,6 +89,9 @@ class ScoreResult:
     resumed_parts: int
     seconds: float
     scoring_path: str  # "compiled" (the fast path) or "sklearn" (its fallback)
+    run_id: str
+    input_sha256: str  # the input file's SHA-256 (a folder's: see score_manifest.input_digest)
+    input_files: list[dict]  # path, bytes, sha256 of each input file
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,13 +112,21 @@ class InputSource:
     def count_rows(self) -> int:
         if self.parquet:
             return sum(pq.read_metadata(f).num_rows for f in self.files)
-        return sum(batch.num_rows for f in self.files for batch in _read_csv(f))
+        return sum(batch.num_rows for f in self.files for batch in read_csv(f))
 
-    def batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, rows: int, malformed: list[MalformedRow] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """Batches of exactly ``rows`` rows, except each file's last: parts and resume points
-        then depend on the data and ``rows`` alone, not on row groups or CSV block sizes."""
+        then depend on the data and ``rows`` alone, not on row groups or CSV block sizes.
+        CSV rows the parser had to skip are appended to ``malformed`` as they are read."""
         for f in self.files:
-            yield from _rebatch(_read_parquet(f, rows) if self.parquet else _read_csv(f), rows)
+            read = _read_parquet(f, rows) if self.parquet else read_csv(f, malformed)
+            yield from _rebatch(read, rows)
+
+    def reject_columns(self) -> list[str] | None:
+        """The columns of the rejects file for rows the parser skipped (CSV only)."""
+        return None if self.parquet else reject_columns(self.files[0])
 
 
 def open_input(path: Path) -> InputSource:
@@ -137,17 +151,6 @@ def _read_parquet(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
         raise DataValidationError([problem]) from err
     with reader:
         yield from reader.iter_batches(batch_size=rows, use_threads=False)
-
-
-def _read_csv(path: Path) -> Iterator[pa.RecordBatch]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise DataValidationError([Problem(None, f"{path}: empty file, no header row")])
-    text = {name: _CATEGORY if name in _CATEGORICAL else pa.string() for name in header}
-    options = pacsv.ConvertOptions(column_types=text)
-    with pacsv.open_csv(path, convert_options=options) as reader:
-        yield from reader
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -245,24 +248,57 @@ def _progress(total: int | None, enabled: bool):
     return tqdm(total=total, unit="rows", desc="scoring", file=sys.stderr)
 
 
-def _score_batches(
-    batches: Iterator[pa.RecordBatch], staging: Path, model: BatchModel, meta: dict, bar
-) -> dict[str, int]:
-    """Score and stage every batch, skipping parts an interrupted run already wrote."""
+@dataclass(frozen=True)
+class _Run:
+    """What one run writes with: where it stages, the constant columns, the input digest."""
+
+    staging: Path
+    meta: dict
+    digest: str
+    batch_rows: int
+
+
+def _score_batches(source: InputSource, run: _Run, model: BatchModel, bar) -> dict[str, int]:
+    """Score and stage every batch, skipping parts an interrupted run already wrote.
+
+    Rows the CSV parser skipped are staged as rejects with the batch read after them (batch
+    boundaries, and so these, are deterministic); any left after the last batch get an index of
+    their own, with rejects and no part.
+    """
     counts = {"in": 0, "scored": 0}
-    for index, batch in enumerate(batches):
-        counts["in"] += batch.num_rows
-        part = staging / f"part-{index:05d}.parquet"
+    malformed: list[MalformedRow] = []
+    columns = source.reject_columns()
+    index = -1
+    for index, batch in enumerate(source.batches(run.batch_rows, malformed)):
+        skipped = _drain(malformed, columns)
+        counts["in"] += batch.num_rows + len(skipped)
+        part = run.staging / f"part-{index:05d}.parquet"
         if part.exists():  # written by an interrupted run with this same input and model
             counts["scored"] += pq.read_metadata(part).num_rows
         else:
-            table, rejects = _score_batch(batch, model, meta)
-            _stage_rejects(staging, index, rejects)
-            _write_atomic(table, part, **_PART_OPTIONS)
+            table, rejects = _score_batch(batch, model, run.meta)
+            _stage_rejects(run.staging, index, _joined(rejects, skipped))
+            _write_atomic(tag_part(table, run.digest), part, **_PART_OPTIONS)
             counts["scored"] += table.num_rows
         if bar is not None:
             bar.update(batch.num_rows)
+    skipped = _drain(malformed, columns)
+    counts["in"] += len(skipped)
+    _stage_rejects(run.staging, index + 1, skipped)
     return counts
+
+
+def _joined(rejects: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
+    parts = [frame for frame in (rejects, skipped) if not frame.empty]
+    return pd.concat(parts) if len(parts) > 1 else (parts[0] if parts else rejects)
+
+
+def _drain(malformed: list[MalformedRow], columns: list[str] | None) -> pd.DataFrame:
+    if not malformed or columns is None:
+        return pd.DataFrame()
+    frame = malformed_frame(malformed, columns)
+    malformed.clear()
+    return frame
 
 
 def score_snapshot(
@@ -277,29 +313,48 @@ def score_snapshot(
     max_reject_fraction: float = 0.01,
     progress: bool | None = None,
     threads: int | None = 1,
+    run_id: str | None = None,
 ) -> ScoreResult:
     """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring.
 
     ``threads`` caps the native (BLAS/OpenMP) threads used while scoring; None leaves the
     libraries' defaults. One is the default: the scorer is one Python process, and on a busy
     machine a second BLAS thread spin-waited for more CPU than it saved (docs/batch-scoring.md).
+    Raises PartitionBusyError, before touching anything, while another run holds the partition.
     """
+    part_name = f"run_date={run_date.isoformat()}"
+    run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
+    lock = output_root / "_staging" / f"{part_name}.lock"
+    with partition_lock(lock, str(output_root / part_name), run_id):
+        return _score_locked(
+            input_path, output_root, run_date, predictor, model_name=model_name,
+            model_version=str(model_version), batch_rows=batch_rows,
+            max_reject_fraction=max_reject_fraction, progress=progress, threads=threads,
+            run_id=run_id,
+        )  # fmt: skip
+
+
+def _score_locked(
+    input_path, output_root, run_date, predictor, *, model_name, model_version, batch_rows,
+    max_reject_fraction, progress, threads, run_id,
+) -> ScoreResult:  # fmt: skip
     started = time.perf_counter()
     source = open_input(input_path)
     model = BatchModel(predictor)
     part_name = f"run_date={run_date.isoformat()}"
+    digest, files = input_digest(source.files, Path(input_path))
+    key = {"input": fingerprint(input_path), "sha256": digest,
+           "model": f"{model_name}/{model_version}", "batch_rows": batch_rows,
+           "run_date": run_date.isoformat(), "layout": STAGING_LAYOUT}  # fmt: skip
     staging = output_root / "_staging" / part_name
-    key = {"input": fingerprint(input_path), "model": f"{model_name}/{model_version}",
-           "batch_rows": batch_rows, "run_date": run_date.isoformat(),
-           "layout": STAGING_LAYOUT}  # fmt: skip
     reused, scored_at = _prepare_staging(staging, key)
-    meta = {"model_name": model_name, "model_version": str(model_version),
+    meta = {"model_name": model_name, "model_version": model_version,
             "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
     show = sys.stderr.isatty() if progress is None else progress
     bar = _progress(source.count_rows() if show else None, show)
     limits = threadpool_limits(limits=threads) if threads else contextlib.nullcontext()
     with limits:
-        counts = _score_batches(source.batches(batch_rows), staging, model, meta, bar)
+        counts = _score_batches(source, _Run(staging, meta, digest, batch_rows), model, bar)
     if bar is not None:
         bar.close()
     rejects_path = _write_rejects(output_root, part_name, staging / STAGED_REJECTS)
@@ -312,9 +367,9 @@ def score_snapshot(
             f"{max_reject_fraction:.2%} allowed); partition not published. Reasons per row: "
             f"{rejects_path}"))])  # fmt: skip
     result = ScoreResult(
-        run_date.isoformat(), model_name, str(model_version), counts["in"], counts["scored"],
+        run_date.isoformat(), model_name, model_version, counts["in"], counts["scored"],
         n_rejected, str(output_root / part_name), str(rejects_path) if rejects_path else None,
-        reused, round(time.perf_counter() - started, 3), model.path,
+        reused, round(time.perf_counter() - started, 3), model.path, run_id, digest, files,
     )  # fmt: skip
     _publish(staging, output_root / part_name, result)
     return result
@@ -342,6 +397,12 @@ def _publish(staging: Path, final: Path, result: ScoreResult) -> None:
     (staging / STATE_FILE).unlink()
     shutil.rmtree(staging / STAGED_REJECTS, ignore_errors=True)
     (staging / SUCCESS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
+    problems = check_partition(staging)
+    if problems:  # only possible when the lock could not be taken (docs/batch-scoring.md)
+        raise PartitionConflictError(
+            f"{final}: not published, the staged parts do not match this run's manifest: "
+            + "; ".join(problems[:5])
+        )
     trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex}")
     if final.exists():
         os.replace(final, trash)
