@@ -181,13 +181,13 @@ def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
         _edit(lines[0], _set(("inputs", 0, "Age"), "41")),
         _edit(lines[1], _set(("inputs", 0, "Age"), 42.0)),
         _edit(lines[2], _drop(("event",))),
-        _edit(lines[3], _set(("timestamp",), "2026-11-20T23:30:00-02:00")),
+        _edit(lines[3], _set(("timestamp",), "2026-11-20T21:30:00-02:00")),
     ]
     path.write_text("\n".join([*changed, *lines[4:10]]) + "\n")
     frame = _columnar([path], rejected := [])
     assert not rejected and len(frame) == 30
     assert frame["Age"].iloc[[0, 3]].tolist() == [41, 42]
-    assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-21T01:30:00Z")
+    assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-20T23:30:00Z")
     assert frame["request_id"].tolist()[::3] == [json.loads(x)["request_id"] for x in lines[:10]]
 
 

@@ -17,10 +17,9 @@ DAY = date(2026, 11, 20)
 PSEUDONYMISE = inference_log.Pseudonymiser(b"test-key-0123456789abcdef")
 
 
-def _lines(frame, version, day):
-    return simulated_log_lines(
-        frame, model_name="m", model_version=version, day=day, pseudonymise=PSEUDONYMISE
-    )
+def _lines(frame, version, day, prefix="simulated"):
+    return simulated_log_lines(frame, model_name="m", model_version=version, day=day,
+                               pseudonymise=PSEUDONYMISE, request_id_prefix=prefix)  # fmt: skip
 
 
 def _write_local(root, lines, day=DAY):
@@ -87,8 +86,9 @@ def test_log_analytics_container_log_export(tmp_path, snapshot, profile):
 
 
 def test_each_serving_version_is_checked_against_its_own_profile(tmp_path, snapshot, profile):
-    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, seed=2), "1", DAY))
-    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, "overtime_surge", seed=3), "2", DAY))
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, seed=2), "1", DAY, "v1"))
+    surge = _traffic(snapshot, "overtime_surge", seed=3)
+    _write_local(tmp_path / "logs", _lines(surge, "2", DAY, "v2"))  # request ids of its own
     asked: list[str] = []
 
     def load(version):
