@@ -169,13 +169,17 @@ def _replays(lines: list[str]) -> list[str]:
 
 
 def _reference(paths, rejected, duplicates=None):
+    """The line reader; replays dropped (and listed in ``duplicates``) when it is given."""
     records = inference_log.read_records(paths, rejected=rejected)
-    unique = inference_log.unique_requests(records, [] if duplicates is None else duplicates)
-    return inference_log.records_to_frame(unique)
+    if duplicates is not None:
+        records = inference_log.unique_requests(records, duplicates)
+    return inference_log.records_to_frame(records)
 
 
 def _columnar(paths, rejected, chunk_bytes=log_reader.CHUNK_BYTES, duplicates=None):
     batches = log_reader.export_batches(paths, chunk_bytes)
+    if duplicates is None:
+        return log_reader.read_frame(batches, rejected)
     return log_reader.read_frame(batches, rejected, duplicates)
 
 
@@ -285,11 +289,15 @@ def test_timestamps_parsed_by_arrow_equal_pydantics():
     assert ok.tolist() == [True, False] and stamps.to_pylist()[1] is None
 
 
-def _both_readers(paths) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The columnar reader's (frame, rejected, duplicates), checked equal to the line reader's."""
-    expected_rejected, expected_duplicates = [], []
+def _both_readers(paths, replays: bool = False) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The columnar reader's (frame, rejected, duplicates), checked equal to the line reader's.
+
+    Without ``replays`` nothing is asked about duplicates (the readers' older interface).
+    """
+    expected_rejected, expected_duplicates = [], [] if replays else None
     expected = _reference(paths, expected_rejected, expected_duplicates)
-    frame = _columnar(paths, rejected := [], duplicates=(duplicates := []))
+    duplicates = [] if replays else None
+    frame = _columnar(paths, rejected := [], duplicates=duplicates)
     pd.testing.assert_frame_equal(frame, expected)
     assert (rejected, duplicates) == (expected_rejected, expected_duplicates)
     return frame, rejected, duplicates
@@ -343,7 +351,8 @@ def test_a_replayed_request_is_read_once_first_occurrence_wins(tmp_path, lines):
     replay = _edit(lines[1], _set(("inputs", 0, "Age"), 30))  # same request_id, other content
     (folder / "2-b.jsonl").write_text("\n".join([lines[1], lines[3], replay, lines[0]]) + "\n")
     paths = sorted(folder.glob("*.jsonl"))
-    frame, rejected, duplicates = _both_readers(paths)
+    assert len(_columnar(paths, [])) == 12  # 4 requests of 3 records, not 7 (the replays)
+    frame, rejected, duplicates = _both_readers(paths, replays=True)
     ids = [json.loads(line)["request_id"] for line in lines[:4]]
     assert not rejected and duplicates == [ids[1], ids[1], ids[0]]
     assert frame["request_id"].tolist()[::3] == ids and len(frame) == 12
