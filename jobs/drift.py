@@ -2,7 +2,9 @@
 
 Runs unchanged as a Databricks ``spark_python_task`` and as a local process. Prints a JSON
 summary whose ``drift_confirmed`` is the signal for the caller (the drift DAG updates the
-retraining Asset on it); ``--fail-on-drift`` also makes confirmed drift exit 3.
+retraining Asset on it); ``--fail-on-drift`` also makes confirmed drift exit 3. Lines left out
+of the check (rejected, replayed, or from a version the registry lacks) are counted in the
+summary, never fatal (docs/drift.md).
 """
 
 from __future__ import annotations

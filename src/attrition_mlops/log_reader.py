@@ -4,13 +4,18 @@
 judge here. Reading a million records through it one line at a time costs minutes, so lines are
 read in chunks of ~16 MB and parsed by Arrow's JSON reader against the schema's types. The checks
 the pydantic model makes (required fields, ranges, categories, the pseudonym pattern, list
-lengths, an aware timestamp) are then made on whole columns. Only a line that fails any of them,
-or that Arrow cannot read as one clean object (wrong JSON types, an unknown field, a duplicate key,
-two objects on one line, invalid UTF-8), is handed to ``parse_line``. That line is accepted or
+lengths, an aware timestamp inside the file's ``date=`` partition day, a finite latency) are
+then made on whole columns. Only a line that fails any of them, or that Arrow cannot read as one
+clean object (wrong JSON types, an unknown field, a duplicate key, two objects on one line,
+invalid UTF-8), is handed to ``parse_line``. That line is accepted or
 rejected exactly as the line-by-line reader would (lax coercions such as ``41.0`` for an integer
 included), and its rejection names the file, line and first problem. The fast checks are
 stricter than the model, never looser, so the verdicts are the same: ``tests/test_log_reader.py``
 holds the two readers to identical frames and rejections on a corpus of broken lines.
+
+A replayed line (a ``request_id`` an earlier valid line had) is dropped at the end, over the whole
+window's columns at once (:func:`replayed_rows`), as :func:`inference_log.unique_requests` drops it
+for the line reader: the first occurrence wins.
 
 Lines are separated by ``\\n`` (JSON Lines; ``\\r\\n`` works too); a line holding only whitespace is
 skipped. Memory: one chunk of text plus the selected columns of the records read so far.
