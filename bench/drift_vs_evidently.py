@@ -93,12 +93,13 @@ def worker_ours(args: argparse.Namespace, started: float) -> dict:
     monitoring.check_drift = timed("check_drift", monitoring.check_drift)
     monitoring.write_report = timed("write_report", monitoring.write_report)
     t = time.perf_counter()
-    day, rejected = date.fromisoformat(DAY), []
-    frame = monitoring.read_window(args.logs, day, day, "local", rejected)
+    day, rejected, duplicates = date.fromisoformat(DAY), [], []
+    frame = monitoring.read_window(args.logs, day, day, "local", rejected, duplicates)
     phases["read"] = time.perf_counter() - t
     profile = json.loads(args.reference.read_text())
     t = time.perf_counter()
-    summary = monitoring.check_window(frame, lambda v: profile, DriftSettings(), args.out)
+    summary = monitoring.check_window(frame, lambda v: profile, DriftSettings(), args.out,
+                                      rejected=rejected, duplicates=duplicates)  # fmt: skip
     phases["check_window"] = time.perf_counter() - t
     phases |= {"stats": spent["check_drift"], "report": spent["write_report"]}
     result = json.loads(Path(summary["versions"][MODEL_VERSION]["reports"]["summary"]).read_text())

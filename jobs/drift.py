@@ -2,7 +2,9 @@
 
 Runs unchanged as a Databricks ``spark_python_task`` and as a local process. Prints a JSON
 summary whose ``drift_confirmed`` is the signal for the caller (the drift DAG updates the
-retraining Asset on it); ``--fail-on-drift`` also makes confirmed drift exit 3.
+retraining Asset on it); ``--fail-on-drift`` also makes confirmed drift exit 3. Lines left out
+of the check (rejected, replayed, or from a version the registry lacks) are counted in the
+summary, never fatal (docs/drift.md).
 """
 
 from __future__ import annotations
@@ -21,12 +23,23 @@ from attrition_mlops.tracking import configure_mlflow
 EXIT_DRIFT = 3
 
 
+def window_days(text: str) -> int:
+    """``--days``: a whole number of days, at least 1 (0 would be an empty window)."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"the window needs at least 1 day, got {days}")
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", type=Path, help="default: <state>/inference-logs")
     parser.add_argument("--format", choices=("local", "log-analytics"), default="local")
     parser.add_argument("--date", type=date.fromisoformat, help="last day (default: yesterday)")
-    parser.add_argument("--days", type=int, default=1, help="window length in days")
+    parser.add_argument("--days", type=window_days, default=1, help="window length in days (>= 1)")
     parser.add_argument("--output", type=Path, help="report folder (default: <state>/drift/<date>)")
     parser.add_argument("--fail-on-drift", action="store_true")
     parser.add_argument(
@@ -42,12 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         last = args.date or datetime.now(UTC).date() - timedelta(days=1)
         first = last - timedelta(days=args.days - 1)
         rejected: list[str] = []
+        duplicates: list[str] = []
         logs = args.logs or settings.state_dir / "inference-logs"
-        frame = read_window(logs, first, last, args.format, rejected)
+        frame = read_window(logs, first, last, args.format, rejected, duplicates)
         out = args.output or settings.state_dir / "drift" / last.isoformat()
-        loader = partial(registry.load_reference_profile, settings.model_name)
-        summary.update(check_window(frame, loader, get_drift_settings(), out))
-        summary.update(window=[first.isoformat(), last.isoformat()], rejected_lines=rejected)
+        loader = partial(registry.find_reference_profile, settings.model_name)
+        summary.update(check_window(frame, loader, get_drift_settings(), out,
+                                    rejected=rejected, duplicates=duplicates))  # fmt: skip
+        summary.update(window=[first.isoformat(), last.isoformat()])
         summary["report_dir"] = str(out)
         if args.log_to_mlflow:
             summary.update(log_drift_run(summary, out, settings.experiment_name + "-monitoring"))

@@ -93,6 +93,10 @@ BREAKS = {
     "offset timestamp": _set(("timestamp",), "2026-11-20T23:30:00-02:00"),
     "space-separated timestamp": _set(("timestamp",), "2026-11-20 10:00:00+00:00"),
     "impossible date": _set(("timestamp",), "2026-02-30T10:00:00+00:00"),
+    "timestamp on another day": _set(("timestamp",), "2026-04-12T10:00:00+00:00"),
+    "timestamp at the next midnight": _set(("timestamp",), "2026-11-21T00:00:00+00:00"),
+    "timestamp at this midnight": _set(("timestamp",), "2026-11-20T00:00:00+00:00"),
+    "timestamp a microsecond early": _set(("timestamp",), "2026-11-19T23:59:59.999999+00:00"),
     "timestamp as number": _set(("timestamp",), 1795000000),
     "timestamp garbage": _set(("timestamp",), "yesterday"),
     "probability above 1": _set(("outputs", 0, "probability"), 1.5),
@@ -121,6 +125,10 @@ RAW = {
     ),
     "NaN probability": lambda line: line.replace('"probability":0.0', '"probability":NaN', 1),
     "infinite latency": lambda line: line.replace('"latency_ms":0.0', '"latency_ms":Infinity', 1),
+    "minus infinite latency": lambda line: line.replace(
+        '"latency_ms":0.0', '"latency_ms":-Infinity', 1
+    ),
+    "NaN latency": lambda line: line.replace('"latency_ms":0.0', '"latency_ms":NaN', 1),
     "leading spaces": lambda line: "   " + line,
     "trailing vertical tab": lambda line: line + "\v",
     "a JSON array": lambda line: "[" + line + "]",
@@ -133,7 +141,7 @@ RAW = {
 
 
 def _corpus(lines: list[str]) -> bytes:
-    """Valid lines with every break spliced in, blank lines, a BOM and bad UTF-8."""
+    """Valid lines with every break and replay spliced in, blank lines, a BOM and bad UTF-8."""
     out = ["\ufeff" + lines[0], ""]
     breaks = [*BREAKS.values()]
     raws = [*RAW.values()]
@@ -145,17 +153,34 @@ def _corpus(lines: list[str]) -> bytes:
         else:
             out.append(line)
     assert not breaks and not raws, "corpus too short for every break"
+    out += _replays(lines)
     data = "\n".join(out).encode()
     bad_utf8 = lines[-1].replace('"request_id":"', '"request_id":"\udcff', 1)
     return data + b"\n" + bad_utf8.encode("utf-8", "surrogateescape")  # no final newline
 
 
-def _reference(paths, rejected):
-    return inference_log.records_to_frame(inference_log.read_records(paths, rejected=rejected))
+def _replays(lines: list[str]) -> list[str]:
+    """Lines repeating an earlier request_id: exact copies, an altered copy, a replay of a replay,
+    and a valid line whose id only a rejected line had before (that one is the first)."""
+    altered = _edit(lines[5], _set(("inputs", 0, "Age"), 30))
+    rejected_first = _edit(lines[12], _set(("request_id",), "seen-only-broken"))
+    broken = _edit(rejected_first, _set(("inputs", 0, "Age"), 7))
+    return [lines[2], altered, lines[2], lines[41], broken, rejected_first, rejected_first]
 
 
-def _columnar(paths, rejected, chunk_bytes=log_reader.CHUNK_BYTES):
-    return log_reader.read_frame(log_reader.export_batches(paths, chunk_bytes), rejected)
+def _reference(paths, rejected, duplicates=None):
+    """The line reader; replays dropped (and listed in ``duplicates``) when it is given."""
+    records = inference_log.read_records(paths, rejected=rejected)
+    if duplicates is not None:
+        records = inference_log.unique_requests(records, duplicates)
+    return inference_log.records_to_frame(records)
+
+
+def _columnar(paths, rejected, chunk_bytes=log_reader.CHUNK_BYTES, duplicates=None):
+    batches = log_reader.export_batches(paths, chunk_bytes)
+    if duplicates is None:
+        return log_reader.read_frame(batches, rejected)
+    return log_reader.read_frame(batches, rejected, duplicates)
 
 
 @pytest.mark.parametrize("chunk_bytes", [log_reader.CHUNK_BYTES, 3000, 50_000])
@@ -163,15 +188,20 @@ def test_same_frame_and_rejections_as_the_line_reader(tmp_path, lines, chunk_byt
     path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
     path.parent.mkdir()
     path.write_bytes(_corpus(lines))
-    expected_rejected: list[str] = []
-    expected = _reference([path], expected_rejected)
-    rejected: list[str] = []
-    frame = _columnar([path], rejected, chunk_bytes)
+    expected_rejected, expected_duplicates = [], []
+    expected = _reference([path], expected_rejected, expected_duplicates)
+    rejected, duplicates = [], []
+    frame = _columnar([path], rejected, chunk_bytes, duplicates)
     pd.testing.assert_frame_equal(frame, expected)
-    assert rejected == expected_rejected
-    # The corpus really exercises both verdicts and the lax coercions.
-    assert 25 < len(rejected) < 60
+    assert rejected == expected_rejected and duplicates == expected_duplicates
+    # The corpus really exercises both verdicts, the lax coercions and the replays.
+    assert 25 < len(rejected) < 70
     assert len(frame) > 400 and len(set(frame.request_id)) > 130
+    replayed = [json.loads(lines[i])["request_id"] for i in (2, 5, 2, 41)]
+    assert duplicates == [*replayed, "seen-only-broken"]
+    assert frame.request_id.value_counts().max() == 3  # each request once, its 3 records
+    first_age = json.loads(lines[5])["inputs"][0]["Age"]  # the altered replay said 30
+    assert frame.loc[frame.request_id == replayed[1], "Age"].iloc[0] == first_age != 30
 
 
 def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
@@ -181,13 +211,13 @@ def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
         _edit(lines[0], _set(("inputs", 0, "Age"), "41")),
         _edit(lines[1], _set(("inputs", 0, "Age"), 42.0)),
         _edit(lines[2], _drop(("event",))),
-        _edit(lines[3], _set(("timestamp",), "2026-11-20T23:30:00-02:00")),
+        _edit(lines[3], _set(("timestamp",), "2026-11-20T21:30:00-02:00")),
     ]
     path.write_text("\n".join([*changed, *lines[4:10]]) + "\n")
     frame = _columnar([path], rejected := [])
     assert not rejected and len(frame) == 30
     assert frame["Age"].iloc[[0, 3]].tolist() == [41, 42]
-    assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-21T01:30:00Z")
+    assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-20T23:30:00Z")
     assert frame["request_id"].tolist()[::3] == [json.loads(x)["request_id"] for x in lines[:10]]
 
 
@@ -257,3 +287,73 @@ def test_timestamps_parsed_by_arrow_equal_pydantics():
         pa.chunked_array([pa.array([texts[0], "2026-02-30T10:00:00+00:00"], pa.large_string())])
     )
     assert ok.tolist() == [True, False] and stamps.to_pylist()[1] is None
+
+
+def _both_readers(paths, replays: bool = False) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The columnar reader's (frame, rejected, duplicates), checked equal to the line reader's.
+
+    Without ``replays`` nothing is asked about duplicates (the readers' older interface).
+    """
+    expected_rejected, expected_duplicates = [], [] if replays else None
+    expected = _reference(paths, expected_rejected, expected_duplicates)
+    duplicates = [] if replays else None
+    frame = _columnar(paths, rejected := [], duplicates=duplicates)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert (rejected, duplicates) == (expected_rejected, expected_duplicates)
+    return frame, rejected, duplicates
+
+
+def test_a_line_stamped_outside_its_partition_day_is_rejected_by_both_readers(tmp_path, lines):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    stamps = ["2026-04-12T10:00:00.000+00:00", "2026-11-21T00:00:00+00:00",
+              "2026-11-20T00:00:00+00:00", "2026-11-20T23:59:59.999+00:00",
+              "2026-11-20T23:30:00-02:00"]  # fmt: skip
+    edited = [_edit(line, _set(("timestamp",), stamp))
+              for line, stamp in zip(lines[:5], stamps, strict=True)]  # fmt: skip
+    path.write_text("\n".join(edited) + "\n")
+    frame, rejected, _ = _both_readers([path])
+    assert len(frame) == 6  # the two lines inside 2026-11-20 (UTC), 3 records each
+    assert rejected == [
+        f"{path}:1: timestamp 2026-04-12T10:00:00+00:00 is outside its partition "
+        "date=2026-11-20 at ('timestamp',)",
+        f"{path}:2: timestamp 2026-11-21T00:00:00+00:00 is outside its partition "
+        "date=2026-11-20 at ('timestamp',)",
+        f"{path}:5: timestamp 2026-11-21T01:30:00+00:00 is outside its partition "
+        "date=2026-11-20 at ('timestamp',)",
+    ]
+
+
+def test_a_file_outside_a_partition_has_no_day_to_keep_to(tmp_path, lines):
+    path = tmp_path / "loose.jsonl"
+    path.write_text(_edit(lines[0], _set(("timestamp",), "2026-04-12T10:00:00+00:00")) + "\n")
+    frame, rejected, _ = _both_readers([path])
+    assert len(frame) == 3 and not rejected
+
+
+def test_non_finite_latency_is_rejected_by_both_readers(tmp_path, lines):
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    values = ["Infinity", "-Infinity", "NaN", "1e999", "12.5"]
+    texts = [line.replace('"latency_ms":0.0', f'"latency_ms":{value}', 1)
+             for line, value in zip(lines[:5], values, strict=True)]  # fmt: skip
+    path.write_text("\n".join(texts) + "\n")
+    frame, rejected, _ = _both_readers([path])
+    assert len(frame) == 3  # only the finite latency
+    assert [r.split(": ", 1)[0] for r in rejected] == [f"{path}:{n}" for n in (1, 2, 3, 4)]
+    assert all("finite number" in r and "('latency_ms',)" in r for r in rejected)
+
+
+def test_a_replayed_request_is_read_once_first_occurrence_wins(tmp_path, lines):
+    folder = tmp_path / "date=2026-11-20"
+    folder.mkdir()
+    (folder / "1-a.jsonl").write_text("\n".join(lines[:3]) + "\n")
+    replay = _edit(lines[1], _set(("inputs", 0, "Age"), 30))  # same request_id, other content
+    (folder / "2-b.jsonl").write_text("\n".join([lines[1], lines[3], replay, lines[0]]) + "\n")
+    paths = sorted(folder.glob("*.jsonl"))
+    assert len(_columnar(paths, [])) == 12  # 4 requests of 3 records, not 7 (the replays)
+    frame, rejected, duplicates = _both_readers(paths, replays=True)
+    ids = [json.loads(line)["request_id"] for line in lines[:4]]
+    assert not rejected and duplicates == [ids[1], ids[1], ids[0]]
+    assert frame["request_id"].tolist()[::3] == ids and len(frame) == 12
+    assert frame["Age"].iloc[3] == json.loads(lines[1])["inputs"][0]["Age"] != 30

@@ -17,10 +17,9 @@ DAY = date(2026, 11, 20)
 PSEUDONYMISE = inference_log.Pseudonymiser(b"test-key-0123456789abcdef")
 
 
-def _lines(frame, version, day):
-    return simulated_log_lines(
-        frame, model_name="m", model_version=version, day=day, pseudonymise=PSEUDONYMISE
-    )
+def _lines(frame, version, day, prefix="simulated"):
+    return simulated_log_lines(frame, model_name="m", model_version=version, day=day,
+                               pseudonymise=PSEUDONYMISE, request_id_prefix=prefix)  # fmt: skip
 
 
 def _write_local(root, lines, day=DAY):
@@ -87,8 +86,9 @@ def test_log_analytics_container_log_export(tmp_path, snapshot, profile):
 
 
 def test_each_serving_version_is_checked_against_its_own_profile(tmp_path, snapshot, profile):
-    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, seed=2), "1", DAY))
-    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, "overtime_surge", seed=3), "2", DAY))
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, seed=2), "1", DAY, "v1"))
+    surge = _traffic(snapshot, "overtime_surge", seed=3)
+    _write_local(tmp_path / "logs", _lines(surge, "2", DAY, "v2"))  # request ids of its own
     asked: list[str] = []
 
     def load(version):
@@ -123,3 +123,47 @@ def test_simulated_records_are_counted_and_bannered(tmp_path, snapshot, profile)
     assert summary["n_simulated"] == 1000 == summary["versions"]["1"]["n_simulated"]
     page = (tmp_path / "reports" / "model_version=1" / "drift_report.html").read_text()
     assert "SIMULATED traffic: 1,000 of 1,000 records" in page
+
+
+def test_unknown_model_version_is_counted_and_the_rest_checked(tmp_path, snapshot, profile):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot), "1", DAY, "known"))
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, n=40, seed=4), "9", DAY, "stray"))
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
+    profiles = {"1": profile}  # what the registry holds
+    summary = check_window(frame, profiles.get, DriftSettings(), tmp_path / "reports")
+    assert summary["status"] == "no_drift" and list(summary["versions"]) == ["1"]
+    assert summary["n_records"] == 1000  # the checked records
+    assert summary["unknown_versions"] == {"9": {"lines": 8, "records": 40}}
+    assert (summary["n_unknown_version_lines"], summary["n_unknown_version_records"]) == (8, 40)
+    page = (tmp_path / "reports" / "model_version=1" / "drift_report.html").read_text()
+    assert "8 from model versions not in the registry (40 records)" in page
+    assert not (tmp_path / "reports" / "model_version=9").exists()
+
+
+def test_only_unknown_versions_is_insufficient_data_not_a_crash(tmp_path, snapshot):
+    _write_local(tmp_path / "logs", _lines(_traffic(snapshot, n=300), "7", DAY))
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
+    summary = check_window(frame, lambda version: None, DriftSettings(), tmp_path / "reports")
+    assert summary["status"] == "insufficient_data" and summary["versions"] == {}
+    assert summary["n_records"] == 0 and summary["n_unknown_version_records"] == 300
+
+
+def test_replays_and_rejections_are_counted_in_summary_and_report(tmp_path, snapshot, profile):
+    lines = list(_lines(_traffic(snapshot), "1", DAY))
+    misfiled = lines[7].replace('"timestamp":"2026-11-20T', '"timestamp":"2026-04-12T', 1)
+    assert misfiled != lines[7]
+    _write_local(tmp_path / "logs", [*lines[:7], misfiled, *lines[8:]])
+    _write_local(tmp_path / "logs", lines[:3])  # a file replayed in part
+    rejected, duplicates = [], []
+    frame = read_window(tmp_path / "logs", DAY, DAY, "local", rejected, duplicates)
+    assert len(frame) == 995 and len(rejected) == 1 and len(duplicates) == 3
+    assert "outside its partition date=2026-11-20" in rejected[0]
+    summary = check_window(frame, lambda version: profile, DriftSettings(), tmp_path / "reports",
+                           rejected=rejected, duplicates=duplicates)  # fmt: skip
+    assert (summary["n_rejected_lines"], summary["n_duplicate_lines"]) == (1, 3)
+    assert summary["rejected_lines"] == rejected and summary["n_records"] == 995
+    assert summary["duplicate_request_ids"] == [json.loads(x)["request_id"] for x in lines[:3]]
+    report = tmp_path / "reports" / "model_version=1"
+    assert "1 rejected (invalid), 3 duplicate" in (report / "drift_report.html").read_text()
+    left_out = json.loads((report / "drift_summary.json").read_text())["window_lines_left_out"]
+    assert left_out["n_duplicate_lines"] == 3 and left_out["n_rejected_lines"] == 1

@@ -55,19 +55,28 @@ def write_report(
     reference_profile: Mapping[str, Any],
     current: pd.DataFrame,
     out_dir: Path | str,
+    lines: Mapping[str, int] | None = None,
 ) -> dict[str, Path]:
-    """Write both artifacts into ``out_dir`` (created if needed); returns {"summary", "html"}."""
+    """Write both artifacts into ``out_dir`` (created if needed); returns {"summary", "html"}.
+
+    ``lines``: the window's counts of log lines left out of the check, by reason
+    (``monitoring.line_counts``), shown in both artifacts.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = out / SUMMARY_FILE
-    summary.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
+    content = result.to_dict() | ({"window_lines_left_out": dict(lines)} if lines else {})
+    summary.write_text(json.dumps(content, indent=2, allow_nan=False), encoding="utf-8")
     page = out / HTML_FILE
-    page.write_text(render_html(result, reference_profile, current), encoding="utf-8")
+    page.write_text(render_html(result, reference_profile, current, lines), encoding="utf-8")
     return {"summary": summary, "html": page}
 
 
 def render_html(
-    result: DriftResult, reference_profile: Mapping[str, Any], current: pd.DataFrame
+    result: DriftResult,
+    reference_profile: Mapping[str, Any],
+    current: pd.DataFrame,
+    lines: Mapping[str, int] | None = None,
 ) -> str:
     """The report page as one string."""
     ordered = sorted(result.features, key=lambda f: (not f.drifted, -f.effect_ratio, f.name))
@@ -89,6 +98,7 @@ def render_html(
 <h1>Drift report</h1>
 {banner if n_simulated else ""}
 <p class="status">{_esc(result.status)}: {_esc(result.message)}</p>
+{_left_out(lines)}
 <p>{result.n_current} current records vs {result.n_reference} reference records;
 {_esc(result.correction)} correction at alpha = {result.alpha:g}; {_esc(thresholds)}.
 A feature is drifted when its adjusted p-value is below alpha and its effect ratio
@@ -99,6 +109,18 @@ A feature is drifted when its adjusted p-value is below alpha and its effect rat
 {figures}
 </body></html>
 """
+
+
+def _left_out(lines: Mapping[str, int] | None) -> str:
+    """The window's log lines that no version's check saw, by reason (always shown when given)."""
+    if lines is None:
+        return ""
+    return (
+        f"<p>Log lines left out of this window's check: {lines['n_rejected_lines']:,} rejected "
+        f"(invalid), {lines['n_duplicate_lines']:,} duplicate (request_id read before), "
+        f"{lines['n_unknown_version_lines']:,} from model versions not in the registry "
+        f"({lines['n_unknown_version_records']:,} records). The job summary lists them.</p>"
+    )
 
 
 def _row(feature: FeatureDrift) -> str:

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,9 +30,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from attrition_mlops import contract
 
@@ -48,6 +51,8 @@ EXTRA_COLUMNS = (
 )  # fmt: skip
 #: A request carrying this header (value "true") is SIMULATED traffic; its log line says so.
 SIMULATED_HEADER = "X-Attrition-Simulated"
+#: Validation-context key: the partition day a line was read from (see :func:`parse_line`).
+PARTITION_DAY = "partition_day"
 
 
 class Pseudonymiser:
@@ -103,11 +108,26 @@ class InferenceRecord(BaseModel):
     model_version: str
     inputs: list[LoggedEmployee]  # type: ignore[valid-type]
     outputs: list[LoggedPrediction]
-    latency_ms: Annotated[float, Field(ge=0.0)]
+    latency_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
     n_records: Annotated[int, Field(ge=1)]
     #: SIMULATED traffic (the simulator's requests and export files), never real employees.
     #: Written on every line; lines from before it existed read as False.
     simulated: bool = False
+
+    @field_validator("timestamp")
+    @classmethod
+    def _inside_partition(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """A line read from a ``date=`` partition must be stamped on that UTC day."""
+        day = (info.context or {}).get(PARTITION_DAY)
+        if day is not None:
+            start, stop = day_bounds(day)
+            if not start <= value < stop:
+                raise PydanticCustomError(
+                    "outside_partition",
+                    "timestamp {stamp} is outside its partition date={day}",
+                    {"stamp": value.astimezone(UTC).isoformat(), "day": day.isoformat()},
+                )
+        return value
 
     @model_validator(mode="after")
     def _counts_agree(self) -> InferenceRecord:
@@ -157,9 +177,31 @@ def dump_line(record: Mapping[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
-def parse_line(text: str | bytes) -> InferenceRecord:
-    """Validate one log line; raises pydantic.ValidationError on anything malformed."""
-    return InferenceRecord.model_validate_json(text)
+def parse_line(text: str | bytes, partition_day: date | None = None) -> InferenceRecord:
+    """Validate one log line; raises pydantic.ValidationError on anything malformed.
+
+    ``partition_day``: the day of the ``date=`` partition the line was read from; a timestamp
+    outside that UTC day is then an error too (a misfiled or forged line).
+    """
+    context = {PARTITION_DAY: partition_day} if partition_day is not None else None
+    return InferenceRecord.model_validate_json(text, context=context)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, stop) of a UTC day: the timestamps its export partition may hold."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def partition_day(path: Path | str) -> date | None:
+    """The day of the ``date=YYYY-MM-DD`` folder holding an export file, if it is in one."""
+    name = Path(path).parent.name
+    if not name.startswith("date="):
+        return None
+    try:
+        return date.fromisoformat(name.removeprefix("date="))
+    except ValueError:
+        return None
 
 
 def is_inference_line(text: str) -> bool:
@@ -232,19 +274,37 @@ def read_records(
 ) -> Iterator[InferenceRecord]:
     """Parse every line of the given export files (blank lines are skipped).
 
-    A malformed line raises, unless ``rejected`` is given: then a description of it (file,
-    line number, first problem) is appended there and reading goes on.
+    A file in a ``date=`` partition may only hold lines stamped on that day. A malformed line
+    raises, unless ``rejected`` is given: then a description of it (file, line number, first
+    problem) is appended there and reading goes on.
     """
     for path in paths:
+        day = partition_day(path)
         with open(path, "rb") as handle:  # JSON Lines: split on "\n" only
             for number, raw in enumerate(handle, start=1):
                 line = raw.removesuffix(b"\n").decode("utf-8", errors="replace")
                 if not line.strip():
                     continue
                 try:
-                    yield parse_line(line)
+                    yield parse_line(line, day)
                 except ValidationError as err:
                     if rejected is None:
                         raise
                     problem = err.errors()[0]
                     rejected.append(f"{path}:{number}: {problem['msg']} at {problem['loc']}")
+
+
+def unique_requests(
+    records: Iterable[InferenceRecord], duplicates: list[str]
+) -> Iterator[InferenceRecord]:
+    """Each request once: the first line with a ``request_id`` wins, a replay is left out.
+
+    The ``request_id`` of every line left out is appended to ``duplicates``.
+    """
+    seen: set[str] = set()
+    for record in records:
+        if record.request_id in seen:
+            duplicates.append(record.request_id)
+            continue
+        seen.add(record.request_id)
+        yield record

@@ -4,13 +4,18 @@
 judge here. Reading a million records through it one line at a time costs minutes, so lines are
 read in chunks of ~16 MB and parsed by Arrow's JSON reader against the schema's types. The checks
 the pydantic model makes (required fields, ranges, categories, the pseudonym pattern, list
-lengths, an aware timestamp) are then made on whole columns. Only a line that fails any of them,
-or that Arrow cannot read as one clean object (wrong JSON types, an unknown field, a duplicate key,
-two objects on one line, invalid UTF-8), is handed to ``parse_line``. That line is accepted or
+lengths, an aware timestamp inside the file's ``date=`` partition day, a finite latency) are
+then made on whole columns. Only a line that fails any of them, or that Arrow cannot read as one
+clean object (wrong JSON types, an unknown field, a duplicate key, two objects on one line,
+invalid UTF-8), is handed to ``parse_line``. That line is accepted or
 rejected exactly as the line-by-line reader would (lax coercions such as ``41.0`` for an integer
 included), and its rejection names the file, line and first problem. The fast checks are
 stricter than the model, never looser, so the verdicts are the same: ``tests/test_log_reader.py``
 holds the two readers to identical frames and rejections on a corpus of broken lines.
+
+A replayed line (a ``request_id`` an earlier valid line had) is dropped at the end, over the whole
+window's columns at once (:func:`replayed_rows`), as :func:`inference_log.unique_requests` drops it
+for the line reader: the first occurrence wins.
 
 Lines are separated by ``\\n`` (JSON Lines; ``\\r\\n`` works too); a line holding only whitespace is
 skipped. Memory: one chunk of text plus the selected columns of the records read so far.
@@ -27,6 +32,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +74,14 @@ class LineBatch:
     numbers: list[int] | None = None
     #: The lines themselves, when they may hold a raw newline (then ``data`` is unused).
     lines: list[bytes] | None = None
+    #: The ``date=`` partition the lines come from: each must be stamped on that UTC day.
+    day: date | None = None
 
 
 def export_batches(paths: Iterable[Path], chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineBatch]:
     """The local export's files as batches of whole lines, ~``chunk_bytes`` at a time."""
     for path in paths:
+        day = inference_log.partition_day(path)
         with open(path, "rb", buffering=0) as handle:
             tail = b""
             while True:  # read straight into the batch's buffer: no concatenation, no slice copy
@@ -86,19 +95,25 @@ def export_batches(paths: Iterable[Path], chunk_bytes: int = CHUNK_BYTES) -> Ite
                 if cut < 0:
                     tail = bytes(buffer[:end])
                     continue
-                yield LineBatch(str(path), memoryview(buffer)[:cut])
+                yield LineBatch(str(path), memoryview(buffer)[:cut], day=day)
                 tail = bytes(buffer[cut + 1 : end])
             if tail:
-                yield LineBatch(str(path), tail)
+                yield LineBatch(str(path), tail, day=day)
 
 
-def read_frame(batches: Iterable[LineBatch], rejected: list[str] | None = None) -> pd.DataFrame:
-    """One row per logged record, as ``records_to_frame(read_records(...))`` would return it.
+def read_frame(
+    batches: Iterable[LineBatch],
+    rejected: list[str] | None = None,
+    duplicates: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per logged record, as ``records_to_frame(unique_requests(read_records(...)))``.
 
     A malformed line raises pydantic's ``ValidationError`` unless ``rejected`` is given: then
-    ``"<source>:<line>: <problem> at <location>"`` is appended there and reading goes on.
+    ``"<source>:<line>: <problem> at <location>"`` is appended there and reading goes on. A line
+    repeating an earlier line's ``request_id`` (a replay) is left out; its ``request_id`` is
+    appended to ``duplicates`` when given.
     """
-    reader = _Reader(rejected)
+    reader = _Reader(rejected, duplicates)
     collecting = gc.isenabled()
     gc.disable()  # the read makes many short-lived objects and no cycles: no collector passes
     try:
@@ -150,8 +165,9 @@ def _parse_ahead(batches: Iterable[LineBatch]) -> Iterator[_Parsed]:
 
 
 class _Reader:
-    def __init__(self, rejected: list[str] | None) -> None:
+    def __init__(self, rejected: list[str] | None, duplicates: list[str] | None) -> None:
         self.rejected = rejected
+        self.duplicates = duplicates
         self.parts: list[pa.Table] = []  # record columns plus "_line", the line's ordinal
         self.lines_seen = 0
         self.in_order = True
@@ -195,7 +211,7 @@ class _Reader:
         """Keep the lines that pass the column checks; send the others to the model."""
         ordinal = self.lines_seen
         lines = _Lines.of(table)
-        good = lines.good()
+        good = lines.good(batch.day)
         if good.all():
             self._emit(lines.records(None, ordinal))
         else:
@@ -212,7 +228,7 @@ class _Reader:
         if not text.strip():
             return  # whitespace beyond ASCII: a blank line, as for the line reader
         try:
-            record = inference_log.parse_line(text)
+            record = inference_log.parse_line(text, batch.day)
         except ValidationError as err:
             if self.rejected is None:
                 raise
@@ -220,8 +236,7 @@ class _Reader:
             where = f"{batch.source}:{self.number(batch, index)}"
             self.rejected.append(f"{where}: {problem['msg']} at {problem['loc']}")
             return
-        # Re-serialised, the accepted record is canonical JSON that Arrow reads as-is (the model
-        # accepts an infinite latency, hence NaN/Infinity allowed here).
+        # Re-serialised, the accepted record is canonical JSON that Arrow reads as-is.
         canonical = json.dumps(record.model_dump(mode="json"), separators=(",", ":")).encode()
         table = _arrow(canonical, 1)
         if table is None:  # pragma: no cover - the model's own output is always readable
@@ -239,7 +254,35 @@ class _Reader:
         self.parts = []
         if not self.in_order:
             table = table.take(pc.sort_indices(table["_line"]))  # stable: records keep order
+        replay = replayed_rows(table["_line"], table["request_id"])
+        if replay.any():
+            if self.duplicates is not None:
+                first_rows = np.flatnonzero(replay & _line_starts(table["_line"]))
+                self.duplicates += table["request_id"].take(first_rows).to_pylist()
+            table = table.filter(pa.array(~replay))
         return _to_frame(table.drop_columns(["_line"]))
+
+
+def _line_starts(lines: pa.ChunkedArray) -> np.ndarray:
+    """Per row (rows ordered by line): is it the first record of its line?"""
+    line = lines.to_numpy()
+    return np.concatenate(([True], line[1:] != line[:-1])) if line.size else line.astype(bool)
+
+
+def replayed_rows(lines: pa.ChunkedArray, request_ids: pa.ChunkedArray) -> np.ndarray:
+    """Per row: does it belong to a line whose ``request_id`` an earlier line already had?
+
+    Rows are ordered by line and a line's records are adjacent, so each line is its first row;
+    the first line of each ``request_id`` wins (vectorised: no loop over lines).
+    """
+    starts = _line_starts(lines)
+    first_rows = np.flatnonzero(starts)
+    ids = request_ids.take(pa.array(first_rows)).combine_chunks()
+    codes = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    replayed = np.ones(first_rows.size, dtype=bool)
+    replayed[np.unique(codes, return_index=True)[1]] = False  # first occurrence of each id
+    rows_per_line = np.diff(np.append(first_rows, starts.size))
+    return np.repeat(replayed, rows_per_line)
 
 
 @functools.cache
@@ -321,10 +364,17 @@ class _Lines:
         (inputs, input_line), (outputs, output_line) = flat("inputs"), flat("outputs")
         return cls(table, inputs, outputs, input_line, output_line, stamps, aware)
 
-    def good(self) -> np.ndarray:
-        """Per line: does it pass every check the pydantic model makes (never fewer)?"""
-        table = self.table
-        good = self.aware & _all(
+    def good(self, day: date | None = None) -> np.ndarray:
+        """Per line: does it pass every check the pydantic model makes (never fewer)?
+
+        ``day``: the lines' partition day; a timestamp outside it fails, as in the model.
+        """
+        table, aware = self.table, self.aware
+        if day is not None:
+            start, stop = (pa.scalar(t, pa.timestamp("us", tz="UTC"))
+                           for t in inference_log.day_bounds(day))  # fmt: skip
+            aware = aware & _all(pc.greater_equal(self.stamps, start), pc.less(self.stamps, stop))
+        good = aware & _all(
             pc.equal(table["schema_version"], 1),
             pc.equal(table["event"], inference_log.EVENT),
             pc.is_valid(table["request_id"]),

@@ -91,6 +91,32 @@ def load_reference_profile(name: str, version: str) -> dict:
         return json.load(handle)
 
 
+def find_reference_profile(name: str, version: str) -> dict | None:
+    """The reference profile of a registered version; None if the registry holds no such version.
+
+    Log lines name the version that served them; one the registry does not know (a typo, a
+    deleted version, another registry's number) is the caller's to count, not a crash. A model
+    name the registry does not know at all is a configuration error: ``UnknownModelError``.
+    """
+    client = MlflowClient()
+    try:
+        client.get_model_version(name, version)  # a stage name or "abc" is no version either
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        try:
+            client.get_registered_model(name)
+        except MlflowException as missing:
+            if missing.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise UnknownModelError(
+                    f"no registered model {name!r} (ATTRITION_MODEL_NAME): nothing to check "
+                    "the logs against"
+                ) from missing
+            raise
+        return None
+    return load_reference_profile(name, version)
+
+
 def get_version(name: str, version: str, client: MlflowClient | None = None) -> ModelVersion:
     return (client or MlflowClient()).get_model_version(name, version)
 
