@@ -173,17 +173,22 @@ class _Undo:
 
 
 def _point(client: MlflowClient, name: str, alias: str, version: str | None) -> None:
-    if version is not None:
-        client.set_registered_model_alias(name, alias, version)
-    elif get_alias_version(name, alias, client) is not None:
+    if version is None:
         client.delete_registered_model_alias(name, alias)
+    else:
+        client.set_registered_model_alias(name, alias, version)
 
 
-def _repoint(undo: _Undo, name: str, alias: str, version: str | None) -> None:
-    old = get_alias_version(name, alias, undo.client)
+def _repoint(undo: _Undo, name: str, alias: str, old: str | None, version: str | None) -> None:
     if old != version:
         undo.add(_point, undo.client, name, alias, old)
         _point(undo.client, name, alias, version)
+
+
+def _snapshot(client: MlflowClient, name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The model's aliases and tags in one read (holders, pointers and history together)."""
+    model = client.get_registered_model(name)
+    return {alias: str(v) for alias, v in model.aliases.items()}, model.tags
 
 
 def _tag_version(undo: _Undo, name: str, version: str, tags: dict[str, str]) -> None:
@@ -236,14 +241,15 @@ class _Move:
 def _apply(client: MlflowClient, name: str, move: _Move) -> AliasMove:
     """Compare-and-set ``move`` and record it; the caller holds the registry lock."""
     alias, target = move.alias, move.target
-    current = get_alias_version(name, alias, client)
+    aliases, tags = _snapshot(client, name)
+    current = aliases.get(alias)
     if current != move.expected:
         raise ConcurrentAliasMoveError(
             f"{name}@{alias} now holds version {current}, not {move.expected} as when this "
             f"decision was made (another promotion won the race); aborting without changes. "
             f"Re-run the evaluation against the current {alias}."
         )
-    history = alias_history(name, alias, client)
+    history = parse_history(tags, alias)
     extra = {"evaluation_run_id": move.evaluation_run_id} if move.evaluation_run_id else {}
     at = datetime.now(UTC).isoformat(timespec="seconds")
     entry = HistoryEntry(
@@ -254,10 +260,11 @@ def _apply(client: MlflowClient, name: str, move: _Move) -> AliasMove:
     try:
         undo.add(client.delete_registered_model_tag, name, entry.key)
         client.set_registered_model_tag(name, entry.key, entry.to_tag_value())
-        _repoint(undo, name, alias, target)
+        _repoint(undo, name, alias, current, target)
         _audit_versions(undo, name, entry)
         after = replay([*history, entry]).rollback_target(target)
-        _repoint(undo, name, previous_alias(alias), after)
+        pointer = previous_alias(alias)
+        _repoint(undo, name, pointer, aliases.get(pointer), after)
     except BaseException:
         undo.run()
         raise
@@ -343,12 +350,12 @@ def rollback_alias(name: str, alias: str, *, actor: str, reason: str = "rollback
     """
     client = MlflowClient()
     with _lock(name) as lock:
-        current = get_alias_version(name, alias, client)
-        history = alias_history(name, alias, client)
+        aliases, tags = _snapshot(client, name)
+        current, history = aliases.get(alias), parse_history(tags, alias)
         if history:
             target = replay(history).rollback_target(current)
         else:
-            target = get_alias_version(name, previous_alias(alias), client)
+            target = aliases.get(previous_alias(alias))
         if target is None:
             raise RollbackError(
                 f"{name}@{alias} (version {current}) has no {previous_alias(alias)} to roll back "
