@@ -25,6 +25,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from attrition_mlops.evaluate import EvaluationError
     from attrition_mlops.registry import (
         ConcurrentAliasMoveError,
+        RegistryLockError,
         RollbackError,
         UnknownModelError,
     )
@@ -36,6 +37,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         HoldoutError,
         EvaluationError,
         ConcurrentAliasMoveError,
+        RegistryLockError,
         RollbackError,
         UnknownModelError,
     )
