@@ -17,34 +17,45 @@ ALIASES = (
 )
 
 
-def status() -> dict:
-    """Which version holds each alias, with its audit tags."""
+def status(history_limit: int = 10) -> dict:
+    """Which version holds each alias, with its audit tags and its latest history entries."""
     from attrition_mlops.tracking import configure_mlflow
 
     settings = get_settings()
     configure_mlflow(settings)
+    histories = registry.alias_histories(settings.model_name)
     out = {}
-    for alias in ALIASES:
+    for alias in dict.fromkeys([*ALIASES, *histories]):
         version = registry.get_alias_version(settings.model_name, alias)
-        if version is None:
+        history = histories.get(alias, [])
+        if version is None and not history:
             continue
-        tags = registry.get_version(settings.model_name, version).tags
-        out[alias] = {
-            "version": version,
-            "holdout_auc": tags.get("holdout_auc"),
-            **{k: v for k, v in tags.items() if k.startswith(f"audit.{alias}.")},
-        }
+        out[alias] = {"version": version}
+        if version is not None:
+            tags = registry.get_version(settings.model_name, version).tags
+            out[alias] |= {
+                "holdout_auc": tags.get("holdout_auc"),
+                **{k: v for k, v in tags.items() if k.startswith(f"audit.{alias}.")},
+            }
+        if history:
+            shown = history[-history_limit:] if history_limit > 0 else history
+            out[alias]["history"] = [entry.to_dict() for entry in reversed(shown)]
+            out[alias]["history_entries"] = len(history)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attrition", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="show which version holds each alias")
+    status_cmd = sub.add_parser("status", help="show which version holds each alias")
+    status_cmd.add_argument(
+        "--history", type=int, default=10, metavar="N",
+        help="latest N history entries per alias, newest first (0: all)",
+    )  # fmt: skip
     sub.add_parser("demo", help="run the local lifecycle demo")
     args = parser.parse_args(argv)
     if args.command == "status":
-        print(json.dumps(status(), indent=2))
+        print(json.dumps(status(args.history), indent=2))
         return 0
     from attrition_mlops.demo import main as demo_main
 

@@ -26,6 +26,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from attrition_mlops.partition_lock import PartitionBusyError, PartitionConflictError
     from attrition_mlops.registry import (
         ConcurrentAliasMoveError,
+        RegistryLockError,
         RollbackError,
         UnknownModelError,
     )
@@ -37,6 +38,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         HoldoutError,
         EvaluationError,
         ConcurrentAliasMoveError,
+        RegistryLockError,
         RollbackError,
         UnknownModelError,
         PartitionBusyError,

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,12 @@ class PipelineSettings(BaseSettings):
         default=None, description="MLflow tracking URI; default: SQLite under state_dir"
     )
     registry_uri: str | None = None
+    # The lock that makes alias compare-and-set atomic (registry_lock.py). Needed for an MLflow
+    # server or Databricks; a sqlite:/// store locks a file beside the database by itself.
+    registry_lock_url: SecretStr | None = Field(
+        default=None, description="postgresql:// URL for the alias-move lock, or 'none'"
+    )
+    registry_lock_timeout_s: float = Field(60, gt=0, description="wait at most this for the lock")
     experiment_name: str = "employee_attrition"
     model_name: str = "employee_attrition"
     mlflow_ui_url: str = Field("http://127.0.0.1:5000", description="for links in the Airflow UI")

@@ -39,6 +39,7 @@ RUNBOOK_ERRORS = (
     "HoldoutError",
     "EvaluationError",
     "ConcurrentAliasMoveError",
+    "RegistryLockError",
     "RollbackError",
     "TooManyRejectsError",
     "UnknownModelError",
