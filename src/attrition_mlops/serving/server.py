@@ -35,6 +35,7 @@ class ServerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="listen address (0.0.0.0 in containers)")
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes (1 in Kubernetes)")
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="request line + headers; more gets 431"
     )
@@ -67,6 +68,7 @@ class ServerSettings(BaseSettings):
             "factory": True,
             "host": self.host,
             "port": self.port,
+            "workers": self.workers,
             "timeout_keep_alive": self.keep_alive_seconds,
             "timeout_graceful_shutdown": self.graceful_shutdown_seconds,
         }
