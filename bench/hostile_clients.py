@@ -6,8 +6,9 @@ and records each latency (a probe over 5 s counts as failed); the server's RSS i
 every 0.25 s. Two phases, ``--seconds`` each:
 
 - ``bodies``: 4 client processes post maximum-size hostile bodies back to back, cycling
-  through one record of ~200,000 unknown keys, 1,000 records of 34 unknown keys, ~900,000 tiny
-  JSON values, and 1,000 valid records (the legitimate maximum);
+  through one record of 150,000 unknown keys, 1,000 records of 34 unknown keys, ~900,000 tiny
+  JSON values, and 1,000 valid records (the legitimate maximum); then again without the valid
+  ones (``bodies_hostile_only``);
 - ``headers``: 200 slow-header connections (one header byte every 0.5 s, reconnecting when
   refused) and 8 clients sending 60 MB headers as fast as they can.
 
@@ -42,15 +43,16 @@ PROBE_EVERY = 0.05
 PROBE_TIMEOUT = 5.0
 
 
-def hostile_bodies() -> list[bytes]:
-    one_record = {f"unknown_{i:06d}": 0 for i in range(200_000)}
+def hostile_bodies(with_valid: bool = True) -> list[bytes]:
+    one_record = {f"u{i}": 0 for i in range(150_000)}  # ~1.8 MB
     many_records = [{f"unknown_field_{i:02d}": 0 for i in range(34)} for _ in range(1000)]
     bodies = [
         json.dumps([one_record]).encode(),
         json.dumps(many_records).encode(),
         b"[" + b",".join([b"0"] * 900_000) + b"]",
-        json.dumps([EXAMPLE_RECORD] * 1000).encode(),
     ]
+    if with_valid:
+        bodies.append(json.dumps([EXAMPLE_RECORD] * 1000).encode())
     return [b for b in bodies if len(b) < 2 * MB]
 
 
@@ -147,8 +149,10 @@ def measure(host: str, port: int, pid: int, seconds: float) -> dict:
     }
 
 
-def phase_bodies(url: str, host: str, port: int, pid: int, seconds: float) -> dict:
-    bodies = hostile_bodies()
+def phase_bodies(
+    url: str, host: str, port: int, pid: int, seconds: float, with_valid: bool = True
+) -> dict:
+    bodies = hostile_bodies(with_valid)
     stop = multiprocessing.Event()
     counts = [multiprocessing.Value("i", 0) for _ in range(4)]
     clients = [
@@ -183,11 +187,11 @@ def phase_headers(host: str, port: int, pid: int, seconds: float) -> dict:
         stop.set()
 
 
-def start_server(model_uri: str, baseline_src: str | None, port: int, workdir: Path):
+def start_server(model_dir: str, baseline_src: str | None, port: int, workdir: Path):
     env = {
         **os.environ,
         "ATTRITION_STATE_DIR": str(workdir / "state"),
-        "ATTRITION_SERVING_MODEL_URI": model_uri,
+        "ATTRITION_SERVING_MODEL_DIR": model_dir,
         "ATTRITION_SERVING_POLL_SECONDS": "0",
         "ATTRITION_SERVING_LOG_STDOUT": "false",
     }
@@ -215,7 +219,7 @@ def start_server(model_uri: str, baseline_src: str | None, port: int, workdir: P
 
 
 def train_model(workdir: Path) -> str:
-    """A small model logged to a throwaway MLflow store; returns its URI."""
+    """A small model saved as a baked model directory (as the image has it); returns its path."""
     import mlflow
 
     from attrition_mlops import contract
@@ -249,15 +253,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     (workdir / "artifacts").mkdir()
-    model_uri = train_model(workdir)
+    model_dir = train_model(workdir)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = start_server(model_uri, args.baseline_src, port, workdir)
+    server = start_server(model_dir, args.baseline_src, port, workdir)
     host, url = "127.0.0.1", f"http://127.0.0.1:{port}"
     try:
         results = {"idle": measure(host, port, server.pid, min(5.0, args.seconds))}
         results["bodies"] = phase_bodies(url, host, port, server.pid, args.seconds)
+        results["bodies_hostile_only"] = phase_bodies(
+            url, host, port, server.pid, args.seconds, with_valid=False
+        )
         results["headers"] = phase_headers(host, port, server.pid, args.seconds)
     finally:
         server.terminate()
