@@ -170,6 +170,16 @@ def test_a_record_with_thousands_of_keys_is_refused_before_validation(client):
     assert "1000 fields" in error["problem"]
 
 
+def test_many_unknown_fields_are_counted_without_validating_the_records(client):
+    records = [{f"unknown_{i}": 0 for i in range(20)} for _ in range(3)]  # 60 unknown fields
+    response = client.post("/predict", json=records)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == "invalid request: 60 problems (first 50 listed)"
+    assert {e["type"] for e in body["errors"]} == {"extra_forbidden"}  # no "missing" noise
+    assert (body["errors"][0]["record"], body["errors"][-1]["record"]) == (0, 2)
+
+
 def test_a_body_of_countless_tiny_values_is_refused_before_parsing(client):
     body = b"[" + b",".join([b"[]"] * 20000) + b"]"  # 40 KB, 20,000 JSON values
     response = client.post("/predict", content=body, headers=JSON)
