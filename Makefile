@@ -56,7 +56,7 @@ score: install ## Batch-score the bundled snapshot with the champion into .state
 
 .PHONY: serve
 serve: install ## Serve the API on http://127.0.0.1:8000 (follows the production alias, else champion)
-	$(RUN) uvicorn --factory attrition_mlops.serving.app:create_app --host 127.0.0.1 --port 8000 --loop uvloop --http httptools --no-access-log
+	$(RUN) python -m attrition_mlops.serving.server
 
 .PHONY: simulate
 simulate: install ## Send SIMULATED traffic to `make serve` (SCENARIO=none RECORDS=1000 URL=...; docs/simulator.md)

@@ -6,8 +6,9 @@ request), same machine, one run. Load comes from separate processes:
   schedule (open loop) over one keep-alive connection and records each request's wall time;
 - maximum throughput with p99 ≤ 50 ms: ``wrk`` (Debian package ``wrk``) at increasing
   connection counts; the best requests/s whose p99 stays ≤ 50 ms.
-Each server runs with 1 and 2 uvicorn workers; this service with the production uvicorn
-options (``attrition_mlops.serving.app.UVICORN_OPTIONS``).
+Each server runs with 1 and 2 uvicorn workers; this service through its production launcher
+(``python -m attrition_mlops.serving.server``: uvloop, the guarded httptools protocol, no access
+log; ``service@<ref>`` with uvloop, httptools and no access log, the options of older commits).
 
 All servers of one worker count run side by side, and the fixed-rate measurement visits them in
 turns, ``--rounds`` times: on a shared machine, background load then hits every server alike.
@@ -40,11 +41,11 @@ from pathlib import Path
 
 import httpx
 
-from attrition_mlops.serving.app import UVICORN_OPTIONS
 from attrition_mlops.serving.schemas import EXAMPLE_REQUEST as EXAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
 CONNECTIONS = (1, 2, 4, 8, 16, 32, 64)
+OLD_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False}
 
 
 def free_port() -> int:
@@ -70,8 +71,12 @@ def server_command(kind: str, port: int, workers: int, model_uri: str) -> tuple[
     common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if kind == "service" or kind.startswith("service@"):
         env = {"ATTRITION_SERVING_MODEL_URI": model_uri, "ATTRITION_SERVING_POLL_SECONDS": "0"}
+        if kind == "service":
+            env["ATTRITION_SERVING_WORKERS"] = str(workers)
+            cmd = [py, "-m", "attrition_mlops.serving.server", "--host", "127.0.0.1"]
+            return cmd + ["--port", str(port)], env
         cmd = [py, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app"]
-        return cmd + common + ["--log-level", "warning", *uvicorn_flags(UVICORN_OPTIONS)], env
+        return cmd + common + ["--log-level", "warning", *uvicorn_flags(OLD_OPTIONS)], env
     if kind == "naive":
         env = {"ATTRITION_BENCH_MODEL_URI": model_uri}
         cmd = [py, "-m", "uvicorn", "--factory", "naive_serving_app:create_app"]

@@ -100,10 +100,7 @@ def test_dockerfile_contract():
     assert final["EXPOSE"] == "8000"
     assert final["STOPSIGNAL"] == "SIGTERM"
     assert "/health/live" in final["HEALTHCHECK"] and '"python"' in final["HEALTHCHECK"]
-    assert json.loads(final["CMD"]) == [
-        "uvicorn", "--factory", "attrition_mlops.serving.app:create_app",
-        "--host", "0.0.0.0", "--port", "8000",
-    ]  # fmt: skip
+    assert json.loads(final["CMD"]) == ["python", "-m", "attrition_mlops.serving.server"]
     env = " ".join(args for op, args in runtime if op == "ENV")
     assert "ATTRITION_SERVING_MODEL_DIR=/opt/model" in env
     # The runtime stage takes the venv and the model, nothing else (no sources, no lock, no uv).

@@ -343,7 +343,7 @@ def check_drain(t):
     out = []
     for c in t["spec"]["containers"]:
         sleep = ((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds")
-        drain = _env(c).get("UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN", {}).get("value")
+        drain = _env(c).get("ATTRITION_SERVING_GRACEFUL_SHUTDOWN_SECONDS", {}).get("value")
         if not sleep or drain is None:
             out.append(f"{c['name']}: preStop sleep {sleep}, graceful timeout {drain}")
         elif sleep + int(drain) + DRAIN_MARGIN_SECONDS > grace:
@@ -634,9 +634,10 @@ def test_deployment_dag_can_set_the_image(tmp_path):
 
 
 def test_image_default_drain_matches_the_manifests(rendered):
-    dockerfile = (REPO / "serving" / "Dockerfile").read_text()
-    baked = re.search(r"UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN=(\d+)", dockerfile).group(1)
+    from attrition_mlops.serving.server import ServerSettings
+
+    baked = str(ServerSettings.model_fields["graceful_shutdown_seconds"].default)
     for overlay in OVERLAYS:
         container = serving_template(rendered[overlay])["spec"]["containers"][0]
-        assert _env(container)["UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN"]["value"] == baked
+        assert _env(container)["ATTRITION_SERVING_GRACEFUL_SHUTDOWN_SECONDS"]["value"] == baked
         assert _env(container).get("ATTRITION_SERVING_MODEL_DIR") is None  # the image's default

@@ -134,13 +134,12 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def serve_in_subprocess(env: dict[str, str], workdir: Path) -> Iterator[ServerProcess]:
-    """The production command (uvicorn --factory ...) as a child process on a free port."""
+    """The production launcher as a child process on a free loopback port."""
     port = free_port()
     stdout, stderr = workdir / "server.stdout", workdir / "server.stderr"
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app",
+        sys.executable, "-m", "attrition_mlops.serving.server",
         "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log",  # = UVICORN_OPTIONS
     ]  # fmt: skip
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(

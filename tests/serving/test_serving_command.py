@@ -1,29 +1,25 @@
-"""Every way production starts the API gives uvicorn the same options (``UVICORN_OPTIONS``).
+"""Every way production starts the API runs the one launcher, so its limits cannot disagree.
 
-The image (CMD + ENV), ``make serve`` and ``serving/app.py`` are each run through uvicorn's
-own entry point with ``uvicorn.run`` replaced by a recorder, so the options are the ones
-uvicorn's command line really resolves, environment variables (``UVICORN_*``) included.
+The image (Dockerfile CMD and ENV), docker compose (its serving stage), ``make serve`` and
+``serving/app.py`` must each run ``attrition_mlops.serving.server``; the launcher is then run
+with ``uvicorn.run`` replaced by a recorder, so the options checked are the ones uvicorn gets.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
-import os
 import re
 import shlex
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from attrition_mlops.serving.app import UVICORN_OPTIONS
+from attrition_mlops.serving import server
+from attrition_mlops.serving.protocol import GuardedHttpToolsProtocol
 
-# the module: the package attribute ``uvicorn.main`` is the click command of the same name
-UVICORN_MAIN = importlib.import_module("uvicorn.main")
 REPO = Path(__file__).resolve().parents[2]
-FACTORY = "attrition_mlops.serving.app:create_app"
+LAUNCHER = ["python", "-m", "attrition_mlops.serving.server"]
 
 
 @pytest.fixture
@@ -33,52 +29,71 @@ def recorded(monkeypatch) -> dict:
     def record(app, **options):
         calls.update(options, app=app)
 
-    monkeypatch.setattr(UVICORN_MAIN, "run", record)
-    monkeypatch.setattr(uvicorn, "run", record)
-    for name in [n for n in os.environ if n.startswith("UVICORN_")]:
-        monkeypatch.delenv(name)
-    return calls
+    monkeypatch.setattr(server.uvicorn, "run", record)
+    for name in ("HOST", "PORT", "MAX_HEADER_BYTES", "MAX_CONNECTIONS"):
+        monkeypatch.delenv(f"ATTRITION_SERVING_{name}", raising=False)
+    server.get_server_settings.cache_clear()
+    yield calls
+    server.get_server_settings.cache_clear()
 
 
-def _uvicorn_cli(args: list[str]) -> None:
-    UVICORN_MAIN.main.main(args, standalone_mode=False)
-
-
-def _assert_production_options(options: dict) -> None:
-    assert options["app"] == FACTORY and options["factory"] is True
-    for name, value in UVICORN_OPTIONS.items():
-        assert options[name] == value, name
-
-
-def _runtime_stage(text: str) -> list[str]:
+def _dockerfile_stage(text: str) -> tuple[list[str], dict[str, str]]:
+    """The last stage's CMD and ENV of a Dockerfile."""
     joined = re.sub(r"\\\n\s*", " ", text)
     lines = [line.strip() for line in joined.splitlines()]
     instructions = [line for line in lines if line and not line.startswith("#")]
     last_from = max(i for i, line in enumerate(instructions) if line.startswith("FROM "))
-    return instructions[last_from:]
+    stage = instructions[last_from:]
+    env = dict(
+        pair.partition("=")[::2]
+        for line in stage
+        if line.startswith("ENV ")
+        for pair in shlex.split(line[4:])
+    )
+    [cmd] = [json.loads(line[4:]) for line in stage if line.startswith("CMD ")]
+    return cmd, env
 
 
-def test_image_command_and_environment(recorded, monkeypatch):
-    runtime = _runtime_stage((REPO / "serving" / "Dockerfile").read_text())
-    for line in runtime:
-        if line.startswith("ENV "):
-            for pair in shlex.split(line[4:]):
-                name, _, value = pair.partition("=")
-                if name.startswith("UVICORN_"):
-                    monkeypatch.setenv(name, value)
-    [cmd] = [json.loads(line[4:]) for line in runtime if line.startswith("CMD ")]
-    assert cmd[0] == "uvicorn"
-    _uvicorn_cli(cmd[1:])
-    _assert_production_options(recorded)
-    assert recorded["timeout_graceful_shutdown"] == 20 and recorded["host"] == "0.0.0.0"
+def _launch(monkeypatch, env: dict[str, str], argv: list[str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    server.get_server_settings.cache_clear()
+    assert server.main(argv) == 0
 
 
-def test_make_serve(recorded):
+def _assert_production(options: dict, host: str) -> None:
+    assert options["app"] == server.FACTORY and options["factory"] is True
+    assert options["loop"] == "uvloop" and options["access_log"] is False
+    assert options["http"] == server.PROTOCOL
+    assert options["host"] == host and options["port"] == 8000
+    assert options["timeout_graceful_shutdown"] == 20 and options["timeout_keep_alive"] == 5
+
+
+def test_image_runs_the_launcher(recorded, monkeypatch):
+    cmd, env = _dockerfile_stage((REPO / "serving" / "Dockerfile").read_text())
+    assert cmd == LAUNCHER
+    assert not [name for name in env if name.startswith("UVICORN_")]
+    _launch(monkeypatch, {k: v for k, v in env.items() if k.startswith("ATTRITION_")}, [])
+    _assert_production(recorded, host="0.0.0.0")
+
+
+def test_compose_runs_the_launcher(recorded, monkeypatch):
+    text = (REPO / "docker-compose.yaml").read_text()
+    stage = text[text.index("AS serving") :]
+    cmd = json.loads(re.search(r"^\s*CMD (\[.*\])$", stage, re.MULTILINE).group(1))
+    assert cmd == LAUNCHER
+    assert "ATTRITION_SERVING_HOST=0.0.0.0" in stage.split("CMD")[0]
+    _launch(monkeypatch, {"ATTRITION_SERVING_HOST": "0.0.0.0"}, [])
+    _assert_production(recorded, host="0.0.0.0")
+
+
+def test_make_serve_runs_the_launcher(recorded, monkeypatch):
     makefile = (REPO / "Makefile").read_text()
     recipe = re.search(r"^serve:.*\n\t(.+)$", makefile, re.MULTILINE).group(1)
     words = shlex.split(recipe)
-    _uvicorn_cli(words[words.index("uvicorn") + 1 :])
-    _assert_production_options(recorded)
+    assert words[words.index("python") :] == LAUNCHER
+    _launch(monkeypatch, {}, [])
+    _assert_production(recorded, host="127.0.0.1")
 
 
 def test_serving_app_entrypoint(recorded):
@@ -86,5 +101,13 @@ def test_serving_app_entrypoint(recorded):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--port", "8123"]) == 0
-    _assert_production_options(recorded)
-    assert recorded["port"] == 8123 and recorded["timeout_graceful_shutdown"] == 20
+    assert recorded["port"] == 8123 and recorded["http"] == server.PROTOCOL
+
+
+def test_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ATTRITION_SERVING_MAX_HEADER_BYTES", "4096")
+    monkeypatch.setenv("ATTRITION_SERVING_MAX_CONNECTIONS", "7")
+    limits = server.ServerSettings().connection_limits()
+    assert (limits.max_header_bytes, limits.max_connections) == (4096, 7)
+    resolved = importlib.import_module("uvicorn.importer").import_from_string(server.PROTOCOL)
+    assert resolved is GuardedHttpToolsProtocol

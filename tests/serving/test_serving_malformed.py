@@ -127,7 +127,14 @@ def _body_cases() -> list[Case]:
         Case("utf8-latin1", '[{"Gender": "Mal\xe9"}]'.encode("latin-1"), where=(None, None)),
         Case("utf8-overlong", b'[{"Gender": "\xc0\xaf"}]', where=(None, None)),
         Case("utf8-surrogate", b'[{"Gender": "\xed\xa0\x80"}]', where=(None, None)),
-        Case("utf16", json.dumps([record]).encode("utf-16"), where=(None, None)),
+        # another Unicode encoding is refused as such (415), with or without a BOM: the contract
+        # says UTF-8, and json.loads(bytes) would otherwise decode them silently
+        Case("utf16", json.dumps([record]).encode("utf-16"), status=415),
+        Case("utf16-le-no-bom", json.dumps([record]).encode("utf-16-le"), status=415),
+        Case("utf16-be-no-bom", json.dumps([record]).encode("utf-16-be"), status=415),
+        Case("utf32-le-no-bom", json.dumps([record]).encode("utf-32-le"), status=415),
+        Case("charset-utf16", [record], status=415,
+             headers={"content-type": "application/json; charset=utf-16"}),
         Case("json-truncated", b'[{"Age": 36', where=(None, None)),
         Case("json-trailing-comma", b"[1,]", where=(None, None)),
         Case("json-single-quotes", b"[{'Age': 36}]", where=(None, None)),

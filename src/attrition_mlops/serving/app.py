@@ -1,4 +1,4 @@
-"""The app factory. Run it with ``uvicorn --factory attrition_mlops.serving.app:create_app``.
+"""The app factory. Serve it with ``python -m attrition_mlops.serving.server`` (docs/serving.md).
 
 Start-up (lifespan): start the log writer, load and warm the model (a baked model directory
 that cannot load fails the start; a registry alias with nothing deployed yet starts unready and
@@ -34,13 +34,6 @@ from attrition_mlops.serving.sources import DirectorySource, ModelSource, source
 from attrition_mlops.settings import PipelineSettings, get_settings
 
 log = logging.getLogger(__name__)
-
-#: The uvicorn options every production entry point uses (the image's ENV, ``make serve``,
-#: ``serving/app.py``, ``bench/serving.py``); docs/serving.md says why. uvloop and httptools
-#: are what uvicorn's "auto" picks when installed, but named here a missing one fails the start
-#: instead of silently costing ~0.3 ms per request. The access log is off: ~0.3 ms per request
-#: at low load, and every /predict is already in the inference log, every request in /metrics.
-UVICORN_OPTIONS = {"loop": "uvloop", "http": "httptools", "access_log": False}
 
 DESCRIPTION = """\
 Employee attrition predictions for IBM HR records.
@@ -82,6 +75,16 @@ def _pseudonymiser(settings: ServingSettings, pipeline: PipelineSettings) -> Pse
     return Pseudonymiser(secrets.token_bytes(32))
 
 
+def _check_auth(settings: ServingSettings, pipeline: PipelineSettings) -> None:
+    """Refuse to start unauthenticated outside the local target (an empty key is refused by
+    :class:`ServingSettings` itself, whatever the target)."""
+    if settings.api_key is None and pipeline.target != "local":
+        raise RuntimeError(
+            f"ATTRITION_SERVING_API_KEY is required on the {pipeline.target!r} target: refusing "
+            "to serve predictions without authentication"
+        )
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
@@ -121,6 +124,7 @@ def create_app(
         stream=(log_stream or sys.stdout) if settings.log_stdout else None,
         flush_seconds=settings.log_flush_seconds,
     )
+    _check_auth(settings, pipeline)
     runtime = ModelRuntime(
         source, poll_seconds=settings.poll_seconds, on_swap=metrics.model_swapped
     )
@@ -129,11 +133,15 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        # No trailing-slash redirects: Starlette builds them from the client's Host header,
+        # so `POST /predict/` with a foreign Host would be sent to that host. 404 instead.
+        redirect_slashes=False,
     )
     app.state.serving = ServingState(settings, runtime, metrics, writer)
     install_error_handlers(app)
     app.add_middleware(ServingMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    auth = [Depends(api_key_guard(ApiKeyCheck(settings.api_key)))] if settings.api_key else []
+    key = settings.api_key
+    auth = [Depends(api_key_guard(ApiKeyCheck(key)))] if key is not None else []
     app.include_router(ops.router)
     app.include_router(
         predict.build_router(settings.max_records, route_class=predict_route), dependencies=auth

@@ -2,7 +2,10 @@
 
 Every error is ``{"detail": ..., "errors": [{"record", "field", "problem", "type"}], "request_id"}``
 with ``record`` the 0-based index in the posted array. Input values are never echoed back: they
-may be huge, may be identifiers, and NaN cannot even be written as JSON.
+may be huge, may be identifiers, and NaN cannot even be written as JSON. What the client chose
+and does come back (a field name, a content type) is clipped, and at most
+``MAX_LISTED_ERRORS`` problems are listed, so an error body stays under ~25 KB whatever the
+request held.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from attrition_mlops.serving.body import decode_json
 from attrition_mlops.serving.metrics import request_id
 from attrition_mlops.serving.schemas import ErrorResponse, FieldError
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ERRORS = 50
+MAX_FIELD_CHARS = 100  # an unknown field's name, as echoed in `field`
+MAX_PROBLEM_CHARS = 300
 _JSON_TYPES = ("application/json",)
 
 
@@ -34,10 +40,17 @@ def error_response(
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
+def clip(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
 def _problem(error: dict[str, Any]) -> FieldError:
     loc = [part for part in error.get("loc", ()) if part != "body"]
     record = loc[0] if loc and isinstance(loc[0], int) else None
-    field = str(loc[1]) if record is not None and len(loc) > 1 else None
+    field = clip(str(loc[1]), MAX_FIELD_CHARS) if record is not None and len(loc) > 1 else None
     kind = error.get("type", "invalid")
     ctx = error.get("ctx") or {}
     message = error.get("msg", "invalid value")
@@ -54,7 +67,8 @@ def _problem(error: dict[str, Any]) -> FieldError:
         message = "required field is missing"
     elif kind == "model_type":
         message = "each record must be a JSON object of employee fields"
-    return FieldError(record=record, field=field, problem=message, type=kind)
+    problem = clip(message, MAX_PROBLEM_CHARS)
+    return FieldError(record=record, field=field, problem=problem, type=kind)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,8 +110,22 @@ def check_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
         raise HTTPException(
-            415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
+            415,
+            f"Content-Type must be application/json, not {clip(content_type or 'missing', 100)!r}",
         )
+    charset = _parameter(content_type, "charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise HTTPException(
+            415, f"the body must be UTF-8 encoded JSON, not charset={clip(charset, 40)!r}"
+        )
+
+
+def _parameter(content_type: str | None, name: str) -> str | None:
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return value.strip().strip('"')
+    return None
 
 
 async def read_body(request: Request) -> bytes:
@@ -107,36 +135,10 @@ async def read_body(request: Request) -> bytes:
         raise HTTPException(400, "client disconnected before sending the whole body") from None
 
 
-def decode_json(body: bytes) -> Any:
-    """The parsed body, or a 422 naming exactly what is wrong with it.
-
-    FastAPI would answer some of these with a generic 400 or treat the body as a string; here
-    each gets a specific message.
-    """
-    if not body.strip():
-        raise _invalid_body("request body is required: a JSON array of employee records", "missing")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _invalid_body(
-            f"body is not UTF-8 text (byte 0x{body[err.start]:02x} at offset {err.start})"
-        ) from None
-    try:
-        return json.loads(body)  # bytes, as Starlette parses them (a UTF-8 BOM is accepted)
-    except json.JSONDecodeError as err:
-        raise _invalid_body(
-            f"body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
-        ) from None
-    except RecursionError:
-        raise _invalid_body("body is not acceptable JSON: nested too deeply") from None
-    except ValueError as err:  # e.g. an integer literal with thousands of digits
-        raise _invalid_body(f"body is not acceptable JSON: {err}") from None
-
-
 async def parse_json_body(request: Request) -> None:
     """Content type, encoding and JSON syntax checks for a route FastAPI handles itself."""
     check_content_type(request.headers.get("content-type"))
-    decode_json(await read_body(request))
+    decode_json(await read_body(request), request.app.state.serving.settings.max_records)
 
 
 class JSONBodyRoute(APIRoute):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attrition_mlops.settings import PipelineSettings
@@ -37,7 +37,7 @@ class ServingSettings(BaseSettings):
     max_records: int = Field(1000, ge=1, description="records per request")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="request body limit")
     api_key: SecretStr | None = Field(
-        None, description="X-API-Key / bearer token; auth is off when unset"
+        None, description="X-API-Key / bearer token; unset: auth off (local target only)"
     )
     log_export_dir: Path | None = Field(
         None,
@@ -56,6 +56,18 @@ class ServingSettings(BaseSettings):
     inline_max_records: int = Field(
         32, ge=0, description="requests up to this size score on the event loop (no thread hop)"
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, key: SecretStr | None) -> SecretStr | None:
+        # An empty value used to mean "auth off": a Secret created with an empty field, or a
+        # `KEY=` line in .env, would silently open the API. Unset the variable to turn auth off.
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError(
+                "ATTRITION_SERVING_API_KEY is set but empty: set a key, or unset the variable "
+                "to run without authentication (local target only)"
+            )
+        return key
 
     def export_dir(self, pipeline: PipelineSettings) -> Path | None:
         """Where the export goes, or None when this target does not export to a folder."""
