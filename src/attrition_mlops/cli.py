@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from attrition_mlops import registry
+from attrition_mlops.mlflow_connection import TrackingServerUnreachableError, reaching
 from attrition_mlops.settings import get_settings
 
 ALIASES = (
@@ -25,10 +27,11 @@ def status() -> dict:
     configure_mlflow(settings)
     out = {}
     for alias in ALIASES:
-        version = registry.get_alias_version(settings.model_name, alias)
-        if version is None:
-            continue
-        tags = registry.get_version(settings.model_name, version).tags
+        with reaching(settings.registry_uri or settings.resolved_tracking_uri):
+            version = registry.get_alias_version(settings.model_name, alias)
+            if version is None:
+                continue
+            tags = registry.get_version(settings.model_name, version).tags
         out[alias] = {
             "version": version,
             "holdout_auc": tags.get("holdout_auc"),
@@ -44,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the local lifecycle demo")
     args = parser.parse_args(argv)
     if args.command == "status":
-        print(json.dumps(status(), indent=2))
+        try:
+            print(json.dumps(status(), indent=2))
+        except TrackingServerUnreachableError as err:
+            print(f"attrition status: {err}", file=sys.stderr)
+            return 2
         return 0
     from attrition_mlops.demo import main as demo_main
 

@@ -2,8 +2,8 @@
 
 A job prints its result as one JSON line on stdout (and to ``--output-json`` when given) so a
 DAG task can pass it on as a small XCom. Failures the operator can act on (invalid data, no
-holdout, a lost promotion race, nothing to roll back) exit 2 with one clear message on stderr;
-anything else is a bug and keeps its traceback.
+holdout, a lost promotion race, nothing to roll back, an unreachable MLflow server) exit 2 with
+one clear message on stderr; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXIT_EXPECTED_FAILURE = 2
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from attrition_mlops.evaluate import EvaluationError
+    from attrition_mlops.mlflow_connection import TrackingServerUnreachableError
     from attrition_mlops.registry import (
         ConcurrentAliasMoveError,
         RollbackError,
@@ -38,6 +39,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         ConcurrentAliasMoveError,
         RollbackError,
         UnknownModelError,
+        TrackingServerUnreachableError,
     )
 
 
