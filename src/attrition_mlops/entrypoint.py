@@ -3,7 +3,8 @@
 A job prints its result as one JSON line on stdout (and to ``--output-json`` when given) so a
 DAG task can pass it on as a small XCom. Failures the operator can act on (invalid data, no
 holdout, a lost promotion race, nothing to roll back, an output partition another run is
-writing) exit 2 with one clear message on stderr; anything else is a bug and keeps its traceback.
+writing, an unreachable MLflow server) exit 2 with one clear message on stderr; anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EXIT_EXPECTED_FAILURE = 2
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from attrition_mlops.evaluate import EvaluationError
+    from attrition_mlops.mlflow_connection import TrackingServerUnreachableError
     from attrition_mlops.partition_lock import PartitionBusyError, PartitionConflictError
     from attrition_mlops.registry import (
         ConcurrentAliasMoveError,
@@ -43,6 +45,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         UnknownModelError,
         PartitionBusyError,
         PartitionConflictError,
+        TrackingServerUnreachableError,
     )
 
 

@@ -13,24 +13,32 @@ import subprocess
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from attrition_mlops.mlflow_connection import bound_http_requests, reaching
 from attrition_mlops.settings import PipelineSettings
 
 
 def configure_mlflow(settings: PipelineSettings) -> str:
-    """Point MLflow at the configured store; return the experiment id (created if missing)."""
+    """Point MLflow at the configured store; return the experiment id (created if missing).
+
+    The first call that reaches the server is here: an unreachable server fails it within the
+    bounded waits of :func:`~.mlflow_connection.bound_http_requests`, with a
+    :class:`~.mlflow_connection.TrackingServerUnreachableError` naming the URI.
+    """
+    bound_http_requests()
     if settings.tracking_uri is None:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(settings.experiment_name)
-    if experiment is not None:
-        experiment_id = experiment.experiment_id
-    else:
-        location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
-        experiment_id = client.create_experiment(settings.experiment_name, location)
-    mlflow.set_experiment(experiment_id=experiment_id)
+    with reaching(settings.resolved_tracking_uri):
+        experiment = client.get_experiment_by_name(settings.experiment_name)
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
+            experiment_id = client.create_experiment(settings.experiment_name, location)
+        mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
 

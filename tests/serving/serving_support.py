@@ -85,6 +85,14 @@ class Served:
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """A registry source loads in the background: wait until /health/ready says 200."""
+        deadline = time.monotonic() + timeout
+        while httpx.get(f"{self.base_url}/health/ready", timeout=5).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.base_url} not ready after {timeout} s")
+            time.sleep(0.05)
+
 
 @contextlib.contextmanager
 def serve_in_thread(app, export_dir: Path | None = None) -> Iterator[Served]:

@@ -129,6 +129,7 @@ def test_registry_alias_source_follows_the_alias_under_load(
     app = create_app(serving_settings(tmp_path, poll_seconds=0.2), pipeline=pipeline)
     batch = inputs(snapshot).head(10).to_dict(orient="records")
     with serve_in_thread(app) as served, served.client() as http:
+        served.wait_ready()  # the registry is read in the background, after start-up
         info = http.get("/model").json()
         assert (info["version"], info["alias"]) == ("1", "champion")
         assert info["holdout_auc"] == pytest.approx(trained["holdout_auc"], abs=1e-6)

@@ -1,7 +1,7 @@
 """A generated corpus of malformed requests: every one gets a 4xx with a precise message.
 
 For each field of the contract: missing, null, nested garbage, wrong types (strings for
-integers, floats such as 3.5 and 36.0, booleans), NaN/Infinity, out-of-range values, unknown
+integers, fractional floats such as 3.5, booleans), NaN/Infinity, out-of-range values, unknown
 categories; unknown extra fields; then whole-body problems: not an array, empty, too many
 records, oversized (declared and chunked), wrong or missing content type, invalid UTF-8, broken
 or pathologically nested JSON. Field problems must be reported with record index and field.
@@ -67,7 +67,7 @@ def _field_cases(feature: contract.Feature) -> list[Case]:
     }  # fmt: skip
     if feature.is_integer:
         values |= {
-            "string": "36", "float": 3.5, "whole-float": 36.0, "bool": True,
+            "string": "36", "float": 3.5, "float-tiny-fraction": 36.000001, "bool": True,
             "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
             "below": feature.minimum - 1, "above": feature.maximum + 1, "huge": 10**30,
         }  # fmt: skip
@@ -176,12 +176,18 @@ def test_malformed_request_gets_a_precise_4xx(client, case):
         assert all(e["problem"] for e in body["errors"])
 
 
+def _whole_floats(record: dict) -> dict:
+    """The record with every integer field written as a JSON float (36 -> 36.0)."""
+    return {k: float(v) if isinstance(v, int) else v for k, v in record.items()}
+
+
 VALID = [
     Case("valid-one", [EXAMPLE_RECORD], status=200),
     Case("valid-over18-y", [_record(Over18="Y")], status=200),
     Case("valid-max-records", [EXAMPLE_RECORD] * MAX_RECORDS, status=200),
     Case("valid-json-suffix-type", [EXAMPLE_RECORD], status=200,
          headers={"content-type": "application/vnd.api+json; charset=utf-8"}),
+    Case("valid-whole-floats", [_whole_floats(EXAMPLE_RECORD)], status=200),
     Case("valid-utf8-bom", b"\xef\xbb\xbf" + json.dumps([EXAMPLE_RECORD]).encode(), status=200),
 ]  # fmt: skip
 
@@ -214,3 +220,20 @@ def test_lean_route_answers_like_fastapi_itself(client, reference, case):
     lean, generic = answers
     assert lean[0] == case.status
     assert lean == generic
+
+
+def test_whole_floats_are_the_same_integers(client):
+    """36.0 is the JSON Schema integer 36: scored exactly like 36 (docs/serving.md)."""
+    floats = client.post("/predict", json=[_whole_floats(EXAMPLE_RECORD)])
+    integers = client.post("/predict", json=[EXAMPLE_RECORD])
+    assert b'"Age":36.0' in floats.request.content
+    assert floats.status_code == integers.status_code == 200, floats.text
+    assert floats.json()["predictions"] == integers.json()["predictions"]
+
+
+def test_whole_float_outside_the_range_is_a_range_error(client):
+    response = client.post("/predict", json=[_record(JobLevel=-0.0)])  # the integer 0
+    assert response.status_code == 422
+    assert [(e["record"], e["field"], e["type"]) for e in response.json()["errors"]] == [
+        (0, "JobLevel", "greater_than_equal")
+    ]

@@ -92,13 +92,16 @@ def test_fail_fast_only_when_asked(tmp_path):
     missing = DirectorySource(tmp_path / "nope", default_name=MODEL_NAME)
     with pytest.raises(FileNotFoundError):
         ModelRuntime(missing, poll_seconds=0).load_initial(fail_fast=True)
-    ModelRuntime(missing, poll_seconds=0).load_initial(fail_fast=False)  # logs, does not raise
+    runtime = ModelRuntime(missing, poll_seconds=0)
+    runtime.load_initial(fail_fast=False)  # loads in the background: logs, does not raise
+    runtime.stop()
 
 
 def test_empty_registry_is_not_an_error_until_fail_fast(tmp_path, restore_mlflow_uris):
     source = _source(tmp_path)
     runtime = ModelRuntime(source, poll_seconds=0)
     runtime.load_initial(fail_fast=False)
+    runtime.stop()
     assert runtime.model is None
     with pytest.raises(NoModelAvailableError):
         runtime.load_initial(fail_fast=True)

@@ -19,6 +19,7 @@ import joblib
 import mlflow
 
 from attrition_mlops import registry
+from attrition_mlops.mlflow_connection import bound_http_requests, display_uri, reaching
 from attrition_mlops.model import PREDICTOR_FILE, load_predictor
 from attrition_mlops.serving.loaded import LoadedModel, ModelCard, prepare_model
 from attrition_mlops.serving.settings import ServingSettings
@@ -106,15 +107,15 @@ class RegistrySource:
         self.pipeline, self.name, self.aliases, self.version = pipeline, name, aliases, version
         self.prep = prep
         target = f"/{version}" if version else "@" + " or @".join(aliases)
-        self.description = f"registry models:/{name}{target}"
+        self.registry_uri = pipeline.registry_uri or pipeline.resolved_tracking_uri
+        self.description = f"registry models:/{name}{target} at {display_uri(self.registry_uri)}"
         self._connected = False
 
     def _connect(self) -> None:
         if not self._connected:  # global MLflow state: a serving process has one registry
+            bound_http_requests()  # an unreachable server fails a call in seconds, not minutes
             mlflow.set_tracking_uri(self.pipeline.resolved_tracking_uri)
-            mlflow.set_registry_uri(
-                self.pipeline.registry_uri or self.pipeline.resolved_tracking_uri
-            )
+            mlflow.set_registry_uri(self.registry_uri)
             self._connected = True
 
     def _resolve(self) -> tuple[str | None, str] | None:
@@ -122,7 +123,8 @@ class RegistrySource:
         if self.version is not None:
             return None, self.version
         for alias in self.aliases:
-            version = registry.get_alias_version(self.name, alias)
+            with reaching(self.registry_uri):
+                version = registry.get_alias_version(self.name, alias)
             if version is not None:
                 return alias, version
         return None
@@ -136,12 +138,14 @@ class RegistrySource:
         if found is None:
             raise NoModelAvailableError(f"no version of {self.description} yet")
         alias, version = found
-        tags = registry.get_version(self.name, version).tags
+        uri = f"models:/{self.name}/{version}"
+        with reaching(self.registry_uri):
+            tags = registry.get_version(self.name, version).tags
+            predictor = load_predictor(uri)
         card = ModelCard.model_validate(
             {**tags, "name": self.name, "version": version, "alias": alias}
         )
-        uri = f"models:/{self.name}/{version}"
-        return prepare_model(load_predictor(uri), card, uri, **vars(self.prep))
+        return prepare_model(predictor, card, uri, **vars(self.prep))
 
 
 def source_from_settings(settings: ServingSettings, pipeline: PipelineSettings) -> ModelSource:
