@@ -604,6 +604,12 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
     local.wait("staging", model_version="1")
     report = smoke_test_environment("staging", expected_version="1")
     assert report["passed"] and "requires_api_key" in [c["name"] for c in report["checks"]]
+    # the local server runs the same launcher as production: its header limit holds here too
+    huge = httpx.get(
+        f"{local.serving.base_url('staging')}/health/live",
+        headers={"X-Padding": "x" * 64 * 1024}, timeout=10,
+    )  # fmt: skip
+    assert huge.status_code == 431
 
     # v2: the alias moves and the running server hot-swaps (no restart)
     previous = local.roll_out("staging", model_version="2", image=None)

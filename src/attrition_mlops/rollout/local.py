@@ -39,7 +39,9 @@ from attrition_mlops.tracking import actor, configure_mlflow
 
 log = logging.getLogger(__name__)
 
-SERVER_APP = "attrition_mlops.serving.app:create_app"
+# The launcher every surface runs (image, compose, make serve): the same header, read-time and
+# connection limits here as in production (docs/serving.md "Server limits").
+SERVER_APP = "attrition_mlops.serving.server"
 LOCAL_WAIT_POLL_S = 0.25
 
 
@@ -150,11 +152,7 @@ class LocalBackend:
                 f"port {port} is taken by a process this backend did not start; free it or set "
                 f"ATTRITION_LOCAL_SERVING_{env.upper()}_PORT",
             )  # fmt: skip
-        command = [
-            sys.executable, "-m", "uvicorn", "--factory", SERVER_APP, "--host", host,
-            "--port", str(port), "--no-access-log",
-            "--timeout-graceful-shutdown", str(self.serving.graceful_shutdown_s),
-        ]  # fmt: skip
+        command = [sys.executable, "-m", SERVER_APP, "--host", host, "--port", str(port)]
         with open(self.log_file(env), "ab") as out:
             process = subprocess.Popen(
                 command, env=self._server_env(env), stdin=subprocess.DEVNULL, stdout=out,
@@ -203,6 +201,7 @@ class LocalBackend:
             "ATTRITION_SERVING_LOG_EXPORT": "true",
             "ATTRITION_SERVING_LOG_EXPORT_DIR": str(self.serving.export_dir(env, self.pipeline)),
             "ATTRITION_SERVING_LOG_STDOUT": "false",  # the export has them; keep the log readable
+            "ATTRITION_SERVING_GRACEFUL_SHUTDOWN_SECONDS": str(self.serving.graceful_shutdown_s),
         }
         if self.pipeline.tracking_uri:
             server["ATTRITION_TRACKING_URI"] = self.pipeline.tracking_uri
