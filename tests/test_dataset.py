@@ -14,15 +14,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attrition_mlops import contract, dataset
-from attrition_mlops.dataset import (
+from attrition_mlops.data import contract, dataset
+from attrition_mlops.data.dataset import (
     BUNDLED_SHA256,
     bundled_dataset_path,
     file_sha256,
     load_snapshot,
     read_table,
 )
-from attrition_mlops.validation import DataValidationError
+from attrition_mlops.data.validation import DataValidationError
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "jobs" / "validate_data.py"

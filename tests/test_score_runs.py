@@ -1,7 +1,7 @@
-"""Batch scoring through ``jobs/score.py``: one writer per partition, malformed CSV handled.
+"""Batch scoring through ``jobs/batch.py``: one writer per partition, malformed CSV handled.
 
 A real registered model in a real (SQLite) MLflow store; the job runs as a process (``python
-jobs/score.py``) or through ``main(argv)``, exactly as the DAG and an operator run it.
+jobs/batch.py``) or through ``main(argv)``, exactly as the DAG and an operator run it.
 """
 
 from __future__ import annotations
@@ -21,29 +21,30 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from attrition_mlops import contract, registry
+from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.profile import build_reference_profile
-from attrition_mlops.score_manifest import check_partition
-from attrition_mlops.tracking import configure_mlflow
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.scoring.manifest import check_partition
 
 REPO = Path(__file__).resolve().parents[1]
-JOB = REPO / "jobs" / "score.py"
+JOB = REPO / "jobs" / "batch.py"
 DAY = "2026-11-20"
 PARTITION = f"run_date={DAY}"
 
-# Runs jobs/score.py with scoring held at its first batch until the test releases it: the
+# Runs jobs/batch.py with scoring held at its first batch until the test releases it: the
 # first run is "slow" for exactly as long as the test needs, whatever the machine's speed.
 HELD_RUN = """
 import runpy, sys, time
 from pathlib import Path
-from attrition_mlops import score
+from attrition_mlops.scoring import batch
 
-gate, original = Path(sys.argv[1]), score._score_batch
+gate, original = Path(sys.argv[1]), batch._score_batch
 
 def held(*args):
     (gate / "holding").touch()
@@ -54,7 +55,7 @@ def held(*args):
         time.sleep(0.02)
     return original(*args)
 
-score._score_batch = held
+batch._score_batch = held
 raise SystemExit(runpy.run_path(sys.argv[2])["main"](sys.argv[3:]))
 """
 
@@ -96,7 +97,7 @@ def model(tmp_path_factory, snapshot):
 
 @pytest.fixture
 def job(model, monkeypatch):
-    """``main(argv)`` of jobs/score.py in this process, against the module's MLflow store."""
+    """``main(argv)`` of jobs/batch.py in this process, against the module's MLflow store."""
     import runpy
 
     env, uri = model
