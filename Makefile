@@ -41,9 +41,10 @@ test: install ## Run the test suite (unit + integration against a real local MLf
 	$(RUN) pytest
 
 .PHONY: lint
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + the package layers contract (import-linter)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 .PHONY: format
 format: install ## Apply ruff fixes and formatting
@@ -88,4 +89,4 @@ bench: install ## Benchmarks (see docs/benchmarks.md)
 
 .PHONY: clean
 clean: ## Delete local state (MLflow store, frozen holdout) and caches
-	rm -rf .state .pytest_cache .ruff_cache
+	rm -rf .state .pytest_cache .ruff_cache .import_linter_cache

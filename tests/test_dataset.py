@@ -44,7 +44,7 @@ def good_csv(tmp_path: Path) -> Path:
 
 def test_bundled_file_matches_its_checksum() -> None:
     path = bundled_dataset_path()
-    assert path.parent.parent == Path(dataset.__file__).parent
+    assert path.parent == Path(dataset.__file__).parent  # the CSV ships inside attrition_mlops.data
     assert BUNDLED_SHA256 == hashlib.sha256(path.read_bytes()).hexdigest()
     snapshot = load_snapshot()
     assert snapshot.sha256 == BUNDLED_SHA256 and snapshot.path == path
