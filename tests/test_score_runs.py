@@ -1,7 +1,7 @@
-"""Batch scoring through ``jobs/batch.py``: one writer per partition, malformed CSV handled.
+"""Batch scoring through ``jobs/score.py``: one writer per partition, malformed CSV handled.
 
 A real registered model in a real (SQLite) MLflow store; the job runs as a process (``python
-jobs/batch.py``) or through ``main(argv)``, exactly as the DAG and an operator run it.
+jobs/score.py``) or through ``main(argv)``, exactly as the DAG and an operator run it.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.scoring.manifest import check_partition
 
 REPO = Path(__file__).resolve().parents[1]
-JOB = REPO / "jobs" / "batch.py"
+JOB = REPO / "jobs" / "score.py"
 DAY = "2026-11-20"
 PARTITION = f"run_date={DAY}"
 
-# Runs jobs/batch.py with scoring held at its first batch until the test releases it: the
+# Runs jobs/score.py with scoring held at its first batch until the test releases it: the
 # first run is "slow" for exactly as long as the test needs, whatever the machine's speed.
 HELD_RUN = """
 import runpy, sys, time
@@ -97,7 +97,7 @@ def model(tmp_path_factory, snapshot):
 
 @pytest.fixture
 def job(model, monkeypatch):
-    """``main(argv)`` of jobs/batch.py in this process, against the module's MLflow store."""
+    """``main(argv)`` of jobs/score.py in this process, against the module's MLflow store."""
     import runpy
 
     env, uri = model
