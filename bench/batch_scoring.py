@@ -10,7 +10,7 @@ libraries' defaults):
 - ``raw``: the model's ``predict_proba`` alone, in-process, on typed in-memory frames of
   ``--batch-rows`` rows: the limit a scorer could reach (only the call is timed; no I/O, no
   validation, no outlier score, no output);
-- ``job``: ``attrition_mlops.score.score_snapshot`` end to end (stream, validate, score with
+- ``job``: ``attrition_mlops.scoring.batch.score_snapshot`` end to end (stream, validate, score with
   outlier flags, write the partition, publish);
 - ``naive``: ``pd.read_parquet`` of the whole input, ``predictor.predict``, one Parquet write;
 - ``raw_predict`` (optional): ``predictor.predict`` (probability + outlier score) on the same
@@ -45,7 +45,7 @@ from pathlib import Path
 def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 import joblib, pandas as pd, pyarrow.parquet as pq
-from attrition_mlops import contract
+from attrition_mlops.data import contract
 from threadpoolctl import threadpool_limits
 method, source, out, model, batch_rows, threads = sys.argv[1:7]
 batch_rows, threads = int(batch_rows), int(threads) or None
@@ -53,7 +53,7 @@ if threads:
     threadpool_limits(limits=threads)  # every method under the same native-thread cap
 predictor = joblib.load(model)
 if method == "job":
-    from attrition_mlops.score import score_snapshot
+    from attrition_mlops.scoring.batch import score_snapshot
 baseline = rss_mib()
 start = time.perf_counter()
 extra = {}
@@ -87,11 +87,11 @@ print(json.dumps({"method": method, "rows": rows, "seconds": seconds, "peak_rss_
 def make_predictor(path: Path) -> None:
     import joblib
 
-    from attrition_mlops import contract
-    from attrition_mlops.dataset import load_snapshot
-    from attrition_mlops.features import build_classifier
-    from attrition_mlops.model import AttritionPredictor
-    from attrition_mlops.outliers import calibrate_outlier_detector
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.model.features import build_classifier
+    from attrition_mlops.model.outliers import calibrate_outlier_detector
+    from attrition_mlops.model.predictor import AttritionPredictor
 
     frame = load_snapshot().frame
     X, y = frame[list(contract.INPUT_COLUMNS)], (frame[contract.LABEL] == "Yes").astype(int)
@@ -105,8 +105,8 @@ def make_input(rows: int, path: Path, chunk: int = 500_000) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from attrition_mlops import contract
-    from attrition_mlops.dataset import load_snapshot
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
 
     base = load_snapshot().frame[list(contract.INPUT_COLUMNS)]
     rng = np.random.default_rng(0)

@@ -34,8 +34,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import attrition_mlops
-from attrition_mlops import contract
-from attrition_mlops.bootstrap import paired_bootstrap_auc
+from attrition_mlops.data import contract
+from attrition_mlops.gate.bootstrap import paired_bootstrap_auc
 
 DATA = Path(attrition_mlops.__file__).parent / "data" / "ibm_hr_attrition.csv"
 SEED = 42

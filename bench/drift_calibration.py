@@ -36,16 +36,16 @@ import scipy
 from scipy import stats
 from sklearn.model_selection import train_test_split
 
-from attrition_mlops import contract
-from attrition_mlops.dataset import load_snapshot
-from attrition_mlops.drift import (
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.monitoring.drift import (
     DriftSettings,
     FeatureDrift,
     compare_features,
     decide_drift,
     uncorrected_drift,
 )
-from attrition_mlops.profile import build_reference_profile
 from attrition_mlops.simulate import DEFAULT_NOISE, simulate_traffic
 
 KINDS = ("quiet", "exact_null", "drift")

@@ -9,8 +9,8 @@ as the job's reference profile (JSON, every value kept) and, for Evidently, the 
 
 Each side runs in its own process, one after the other, from the same log files:
 
-- ``ours``: the drift job's code path, ``monitoring.read_window`` (validates every record
-  against the schema) then ``monitoring.check_window`` (per-version ``check_drift`` plus the
+- ``ours``: the drift job's code path, ``window.read_window`` (validates every record
+  against the schema) then ``window.check_window`` (per-version ``check_drift`` plus the
   JSON/HTML report). The only difference from ``jobs/drift.py`` is where the profile comes
   from: a JSON file here, the MLflow registry there. ``check_drift`` and ``write_report`` are
   timed from inside ``check_window`` by wrapping them.
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def worker_ours(args: argparse.Namespace, started: float) -> dict:
     from datetime import date
 
-    from attrition_mlops import monitoring
+    from attrition_mlops.monitoring import window
     from attrition_mlops.settings import DriftSettings
 
     phases = {"import": time.perf_counter() - started}
@@ -90,15 +90,15 @@ def worker_ours(args: argparse.Namespace, started: float) -> dict:
 
         return wrapper
 
-    monitoring.check_drift = timed("check_drift", monitoring.check_drift)
-    monitoring.write_report = timed("write_report", monitoring.write_report)
+    window.check_drift = timed("check_drift", window.check_drift)
+    window.write_report = timed("write_report", window.write_report)
     t = time.perf_counter()
     day, rejected, duplicates = date.fromisoformat(DAY), [], []
-    frame = monitoring.read_window(args.logs, day, day, "local", rejected, duplicates)
+    frame = window.read_window(args.logs, day, day, "local", rejected, duplicates)
     phases["read"] = time.perf_counter() - t
     profile = json.loads(args.reference.read_text())
     t = time.perf_counter()
-    summary = monitoring.check_window(frame, lambda v: profile, DriftSettings(), args.out,
+    summary = window.check_window(frame, lambda v: profile, DriftSettings(), args.out,
                                       rejected=rejected, duplicates=duplicates)  # fmt: skip
     phases["check_window"] = time.perf_counter() - t
     phases |= {"stats": spent["check_drift"], "report": spent["write_report"]}
@@ -150,9 +150,9 @@ def prepare(args: argparse.Namespace) -> dict[str, Path]:
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    from attrition_mlops import contract
-    from attrition_mlops.dataset import load_snapshot
-    from attrition_mlops.profile import build_reference_profile
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.model.profile import build_reference_profile
     from attrition_mlops.simulate import simulate_traffic, write_export_logs
 
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from attrition_mlops.serving.schemas import EXAMPLE_RECORD
+from attrition_mlops.data.example import EXAMPLE_RECORD
 
 MB = 1024 * 1024
 PROBE_EVERY = 0.05
@@ -222,12 +222,12 @@ def train_model(workdir: Path) -> str:
     """A small model saved as a baked model directory (as the image has it); returns its path."""
     import mlflow
 
-    from attrition_mlops import contract
-    from attrition_mlops.dataset import load_snapshot
-    from attrition_mlops.features import build_classifier
-    from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-    from attrition_mlops.outliers import calibrate_outlier_detector
-    from attrition_mlops.profile import build_reference_profile
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.model.features import build_classifier
+    from attrition_mlops.model.outliers import calibrate_outlier_detector
+    from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+    from attrition_mlops.model.profile import build_reference_profile
 
     snapshot = load_snapshot()
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import Body, FastAPI
 
-from attrition_mlops import contract
-from attrition_mlops.model import load_predictor
+from attrition_mlops.data import contract
+from attrition_mlops.model.predictor import load_predictor
 
 
 def create_app() -> FastAPI:

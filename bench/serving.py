@@ -41,7 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from attrition_mlops.serving.schemas import EXAMPLE_REQUEST as EXAMPLE
+from attrition_mlops.data.example import EXAMPLE_REQUEST as EXAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
 CONNECTIONS = (1, 2, 4, 8, 16, 32, 64)
@@ -280,7 +280,7 @@ def ensure_model(args) -> str:
     state = REPO / ".state" / "bench-serving"
     os.environ.setdefault("ATTRITION_STATE_DIR", str(state))
     os.environ.setdefault("ATTRITION_TRAIN_N_TRIALS", "8")
-    from attrition_mlops.local_runner import run_job
+    from attrition_mlops.runner.local import run_job
 
     os.environ.setdefault("ATTRITION_JOBS_DIR", str(REPO / "jobs"))
     trained = run_job("train", ["--run-key", "bench-serving"], echo=False)

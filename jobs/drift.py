@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 
 from attrition_mlops import registry
-from attrition_mlops.entrypoint import run_job
-from attrition_mlops.monitoring import check_window, log_drift_run, read_window
+from attrition_mlops.monitoring.window import check_window, log_drift_run, read_window
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_drift_settings, get_settings
-from attrition_mlops.tracking import configure_mlflow
 
 EXIT_DRIFT = 3
 

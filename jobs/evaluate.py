@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attrition_mlops.entrypoint import run_job
-from attrition_mlops.evaluate import evaluate_challenger
-from attrition_mlops.report import format_decision
+from attrition_mlops.gate.evaluate import evaluate_challenger
+from attrition_mlops.gate.report import format_decision
+from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_gate_settings, get_settings, get_training_settings
 
 

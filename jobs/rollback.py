@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from attrition_mlops import registry
-from attrition_mlops.entrypoint import run_job
+from attrition_mlops.registry.tracking import actor, configure_mlflow
+from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_settings
-from attrition_mlops.tracking import actor, configure_mlflow
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Score a data snapshot with a registered model into a dated, partitioned Parquet output.
 
 Runs unchanged as a Databricks ``spark_python_task`` and as a local process. See
-``attrition_mlops.score`` for the layout and the idempotency, atomicity and resume guarantees.
+``attrition_mlops.scoring.batch`` for the layout and the idempotency, atomicity and resume
+guarantees.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from attrition_mlops import registry
-from attrition_mlops.entrypoint import new_run_key, run_job
-from attrition_mlops.model import load_predictor
-from attrition_mlops.score import score_snapshot
+from attrition_mlops.model.predictor import load_predictor
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.runner.entrypoint import new_run_key, run_job
+from attrition_mlops.scoring.batch import score_snapshot
 from attrition_mlops.settings import get_scoring_settings, get_settings
-from attrition_mlops.tracking import configure_mlflow
 
 
 def main(argv: list[str] | None = None) -> int:

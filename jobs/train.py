@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attrition_mlops.dataset import load_snapshot
-from attrition_mlops.entrypoint import new_run_key, run_job
+from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.runner.entrypoint import new_run_key, run_job
 from attrition_mlops.settings import get_settings, get_training_settings
-from attrition_mlops.train import train_model
+from attrition_mlops.training.train import train_model
 
 
 def main(argv: list[str] | None = None) -> int:

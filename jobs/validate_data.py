@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from attrition_mlops.dataset import load_snapshot
-from attrition_mlops.validation import DataValidationError
+from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.data.validation import DataValidationError
 
 
 def main(argv: list[str] | None = None) -> int:

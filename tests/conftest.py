@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from attrition_mlops import settings as settings_module
-from attrition_mlops.dataset import Snapshot, load_snapshot
+from attrition_mlops.data.dataset import Snapshot, load_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_STATE = Path(tempfile.mkdtemp(prefix="attrition-airflow-tests-"))
@@ -59,7 +59,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def mlflow_store(state_dir: Path):
     """MLflow pointed at the per-test SQLite store; returns the pipeline settings."""
-    from attrition_mlops.tracking import configure_mlflow
+    from attrition_mlops.registry.tracking import configure_mlflow
 
     settings = settings_module.get_settings()
     configure_mlflow(settings)

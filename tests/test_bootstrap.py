@@ -1,4 +1,4 @@
-"""Tests for the champion/challenger bootstrap statistics (attrition_mlops.bootstrap)."""
+"""Tests for the champion/challenger bootstrap statistics (attrition_mlops.gate.bootstrap)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from attrition_mlops.bootstrap import (
+from attrition_mlops.gate.bootstrap import (
     auc_from_resamples,
     gate_power,
     min_detectable_delta,

@@ -14,12 +14,13 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from attrition_mlops import columnar, contract
-from attrition_mlops.columnar import BatchModel, check_batch, split_batch
-from attrition_mlops.features import build_classifier, build_preprocessor
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.validation import DataValidationError, split_valid_rows
+from attrition_mlops.data import contract
+from attrition_mlops.data.validation import DataValidationError, split_valid_rows
+from attrition_mlops.model.features import build_classifier, build_preprocessor
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor
+from attrition_mlops.scoring import columns
+from attrition_mlops.scoring.columns import BatchModel, check_batch, split_batch
 
 FAMILIES = {
     "logistic_regression": {"C": 0.5},
@@ -132,7 +133,7 @@ def test_arrow_trims_exactly_the_characters_python_strips():
 
 
 def test_rows_the_fast_check_flags_but_validation_accepts_are_scored(snapshot, monkeypatch):
-    monkeypatch.setattr(columnar, "_WHOLE_NUMBER", r"^\d+$")  # a stricter check than validation
+    monkeypatch.setattr(columns, "_WHOLE_NUMBER", r"^\d+$")  # a stricter check than validation
     frame = snapshot.frame[list(contract.INPUT_COLUMNS)].astype(str).astype(object)
     frame.loc[[5, 9], "Age"] = ["41.0", "+33"]
     frame.loc[7, "Age"] = "forty"
@@ -177,7 +178,7 @@ def test_uncompilable_pipeline_is_scored_by_sklearn(snapshot, caplog):
         ("model", LogisticRegression(max_iter=5000)),
     ]).fit(X, y)  # fmt: skip
     predictor = AttritionPredictor(three_steps, calibrate_outlier_detector(X, fpr=0.01), 0.5)
-    with caplog.at_level(logging.WARNING, logger="attrition_mlops.columnar"):
+    with caplog.at_level(logging.WARNING, logger="attrition_mlops.scoring.columns"):
         model = BatchModel(predictor)
     assert model.path == "sklearn" and "compiled path unavailable" in caplog.text
     (columns,), _ = split_batch(_typed_batch(snapshot))
@@ -197,7 +198,7 @@ def test_a_compiled_model_that_disagrees_with_sklearn_is_dropped(snapshot, monke
 
     monkeypatch.setattr(model._compiled, "predict", off_by_a_little)
     (columns,), _ = split_batch(_typed_batch(snapshot))
-    with caplog.at_level(logging.WARNING, logger="attrition_mlops.columnar"):
+    with caplog.at_level(logging.WARNING, logger="attrition_mlops.scoring.columns"):
         probability, _ = model.predict(columns)
     assert model.path == "sklearn" and "disagrees with sklearn" in caplog.text
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]

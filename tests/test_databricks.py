@@ -12,7 +12,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import SubmitTask
 
-from attrition_mlops.databricks import (
+from attrition_mlops.runner.databricks import (
     JobOutputError,
     idempotency_token,
     result_from_run_output,

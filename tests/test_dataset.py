@@ -14,15 +14,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attrition_mlops import contract, dataset
-from attrition_mlops.dataset import (
+from attrition_mlops.data import contract, dataset
+from attrition_mlops.data.dataset import (
     BUNDLED_SHA256,
     bundled_dataset_path,
     file_sha256,
     load_snapshot,
     read_table,
 )
-from attrition_mlops.validation import DataValidationError
+from attrition_mlops.data.validation import DataValidationError
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "jobs" / "validate_data.py"
@@ -44,7 +44,7 @@ def good_csv(tmp_path: Path) -> Path:
 
 def test_bundled_file_matches_its_checksum() -> None:
     path = bundled_dataset_path()
-    assert path.parent.parent == Path(dataset.__file__).parent
+    assert path.parent == Path(dataset.__file__).parent  # the CSV ships inside attrition_mlops.data
     assert BUNDLED_SHA256 == hashlib.sha256(path.read_bytes()).hexdigest()
     snapshot = load_snapshot()
     assert snapshot.sha256 == BUNDLED_SHA256 and snapshot.path == path

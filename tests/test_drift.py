@@ -14,16 +14,16 @@ import pytest
 from scipy import stats
 from sklearn.model_selection import train_test_split
 
-from attrition_mlops import contract
-from attrition_mlops.drift import (
+from attrition_mlops.data import contract
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.monitoring.drift import (
     DriftResult,
     DriftSettings,
     adjust_p_values,
     check_drift,
     uncorrected_drift,
 )
-from attrition_mlops.drift_report import write_report
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.monitoring.report import write_report
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from attrition_mlops import contract
-from attrition_mlops.drift import KS_EXACT_MAX_N, Sample, _quantile_bin_shares, ks_two_sample
+from attrition_mlops.data import contract
+from attrition_mlops.monitoring.drift import (
+    KS_EXACT_MAX_N,
+    Sample,
+    _quantile_bin_shares,
+    ks_two_sample,
+)
 
 NUMERIC = [f.name for f in contract.FEATURES if f.kind == "numeric" and f.role == "model"]
 

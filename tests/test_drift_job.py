@@ -13,10 +13,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from attrition_mlops import inference_log, registry
-from attrition_mlops.local_runner import run_job
-from attrition_mlops.model import PROFILE_FILE
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops import registry
+from attrition_mlops.data import inference_log
+from attrition_mlops.model.predictor import PROFILE_FILE
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.runner.local import run_job
 from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 
 DAY = date(2026, 5, 1)

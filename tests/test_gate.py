@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attrition_mlops import contract
-from attrition_mlops.bootstrap import paired_bootstrap_auc
-from attrition_mlops.gate import decide, power_statement, slice_metrics
+from attrition_mlops.data import contract
+from attrition_mlops.gate.bootstrap import paired_bootstrap_auc
+from attrition_mlops.gate.rules import decide, power_statement, slice_metrics
 from attrition_mlops.settings import GateSettings
 
 GATE = GateSettings(n_boot=500)

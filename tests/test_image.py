@@ -1,5 +1,6 @@
 """The serving image, tested without an engine: the Dockerfile (hadolint + its contract) and the
-build context ``attrition_mlops.image.build_context`` assembles from a really trained model."""
+build context ``attrition_mlops.deploy.image.build_context`` assembles from a really trained
+model."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from attrition_mlops import image, registry
-from attrition_mlops.local_runner import run_job
+from attrition_mlops import registry
+from attrition_mlops.deploy import image
+from attrition_mlops.runner.local import run_job
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "serving" / "Dockerfile"
@@ -176,7 +178,7 @@ def test_docker_build_command_names_the_context_and_tag(tmp_path):
 
 def test_maybe_docker_build_without_engine_only_logs(tmp_path, monkeypatch, caplog):
     calls = _fake_docker(tmp_path, monkeypatch, info_exit=1)
-    with caplog.at_level(logging.INFO, logger="attrition_mlops.image"):
+    with caplog.at_level(logging.INFO, logger="attrition_mlops.deploy.image"):
         assert image.maybe_docker_build(_context(tmp_path)) is False
     assert calls.read_text().split("\n")[0] == "info" and "build" not in calls.read_text()
     assert "without building" in caplog.text and str(tmp_path) in caplog.text

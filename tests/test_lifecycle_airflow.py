@@ -22,12 +22,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from attrition_mlops import contract, registry
-from attrition_mlops.dataset import load_snapshot
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops import registry
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from attrition_mlops import contract, registry
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.local_runner import JobFailedError, run_job
-from attrition_mlops.model import PROFILE_FILE, AttritionPyfunc
-from attrition_mlops.serving.schemas import EXAMPLE_REQUEST
+from attrition_mlops import registry
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.data.example import EXAMPLE_REQUEST
+from attrition_mlops.model.predictor import PROFILE_FILE, AttritionPyfunc
+from attrition_mlops.runner.local import JobFailedError, run_job
 
 pytestmark = pytest.mark.integration
 
@@ -120,8 +121,8 @@ def _check_registered_model(version, trained):
 def _drift_job_against_the_registered_profile(tmp_path):
     from datetime import date
 
-    from attrition_mlops.dataset import load_snapshot
-    from attrition_mlops.inference_log import Pseudonymiser
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.data.inference_log import Pseudonymiser
     from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 
     base, key = load_snapshot().frame, Pseudonymiser(b"k" * 16)

@@ -12,7 +12,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from attrition_mlops import inference_log, log_analytics, log_reader
+from attrition_mlops.data import inference_log
+from attrition_mlops.monitoring import log_analytics, log_reader
 from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 
 DAY = date(2026, 11, 20)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from attrition_mlops import contract, inference_log, log_reader
+from attrition_mlops.data import contract, inference_log
+from attrition_mlops.monitoring import log_reader
 from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 
 DAY = date(2026, 11, 20)

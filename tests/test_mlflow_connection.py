@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from attrition_mlops.mlflow_connection import HTTP_DEFAULTS, bound_http_requests, display_uri
+from attrition_mlops.registry.connection import HTTP_DEFAULTS, bound_http_requests, display_uri
 
 HANG_BOUND = 120  # s, including the imports on a busy machine
 JOBS = Path(__file__).resolve().parents[1] / "jobs"

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from attrition_mlops import contract, inference_log
-from attrition_mlops.monitoring import check_window, read_window
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.data import contract, inference_log
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.monitoring.window import check_window, read_window
 from attrition_mlops.settings import DriftSettings
 from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 

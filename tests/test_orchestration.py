@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
-from attrition_mlops.monitoring import purge_expired_partitions
+from attrition_mlops.monitoring.window import purge_expired_partitions
 from attrition_mlops.orchestration import events, plan
 from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
 from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY, MODEL_VERSION_KEY

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from attrition_mlops import contract
-from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.data import contract
+from attrition_mlops.model.outliers import calibrate_outlier_detector
 
 
 def test_false_positive_rate_holds_on_unseen_reference_records(snapshot):

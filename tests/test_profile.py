@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from attrition_mlops import contract
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.data import contract
+from attrition_mlops.model.profile import build_reference_profile
 
 
 def test_profile_covers_exactly_the_model_features(snapshot):

@@ -8,8 +8,8 @@ from functools import cache
 import pandas as pd
 import pytest
 
-from attrition_mlops import provenance
-from attrition_mlops.dataset import bundled_dataset_path
+from attrition_mlops.data import provenance
+from attrition_mlops.data.dataset import bundled_dataset_path
 
 
 @cache

@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
-from attrition_mlops.registry_lock import registry_lock
+from attrition_mlops.registry.lock import registry_lock
 
 pytestmark = pytest.mark.integration
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -97,7 +97,7 @@ def _use(monkeypatch, **env: str | None) -> None:
     for name in dir(settings_module):
         if name.startswith("get_") and hasattr(getattr(settings_module, name), "cache_clear"):
             getattr(settings_module, name).cache_clear()
-    from attrition_mlops.tracking import configure_mlflow
+    from attrition_mlops.registry.tracking import configure_mlflow
 
     configure_mlflow(settings_module.get_settings())
 

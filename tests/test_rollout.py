@@ -42,13 +42,10 @@ from kubernetes.client import (
     V1PodTemplateSpec,
 )
 
-from attrition_mlops import contract, kube, registry
+from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.profile import build_reference_profile
-from attrition_mlops.rollout import (
+from attrition_mlops.data import contract
+from attrition_mlops.deploy.rollout import (
     ENVIRONMENTS,
     Deployed,
     DeploySettings,
@@ -57,13 +54,18 @@ from attrition_mlops.rollout import (
     RolloutTimeout,
     deploy_environment,
     get_backend,
+    kubernetes,
     record_deployment,
     smoke_test_environment,
 )
-from attrition_mlops.rollout import local as local_rollout
+from attrition_mlops.deploy.rollout import local as local_rollout
+from attrition_mlops.deploy.smoke import SmokeTestFailed
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import PipelineSettings
-from attrition_mlops.smoke import SmokeTestFailed
-from attrition_mlops.tracking import configure_mlflow
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{}/deployments/{}"
@@ -194,7 +196,7 @@ class FakeCluster:
         else:
             self.stalled[key] = self.stalled.get(key, 0) + 1
             if self.stalled[key] >= self.deadline_after:
-                self._status(key, "Progressing", "False", kube.DEADLINE_EXCEEDED)
+                self._status(key, "Progressing", "False", kubernetes.DEADLINE_EXCEEDED)
                 return
         self._status(key, "Progressing", "True", reason or "ReplicaSetUpdated")
 
@@ -251,7 +253,7 @@ def _handler(cluster: FakeCluster):
                 if (key := self._key()) is None:
                     return
                 obj = cluster.objects[key]
-                cluster.statuses.append(kube.rollout_status(validated(obj)))
+                cluster.statuses.append(kubernetes.rollout_status(validated(obj)))
                 self._send(200, obj)
                 cluster.tick(key)  # time passes between two looks
 
@@ -262,7 +264,7 @@ def _handler(cluster: FakeCluster):
                 cluster.log.append(("PATCH", self.path, content_type))
                 if (key := self._key()) is None:
                     return
-                if content_type != kube.STRATEGIC_MERGE_PATCH or not isinstance(body, dict):
+                if content_type != kubernetes.STRATEGIC_MERGE_PATCH or not isinstance(body, dict):
                     self._send(415, _status_body(415, "UnsupportedMediaType", content_type))
                     return
                 cluster.patches.append(body)
@@ -284,7 +286,7 @@ def rendered_deployment(overlay: str, image: str, model_version: str) -> dict:
     (obj,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
     obj["spec"]["template"]["metadata"].setdefault("annotations", {})[
-        kube.MODEL_VERSION_ANNOTATION
+        kubernetes.MODEL_VERSION_ANNOTATION
     ] = model_version
     obj["status"] = {}
     return obj
@@ -312,11 +314,11 @@ def cluster(manifests) -> Iterator[tuple[FakeCluster, str]]:
 
 
 @pytest.fixture
-def backend(cluster) -> Iterator[kube.KubernetesBackend]:
+def backend(cluster) -> Iterator[kubernetes.KubernetesBackend]:
     fake, url = cluster
     client = ApiClient(Configuration(host=url))
     try:
-        yield kube.KubernetesBackend(client, DeploySettings(poll_s=0.01))
+        yield kubernetes.KubernetesBackend(client, DeploySettings(poll_s=0.01))
     finally:
         client.close()
 
@@ -357,7 +359,7 @@ def _deployment(generation=2, observed=2, replicas=2, updated=2, total=2, availa
     ],
 )
 def test_rollout_status_has_kubectl_semantics(fields, expected):
-    state, message = kube.rollout_status(_deployment(**fields))
+    state, message = kubernetes.rollout_status(_deployment(**fields))
     assert state == expected[0] and message.startswith(expected[1])
 
 
@@ -380,9 +382,9 @@ def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, bac
     obj = stored(fake, "production")
     model = validated(obj)
     assert model.spec.template.spec.containers[0].image == IMAGE_V2
-    assert model.spec.template.metadata.annotations[kube.MODEL_VERSION_ANNOTATION] == "2"
-    assert model.metadata.annotations[kube.PREVIOUS_IMAGE_ANNOTATION] == IMAGE_V1
-    assert model.metadata.annotations[kube.PREVIOUS_VERSION_ANNOTATION] == "1"
+    assert model.spec.template.metadata.annotations[kubernetes.MODEL_VERSION_ANNOTATION] == "2"
+    assert model.metadata.annotations[kubernetes.PREVIOUS_IMAGE_ANNOTATION] == IMAGE_V1
+    assert model.metadata.annotations[kubernetes.PREVIOUS_VERSION_ANNOTATION] == "1"
     assert model.metadata.generation == 2
     # the merge touched only what it should: probes, resources, security context survive
     container = obj["spec"]["template"]["spec"]["containers"][0]
@@ -397,7 +399,7 @@ def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, bac
     assert {"waiting for the deployment controller to observe the new spec",
             "1 of 2 new replicas updated", "1 old replicas pending termination",
             "2 of 2 replicas updated and available"} <= seen, seen  # fmt: skip
-    assert kube.rollout_status(validated(stored(fake, "production")))[0] == "complete"
+    assert kubernetes.rollout_status(validated(stored(fake, "production")))[0] == "complete"
     assert stored(fake, "production")["status"]["replicas"] == 2
 
     # a retried rollout changes nothing and still reports what ran before it
@@ -428,9 +430,9 @@ def test_progress_deadline_exceeded_fails_and_roll_back_restores_the_previous_im
 
     model = validated(stored(fake, "production"))
     assert backend.current("production") == Deployed("production", "1", IMAGE_V1)
-    assert model.metadata.annotations[kube.ROLLED_BACK_FROM_ANNOTATION] == IMAGE_BROKEN
-    assert kube.PREVIOUS_IMAGE_ANNOTATION not in model.metadata.annotations
-    assert kube.rollout_status(model)[0] == "complete"  # roll_back waited for it
+    assert model.metadata.annotations[kubernetes.ROLLED_BACK_FROM_ANNOTATION] == IMAGE_BROKEN
+    assert kubernetes.PREVIOUS_IMAGE_ANNOTATION not in model.metadata.annotations
+    assert kubernetes.rollout_status(model)[0] == "complete"  # roll_back waited for it
     assert model.status.replicas == 2 and model.status.updated_replicas == 2
     # rolling back again is a no-op that just confirms the state
     patches = len(fake.patches)
@@ -492,7 +494,7 @@ def test_azure_target_gets_the_kubernetes_backend(cluster):
     client = ApiClient(Configuration(host=url))
     try:
         chosen = get_backend(PipelineSettings(target="azure"), api_client=client)
-        assert isinstance(chosen, kube.KubernetesBackend)
+        assert isinstance(chosen, kubernetes.KubernetesBackend)
         assert chosen.current("production") == Deployed("production", "1", IMAGE_V1)
     finally:
         client.close()

@@ -17,13 +17,13 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from attrition_mlops import contract
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.score import TooManyRejectsError, score_snapshot
-from attrition_mlops.validation import DataValidationError
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.data.validation import DataValidationError
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor
+from attrition_mlops.scoring.batch import TooManyRejectsError, score_snapshot
 
 DAY = date(2026, 11, 20)
 
@@ -164,10 +164,10 @@ def test_too_many_rejects_fail_without_publishing(tmp_path, predictor, raw):
 
 
 def test_resume_after_a_crash_reuses_parts(tmp_path, predictor, monkeypatch):
-    from attrition_mlops import score
+    from attrition_mlops.scoring import batch
 
     calls = {"n": 0}
-    original = score._score_batch
+    original = batch._score_batch
 
     def crash_on_fourth(*args):
         calls["n"] += 1
@@ -175,10 +175,10 @@ def test_resume_after_a_crash_reuses_parts(tmp_path, predictor, monkeypatch):
             raise RuntimeError("worker lost")
         return original(*args)
 
-    monkeypatch.setattr(score, "_score_batch", crash_on_fourth)
+    monkeypatch.setattr(batch, "_score_batch", crash_on_fourth)
     with pytest.raises(RuntimeError, match="worker lost"):
         _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=200)
-    monkeypatch.setattr(score, "_score_batch", original)
+    monkeypatch.setattr(batch, "_score_batch", original)
     result = _score(bundled_dataset_path(), tmp_path / "out", predictor, batch_rows=200)
     assert result.resumed_parts == 3
     table = _published(tmp_path / "out")
@@ -186,12 +186,12 @@ def test_resume_after_a_crash_reuses_parts(tmp_path, predictor, monkeypatch):
 
 
 def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch):
-    from attrition_mlops import score
+    from attrition_mlops.scoring import batch
 
     raw.loc[[3, 800, 1200], "JobRole"] = "Astronaut"  # batches 0, 4 and 6 of 200 rows
     bad = tmp_path / "bad.csv"
     raw.to_csv(bad, index=False)
-    original = score._score_batch
+    original = batch._score_batch
 
     def crash_on_batch_six(batch, *args):
         if crash_on_batch_six.calls == 6:
@@ -200,10 +200,10 @@ def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch
         return original(batch, *args)
 
     crash_on_batch_six.calls = 0
-    monkeypatch.setattr(score, "_score_batch", crash_on_batch_six)
+    monkeypatch.setattr(batch, "_score_batch", crash_on_batch_six)
     with pytest.raises(RuntimeError, match="worker lost"):
         _score(bad, tmp_path / "out", predictor, batch_rows=200)
-    monkeypatch.setattr(score, "_score_batch", original)
+    monkeypatch.setattr(batch, "_score_batch", original)
     result = _score(bad, tmp_path / "out", predictor, batch_rows=200)
     assert result.resumed_parts == 6 and result.rows_rejected == 3
     rejects = pd.read_parquet(result.rejects)
@@ -223,13 +223,13 @@ def test_resume_after_sigkill_has_no_duplicate_or_missing_rows(tmp_path, predict
 import joblib, time
 from datetime import date
 from pathlib import Path
-from attrition_mlops import score
-original = score._score_batch
+from attrition_mlops.scoring import batch
+original = batch._score_batch
 def slow(*a):
     time.sleep(0.3)
     return original(*a)
-score._score_batch = slow
-score.score_snapshot(Path({str(source)!r}), Path({str(tmp_path / "out")!r}), date(2026, 11, 20),
+batch._score_batch = slow
+batch.score_snapshot(Path({str(source)!r}), Path({str(tmp_path / "out")!r}), date(2026, 11, 20),
     joblib.load({str(tmp_path / "predictor.joblib")!r}), model_name="employee_attrition",
     model_version="7", batch_rows=250, progress=False)
 """

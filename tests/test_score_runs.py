@@ -21,15 +21,16 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from attrition_mlops import contract, registry
+from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.profile import build_reference_profile
-from attrition_mlops.score_manifest import check_partition
-from attrition_mlops.tracking import configure_mlflow
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.scoring.manifest import check_partition
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "jobs" / "score.py"
@@ -41,9 +42,9 @@ PARTITION = f"run_date={DAY}"
 HELD_RUN = """
 import runpy, sys, time
 from pathlib import Path
-from attrition_mlops import score
+from attrition_mlops.scoring import batch
 
-gate, original = Path(sys.argv[1]), score._score_batch
+gate, original = Path(sys.argv[1]), batch._score_batch
 
 def held(*args):
     (gate / "holding").touch()
@@ -54,7 +55,7 @@ def held(*args):
         time.sleep(0.02)
     return original(*args)
 
-score._score_batch = held
+batch._score_batch = held
 raise SystemExit(runpy.run_path(sys.argv[2])["main"](sys.argv[3:]))
 """
 

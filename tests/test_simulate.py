@@ -18,12 +18,13 @@ import pandas as pd
 import pytest
 import uvicorn
 
-from attrition_mlops import contract, inference_log
-from attrition_mlops.dataset import load_snapshot
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.monitoring import read_window
-from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.data import contract, inference_log
+from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.data.validation import validate_frame
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor
+from attrition_mlops.monitoring.window import read_window
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.settings import ServingSettings
 from attrition_mlops.settings import PipelineSettings
@@ -37,7 +38,6 @@ from attrition_mlops.simulate import (
     simulate_traffic,
     write_export_logs,
 )
-from attrition_mlops.validation import validate_frame
 
 N = 5000
 

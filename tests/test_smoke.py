@@ -21,15 +21,15 @@ import mlflow.pyfunc
 import pytest
 import uvicorn
 
-from attrition_mlops import contract
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.data import contract
+from attrition_mlops.deploy.smoke import CHECKS, SmokeTestFailed, smoke_records, smoke_test
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.settings import ServingSettings
 from attrition_mlops.settings import PipelineSettings
-from attrition_mlops.smoke import CHECKS, SmokeTestFailed, smoke_records, smoke_test
 
 API_KEY = "smoke-test-key-0123456789"
 ALL_CHECKS = (*CHECKS, "requires_api_key")

@@ -22,12 +22,13 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from attrition_mlops import contract, registry
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.model import load_predictor
-from attrition_mlops.score import score_snapshot
+from attrition_mlops import registry
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.model.predictor import load_predictor
+from attrition_mlops.scoring.batch import score_snapshot
 from attrition_mlops.settings import get_settings, get_training_settings
-from attrition_mlops.train import train_model
+from attrition_mlops.training.train import train_model
 
 pytestmark = [
     pytest.mark.integration,

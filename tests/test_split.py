@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attrition_mlops import contract
-from attrition_mlops.split import HoldoutError, load_holdout, split_snapshot
+from attrition_mlops.data import contract
+from attrition_mlops.data.split import HoldoutError, load_holdout, split_snapshot
 
 
 def _split(frame, directory, seed=42):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attrition_mlops import contract
-from attrition_mlops.dataset import bundled_dataset_path
-from attrition_mlops.validation import DataValidationError, Problem, validate_frame
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.data.validation import DataValidationError, Problem, validate_frame
 
 INTEGER_COLUMNS = [f.name for f in contract.FEATURES if f.is_integer]
 TEXT_COLUMNS = [f.name for f in contract.FEATURES if not f.is_integer] + [contract.LABEL]

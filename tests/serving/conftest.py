@@ -24,10 +24,10 @@ from serving_support import (
     serving_settings,
 )
 
-from attrition_mlops.dataset import Snapshot
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.outliers import calibrate_outlier_detector
+from attrition_mlops.data.dataset import Snapshot
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.serving.app import create_app
 
 

@@ -20,10 +20,10 @@ import httpx
 import mlflow.pyfunc
 import uvicorn
 
-from attrition_mlops import contract
-from attrition_mlops.dataset import Snapshot
-from attrition_mlops.model import AttritionPredictor, AttritionPyfunc, write_artifacts
-from attrition_mlops.profile import build_reference_profile
+from attrition_mlops.data import contract
+from attrition_mlops.data.dataset import Snapshot
+from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.serving.settings import ServingSettings
 from attrition_mlops.serving.sources import NoModelAvailableError
 from attrition_mlops.settings import PipelineSettings

@@ -9,13 +9,13 @@ from serving_support import inputs
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder
 
-from attrition_mlops import contract
-from attrition_mlops.features import build_preprocessor
-from attrition_mlops.serving.fastpath import (
+from attrition_mlops.data import contract
+from attrition_mlops.model.compiled import (
     RecordBatch,
     UnsupportedPipelineError,
     compile_encoder,
 )
+from attrition_mlops.model.features import build_preprocessor
 
 INTEGERS = [f.name for f in contract.FEATURES if f.is_integer]
 

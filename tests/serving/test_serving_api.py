@@ -21,8 +21,9 @@ from serving_support import (
     serving_settings,
 )
 
-from attrition_mlops import contract
-from attrition_mlops.inference_log import (
+from attrition_mlops.data import contract
+from attrition_mlops.data.example import EXAMPLE_REQUEST
+from attrition_mlops.data.inference_log import (
     SIMULATED_HEADER,
     Pseudonymiser,
     export_files,
@@ -30,7 +31,7 @@ from attrition_mlops.inference_log import (
 )
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.routes.predict import build_router
-from attrition_mlops.serving.schemas import EXAMPLE_REQUEST, PredictResponse
+from attrition_mlops.serving.schemas import PredictResponse
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-from attrition_mlops import contract
-from attrition_mlops.features import build_classifier
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.outliers import calibrate_outlier_detector
-from attrition_mlops.serving.fastpath import (
+from attrition_mlops.data import contract
+from attrition_mlops.model.compiled import (
     CompiledClassifier,
     CompiledModel,
     CompiledScorer,
@@ -23,6 +20,9 @@ from attrition_mlops.serving.fastpath import (
     UnsupportedPipelineError,
     compile_encoder,
 )
+from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model.outliers import calibrate_outlier_detector
+from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.serving.loaded import ModelCard, prepare_model
 
 TOLERANCE = 1e-9

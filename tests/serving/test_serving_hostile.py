@@ -33,9 +33,9 @@ from serving_support import (
     serving_settings,
 )
 
-from attrition_mlops.inference_log import read_records
+from attrition_mlops.data.example import EXAMPLE_RECORD
+from attrition_mlops.data.inference_log import read_records
 from attrition_mlops.serving.app import create_app
-from attrition_mlops.serving.schemas import EXAMPLE_RECORD
 from attrition_mlops.serving.settings import ServingSettings
 from attrition_mlops.settings import PipelineSettings
 

@@ -13,8 +13,9 @@ import pytest
 from pydantic import ValidationError
 from serving_support import TEST_PSEUDONYM_KEY, NothingDeployed, pipeline_settings, serving_settings
 
-from attrition_mlops import contract
-from attrition_mlops.inference_log import (
+from attrition_mlops.data import contract
+from attrition_mlops.data.example import EXAMPLE_RECORD
+from attrition_mlops.data.inference_log import (
     EXTRA_COLUMNS,
     SCHEMA_VERSION,
     Pseudonymiser,
@@ -27,7 +28,7 @@ from attrition_mlops.inference_log import (
 )
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.log_writer import InferenceLogWriter, PendingEntry
-from attrition_mlops.serving.schemas import EXAMPLE_RECORD, EmployeeRecord
+from attrition_mlops.serving.schemas import EmployeeRecord
 from attrition_mlops.settings import PipelineSettings
 
 KEY = Pseudonymiser(TEST_PSEUDONYM_KEY.encode())

@@ -25,8 +25,8 @@ from serving_support import (
 )
 
 from attrition_mlops import registry
-from attrition_mlops.inference_log import is_inference_line, parse_line
-from attrition_mlops.local_runner import run_job
+from attrition_mlops.data.inference_log import is_inference_line, parse_line
+from attrition_mlops.runner.local import run_job
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.sources import DirectorySource, Preparation
 from attrition_mlops.settings import PipelineSettings

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import pytest
 from serving_support import pipeline_settings, serve_in_thread, serving_settings
 
-from attrition_mlops import contract
+from attrition_mlops.data import contract
+from attrition_mlops.data.example import EXAMPLE_RECORD
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.errors import JSONBodyRoute
-from attrition_mlops.serving.schemas import EXAMPLE_RECORD
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import joblib
 import pytest
 from serving_support import MODEL_NAME, pipeline_settings, serving_settings
 
-from attrition_mlops.model import PREDICTOR_FILE
+from attrition_mlops.model.predictor import PREDICTOR_FILE
 from attrition_mlops.serving.runtime import ModelRuntime
 from attrition_mlops.serving.sources import (
     CARD_FILE,

@@ -27,7 +27,7 @@ import httpx
 import pytest
 from serving_support import TEST_PSEUDONYM_KEY, free_port
 
-from attrition_mlops.serving.schemas import EXAMPLE_REQUEST
+from attrition_mlops.data.example import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.integration
 

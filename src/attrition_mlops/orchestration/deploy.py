@@ -22,8 +22,8 @@ def target_version(conf: dict[str, Any], triggering_events: Any) -> str:
             if version:
                 return str(version)
     from attrition_mlops import registry
+    from attrition_mlops.registry.tracking import configure_mlflow
     from attrition_mlops.settings import get_settings
-    from attrition_mlops.tracking import configure_mlflow
 
     settings = get_settings()
     configure_mlflow(settings)
@@ -45,7 +45,7 @@ def build_image(version: str) -> dict[str, Any]:
     import shutil
     import subprocess
 
-    from attrition_mlops.image import build_context, docker_build_command, maybe_docker_build
+    from attrition_mlops.deploy.image import build_context, docker_build_command, maybe_docker_build
     from attrition_mlops.settings import get_settings, get_workflow_settings
 
     settings, workflow = get_settings(), get_workflow_settings()
@@ -79,14 +79,14 @@ def build_image(version: str) -> dict[str, Any]:
 
 def deployed_now() -> dict[str, Any]:
     """What each environment runs before this deployment touches it (the rollback targets)."""
-    from attrition_mlops.rollout import ENVIRONMENTS, get_backend
+    from attrition_mlops.deploy.rollout import ENVIRONMENTS, get_backend
 
     backend = get_backend()
     return {env: backend.current(env).to_dict() for env in ENVIRONMENTS}
 
 
 def roll_out(env: str, version: str, image: str | None, ti: Any) -> dict[str, Any]:
-    from attrition_mlops.rollout import get_backend
+    from attrition_mlops.deploy.rollout import get_backend
 
     ti.xcom_push(key=STARTED_KEY, value=True)  # before touching anything: rollback keys on it
     previous = get_backend().roll_out(env, model_version=version, image=image)
@@ -94,7 +94,7 @@ def roll_out(env: str, version: str, image: str | None, ti: Any) -> dict[str, An
 
 
 def wait(env: str, version: str, image: str | None) -> None:
-    from attrition_mlops.rollout import get_backend
+    from attrition_mlops.deploy.rollout import get_backend
 
     get_backend().wait(
         env, model_version=version, image=image
@@ -102,15 +102,15 @@ def wait(env: str, version: str, image: str | None) -> None:
 
 
 def smoke_test(env: str, version: str) -> dict[str, Any]:
-    from attrition_mlops.rollout import smoke_test_environment
+    from attrition_mlops.deploy.rollout import smoke_test_environment
 
     return smoke_test_environment(env, expected_version=version)
 
 
 def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[str, Any]:
     """Restore what ran before; only when this run had started changing ``env``."""
+    from attrition_mlops.deploy.rollout import Deployed, get_backend
     from attrition_mlops.orchestration.events import notify_rollback
-    from attrition_mlops.rollout import Deployed, get_backend
 
     if not ti.xcom_pull(task_ids=f"roll_out_{env}", key=STARTED_KEY):
         raise AirflowSkipException(f"{env} was never changed by this run: nothing to roll back")
@@ -123,9 +123,9 @@ def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[s
 def record_deployment(version: str, ti: Any) -> dict[str, Any]:
     """Point the ``staging`` and ``production`` aliases at what now runs there (audited; a no-op
     where the local rollout already moved them), then announce the deployment."""
+    from attrition_mlops.deploy.rollout import ENVIRONMENTS
+    from attrition_mlops.deploy.rollout import record_deployment as record
     from attrition_mlops.orchestration.events import notify_deployed
-    from attrition_mlops.rollout import ENVIRONMENTS
-    from attrition_mlops.rollout import record_deployment as record
 
     moves = {env: record(env, version) for env in ENVIRONMENTS}
     notify_deployed(version, ti)

@@ -148,7 +148,7 @@ def purge_inference_logs(today: Any) -> list[str]:
     policy, which this reports rather than duplicates)."""
     from pathlib import Path
 
-    from attrition_mlops.monitoring import purge_expired_partitions
+    from attrition_mlops.monitoring.window import purge_expired_partitions
     from attrition_mlops.settings import get_settings, get_workflow_settings
 
     settings, workflow = get_settings(), get_workflow_settings()

@@ -66,8 +66,8 @@ def run(dag_id: str, conf: dict[str, Any] | None = None, *, expect: str = "succe
 
 
 def send(records: int, scenario: str, seed: int) -> dict[str, Any]:
-    from attrition_mlops.dataset import load_snapshot
-    from attrition_mlops.rollout import environment_url
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.deploy.rollout import environment_url
     from attrition_mlops.simulate import send_traffic, simulate_traffic
 
     base = load_snapshot().frame
@@ -137,7 +137,7 @@ def lifecycle(today: date) -> dict[str, Any]:
 
 def summary(outcome: dict[str, Any]) -> None:
     from attrition_mlops.alerts import get_alert_settings
-    from attrition_mlops.rollout import LocalServingSettings
+    from attrition_mlops.deploy.rollout import LocalServingSettings
     from attrition_mlops.settings import get_settings
 
     state = get_settings().state_dir.resolve()
@@ -166,7 +166,7 @@ def main() -> int:
     if any(os.environ.get(k) != v for k, v in env.items()):
         os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
     migrate(env)
-    from attrition_mlops.rollout import ENVIRONMENTS, LocalBackend
+    from attrition_mlops.deploy.rollout import ENVIRONMENTS, LocalBackend
     from attrition_mlops.settings import get_settings
 
     started = datetime.now(UTC)

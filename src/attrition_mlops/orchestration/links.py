@@ -73,8 +73,8 @@ def _experiment_of(run_id: str) -> str | None:
     try:
         import mlflow
 
+        from attrition_mlops.registry.tracking import configure_mlflow
         from attrition_mlops.settings import get_settings
-        from attrition_mlops.tracking import configure_mlflow
 
         configure_mlflow(get_settings())
         return mlflow.get_run(run_id).info.experiment_id

@@ -79,18 +79,18 @@ class PipelineJobOperator(BaseOperator):
 
     # -- local target ---------------------------------------------------------------------------
     def _run_local(self, context: Any) -> dict[str, Any]:
-        from attrition_mlops import local_runner
+        from attrition_mlops.runner import local
 
         env = {}
-        if not os.environ.get(local_runner.JOBS_DIR_ENV):
-            env[local_runner.JOBS_DIR_ENV] = str(_jobs_dir_next_to(context["dag"].fileloc))
+        if not os.environ.get(local.JOBS_DIR_ENV):
+            env[local.JOBS_DIR_ENV] = str(_jobs_dir_next_to(context["dag"].fileloc))
         args = [str(a) for a in self.job_args]
         self.log.info("local target: running jobs/%s.py %s", self.job, " ".join(args))
 
         def started(proc: subprocess.Popen) -> None:
             self._process = proc
 
-        result = local_runner.run_job(self.job, args, env=env, on_start=started)
+        result = local.run_job(self.job, args, env=env, on_start=started)
         push_links(context, result)
         return result
 
@@ -99,7 +99,7 @@ class PipelineJobOperator(BaseOperator):
         """The provider operator that submits this job (built per execution, never at parse)."""
         from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
 
-        from attrition_mlops.databricks import idempotency_token, submit_payload
+        from attrition_mlops.runner.databricks import idempotency_token, submit_payload
         from attrition_mlops.settings import get_databricks_settings
 
         settings = get_databricks_settings()
@@ -120,7 +120,7 @@ class PipelineJobOperator(BaseOperator):
         )
 
     def _databricks_result(self, context: Any, operator: Any) -> dict[str, Any]:
-        from attrition_mlops.databricks import result_from_run_output, task_run_id
+        from attrition_mlops.runner.databricks import result_from_run_output, task_run_id
 
         hook = operator._hook
         run = hook.get_run(operator.run_id)

@@ -52,7 +52,7 @@ def scoring_args(
     if source:
         args += ["--input", source.replace("{ds}", day.isoformat())]
     else:
-        from attrition_mlops.dataset import bundled_dataset_path
+        from attrition_mlops.data.dataset import bundled_dataset_path
 
         args += ["--input", str(bundled_dataset_path())]
     return args

@@ -20,7 +20,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from attrition_mlops.inference_log import Pseudonymiser
+from attrition_mlops.data.inference_log import Pseudonymiser
 from attrition_mlops.serving.deps import ServingState
 from attrition_mlops.serving.errors import install_error_handlers
 from attrition_mlops.serving.log_writer import InferenceLogWriter

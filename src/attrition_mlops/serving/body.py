@@ -26,7 +26,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from attrition_mlops import contract
+from attrition_mlops.data import contract
 
 FIELDS = len(contract.INPUT_COLUMNS)
 _NAMES = frozenset(contract.INPUT_COLUMNS)

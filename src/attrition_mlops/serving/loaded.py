@@ -17,16 +17,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from attrition_mlops import contract
-from attrition_mlops.model import AttritionPredictor
-from attrition_mlops.serving.fastpath import (
+from attrition_mlops.data import contract
+from attrition_mlops.data.example import EXAMPLE_RECORD
+from attrition_mlops.model.compiled import (
     CompiledModel,
     RecordBatch,
     Records,
     UnsupportedPipelineError,
     pin_native_threads,
 )
-from attrition_mlops.serving.schemas import EXAMPLE_RECORD, EmployeeRecord
+from attrition_mlops.model.predictor import AttritionPredictor
+from attrition_mlops.serving.schemas import EmployeeRecord
 
 log = logging.getLogger(__name__)
 #: Compiled and sklearn paths must agree this closely on the warm-up record, or we fall back.

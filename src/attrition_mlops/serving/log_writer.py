@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from attrition_mlops.inference_log import Pseudonymiser, build_record, dump_line, export_file
+from attrition_mlops.data.inference_log import Pseudonymiser, build_record, dump_line, export_file
 
 log = logging.getLogger(__name__)
 _STOP = object()

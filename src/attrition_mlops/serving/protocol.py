@@ -26,21 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from attrition_mlops.serving.settings import ConnectionLimits, get_server_settings
+
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 _REASONS[503] = b"Service Unavailable"
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    max_header_bytes: int
-    header_timeout: float
-    body_timeout: float
-    max_connections: int
 
 
 def error_bytes(status: int, detail: str, extra_headers: tuple[str, ...] = ()) -> bytes:
@@ -63,7 +56,7 @@ class _Refused(Exception):
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol plus :class:`ConnectionLimits` (see the module docstring).
 
-    ``limits`` unset: read from the environment (:func:`..server.get_server_settings`) once per
+    ``limits`` unset: read from the environment (:func:`..settings.get_server_settings`) once per
     process, so ``uvicorn --http attrition_mlops.serving.protocol:GuardedHttpToolsProtocol``
     and worker processes get the same limits as the launcher.
     """
@@ -74,8 +67,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         cls = type(self)
         if cls.limits is None:
-            from attrition_mlops.serving.server import get_server_settings
-
             cls.limits = get_server_settings().connection_limits()
         self._limits: ConnectionLimits = cls.limits
         self._header_budget = self._limits.max_header_bytes

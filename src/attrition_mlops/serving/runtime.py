@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from attrition_mlops.mlflow_connection import TrackingServerUnreachableError
+from attrition_mlops.registry.connection import TrackingServerUnreachableError
 from attrition_mlops.serving.loaded import LoadedModel
 from attrition_mlops.serving.sources import ModelSource, NoModelAvailableError
 

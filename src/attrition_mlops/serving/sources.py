@@ -19,8 +19,8 @@ import joblib
 import mlflow
 
 from attrition_mlops import registry
-from attrition_mlops.mlflow_connection import bound_http_requests, display_uri, reaching
-from attrition_mlops.model import PREDICTOR_FILE, load_predictor
+from attrition_mlops.model.predictor import PREDICTOR_FILE, load_predictor
+from attrition_mlops.registry.connection import bound_http_requests, display_uri, reaching
 from attrition_mlops.serving.loaded import LoadedModel, ModelCard, prepare_model
 from attrition_mlops.serving.settings import ServingSettings
 from attrition_mlops.settings import PipelineSettings

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from attrition_mlops import contract, inference_log
+from attrition_mlops.data import contract, inference_log
 from attrition_mlops.simulate.export import write_export_logs
 from attrition_mlops.simulate.generate import (
     DEFAULT_NOISE,
@@ -90,7 +90,7 @@ def _simulation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _base(args: argparse.Namespace) -> pd.DataFrame:
-    from attrition_mlops.dataset import load_snapshot
+    from attrition_mlops.data.dataset import load_snapshot
 
     return load_snapshot(args.base, require_label=False).frame
 

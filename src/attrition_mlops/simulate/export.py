@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attrition_mlops import contract, inference_log
+from attrition_mlops.data import contract, inference_log
 from attrition_mlops.simulate.generate import SIMULATED, require_simulated
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attrition_mlops import contract
+from attrition_mlops.data import contract
 
 #: The word that labels everything this package writes (file names, request ids, User-Agent).
 SIMULATED = "simulated"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from attrition_mlops import contract, inference_log
+from attrition_mlops.data import contract, inference_log
 from attrition_mlops.simulate.generate import require_simulated
 
 

@@ -23,7 +23,8 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
-from attrition_mlops.inference_log import SIMULATED_HEADER
+from attrition_mlops.data.example import EXAMPLE_REQUEST
+from attrition_mlops.data.inference_log import SIMULATED_HEADER
 from attrition_mlops.serving.body import decode_json
 from attrition_mlops.serving.deps import ModelDep, ServingState, StateDep, current_model
 from attrition_mlops.serving.errors import check_content_type, read_body
@@ -31,7 +32,6 @@ from attrition_mlops.serving.loaded import LoadedModel
 from attrition_mlops.serving.log_writer import InferenceLogWriter, PendingEntry
 from attrition_mlops.serving.metrics import request_id, request_started
 from attrition_mlops.serving.schemas import (
-    EXAMPLE_REQUEST,
     EmployeeRecord,
     ErrorResponse,
     PredictResponse,

@@ -1,0 +1,1 @@
+"""Deployment: the serving image, the smoke test and the rollout backends."""

@@ -1,0 +1,352 @@
+"""The serving image's build context: one registered model version baked into a FastAPI image.
+
+The deployment DAG calls :func:`build_context`. It assembles a directory that ``docker build``
+(or ``az acr build``) can turn into the image with no other input::
+
+    Dockerfile  .dockerignore  pyproject.toml  uv.lock      (from the project checkout)
+    dist/attrition_mlops-<ver>-py3-none-any.whl             (built from the checkout)
+    model/  MLmodel, artifacts/, ... + model_card.json      (the registered version)
+    build.json                                              (this build's record; not sent)
+
+The tag is content-addressed: ``v<version>-<12 hex>`` where the hex is a sha256 over every file
+of the context except ``build.json``, so the same inputs always give the same tag and any changed
+byte (model, code, lock, Dockerfile) gives a new one. The one thing left out of the hash is the
+model card's ``aliases`` list: it is a snapshot for humans that moves when the model is promoted,
+and a promotion must not turn the image that staging tested into a "different" one for production.
+
+Only the ``local`` target lacks an engine; there :func:`maybe_docker_build` reports that the
+context was assembled without building and returns False.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from attrition_mlops import registry
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.settings import PipelineSettings, get_settings
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+DIST_DIR = "dist"
+CARD_FILE = "model_card.json"
+BUILD_RECORD = "build.json"
+DIGEST_HEX_CHARS = 12
+# AKS node pools are amd64; say so, so a build on an arm64 laptop does not ship the wrong arch.
+PLATFORM = "linux/amd64"
+PROJECT_DIR_ENV = "ATTRITION_PROJECT_DIR"
+# Project checkout path -> path in the build context.
+PROJECT_FILES = {
+    "serving/Dockerfile": "Dockerfile",
+    "serving/.dockerignore": ".dockerignore",
+    "pyproject.toml": "pyproject.toml",
+    "uv.lock": "uv.lock",
+}
+# Written by training on every registered version; an image without its provenance is refused.
+REQUIRED_TAGS = ("trained_at", "holdout_auc", "data_sha256", "git_commit")
+# Card fields that change without the model changing (see the module docstring).
+VOLATILE_CARD_FIELDS = ("aliases",)
+
+
+class BuildContextError(RuntimeError):
+    """The build context cannot be assembled (missing provenance, no uv, a failed wheel build)."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    path: Path
+    image_ref: str
+    tag: str
+    model_version: str
+    # Context-relative POSIX path -> sha256 of the bytes that went into the tag.
+    digest_inputs: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "image_ref": self.image_ref,
+            "tag": self.tag,
+            "model_version": self.model_version,
+            "digest_inputs": dict(self.digest_inputs),
+        }
+
+
+def build_context(
+    model_name: str,
+    version: str,
+    out_dir: Path,
+    *,
+    registry_image: str = "attrition-serving",
+    project_dir: Path | None = None,
+    settings: PipelineSettings | None = None,
+) -> BuildContext:
+    """Assemble ``out_dir`` so that ``docker build out_dir`` builds the serving image.
+
+    ``out_dir`` is replaced if it is empty or an earlier context (has ``build.json``); anything
+    else is refused. Assembly happens in a sibling temporary folder, so a failure never leaves a
+    half-built context behind.
+    """
+    version = _check_inputs(str(version), registry_image)
+    project = find_project_dir(project_dir)
+    out = Path(out_dir).resolve()
+    _check_replaceable(out)
+    configure_mlflow(settings or get_settings())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        download_model(model_name, version, work / MODEL_DIR)
+        build_wheel(project, work / DIST_DIR)
+        for source, target in PROJECT_FILES.items():
+            shutil.copyfile(project / source, work / target)
+        _normalise_permissions(work)
+        inputs = file_digests(work)
+        tag = f"v{version}-{content_digest(inputs)[:DIGEST_HEX_CHARS]}"
+        ctx = BuildContext(out, f"{registry_image}:{tag}", tag, version, MappingProxyType(inputs))
+        _write_build_record(work, ctx, model_name)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info(
+        "assembled build context %s for %s (model %s/%s)", out, ctx.image_ref, model_name, version
+    )
+    return ctx
+
+
+def _check_inputs(version: str, registry_image: str) -> str:
+    if not version.isdigit():
+        raise ValueError(f"model version must be a registry version number, got {version!r}")
+    if ":" in registry_image.rsplit("/", 1)[-1] or "@" in registry_image:
+        raise ValueError(f"registry_image must not carry a tag or digest: {registry_image!r}")
+    return version
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / BUILD_RECORD).is_file():
+        raise BuildContextError(
+            f"{out} is not empty and is not an earlier build context (no {BUILD_RECORD}); "
+            "refusing to replace it"
+        )
+
+
+def find_project_dir(explicit: Path | None = None) -> Path:
+    """The project checkout to build the wheel from: ``explicit``, $ATTRITION_PROJECT_DIR, or the
+    checkout this module was imported from (an editable install)."""
+    if explicit is not None:
+        candidates = [Path(explicit)]
+    else:
+        env = os.environ.get(PROJECT_DIR_ENV)
+        candidates = [Path(env)] if env else list(Path(__file__).resolve().parents)
+    for candidate in candidates:
+        if all((candidate / source).is_file() for source in PROJECT_FILES):
+            return candidate.resolve()
+    raise BuildContextError(
+        f"no project checkout with {', '.join(PROJECT_FILES)} at "
+        f"{', '.join(map(str, candidates[:3]))}; pass project_dir or set {PROJECT_DIR_ENV}"
+    )
+
+
+def download_model(model_name: str, version: str, model_dir: Path) -> Path:
+    """The registered version's MLflow model directory plus ``model_card.json``."""
+    import mlflow
+
+    card = model_card(model_name, version)
+    model_dir.mkdir(parents=True)
+    mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(model_dir)
+    )
+    (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return model_dir
+
+
+def model_card(model_name: str, version: str) -> dict[str, Any]:
+    """Who the baked model is, from the registered version and the tags training wrote."""
+    found = registry.get_version(model_name, version)
+    tags = found.tags
+    run_id = found.run_id or tags.get("run_id")
+    missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)] + ([] if run_id else ["run_id"])
+    if missing:
+        raise BuildContextError(
+            f"{model_name} version {version} lacks provenance tags {missing}; only versions "
+            "registered by the training job can be baked into an image"
+        )
+    return {
+        "name": model_name,
+        "version": str(found.version),
+        "aliases": sorted(found.aliases),
+        "trained_at": tags["trained_at"],
+        "holdout_auc": float(tags["holdout_auc"]),
+        "holdout_sha256": tags.get("holdout_sha256"),
+        "family": tags.get("family"),
+        "run_id": run_id,
+        "data_sha256": tags["data_sha256"],
+        "git_commit": tags["git_commit"],
+        "source": found.source,
+    }
+
+
+def build_wheel(project: Path, dist_dir: Path) -> Path:
+    """Build the project wheel with uv into ``dist_dir`` (only the wheel, no stray files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [*_uv_command(), "build", "--wheel", "--out-dir", tmp, str(project)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or len(wheels) != 1:
+            raise BuildContextError(
+                f"`{' '.join(cmd)}` exited {proc.returncode} with wheels {wheels}:\n"
+                f"{proc.stderr[-2000:]}"
+            )
+        dist_dir.mkdir(parents=True)
+        return Path(shutil.copyfile(wheels[0], dist_dir / wheels[0].name))
+
+
+def _uv_command() -> list[str]:
+    if found := shutil.which("uv"):
+        return [found]
+    if find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv"]
+    raise BuildContextError("uv is needed to build the project wheel (pip install uv)")
+
+
+def _normalise_permissions(root: Path) -> None:
+    # The image copies these as root-owned files the non-root user must read; a restrictive umask
+    # on the build machine would otherwise bake in files the app cannot open.
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 per context file (relative POSIX path), in sorted path order; no ``build.json``."""
+    digests = {}
+    for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        relative = path.relative_to(root).as_posix()
+        if path.is_file() and relative != BUILD_RECORD:
+            digests[relative] = hashlib.sha256(_digest_bytes(path, relative)).hexdigest()
+    return digests
+
+
+def _digest_bytes(path: Path, relative: str) -> bytes:
+    data = path.read_bytes()
+    if relative == f"{MODEL_DIR}/{CARD_FILE}":
+        card = {k: v for k, v in json.loads(data).items() if k not in VOLATILE_CARD_FIELDS}
+        data = json.dumps(card, sort_keys=True).encode()
+    return data
+
+
+def content_digest(digests: Mapping[str, str]) -> str:
+    """One sha256 over ``<file sha256>  <path>`` lines in sorted path order (sha256sum style)."""
+    manifest = "".join(f"{digest}  {path}\n" for path, digest in sorted(digests.items()))
+    return hashlib.sha256(manifest.encode()).hexdigest()
+
+
+def _write_build_record(root: Path, ctx: BuildContext, model_name: str) -> None:
+    record = {
+        **ctx.to_dict(),
+        "model_name": model_name,
+        "digest": content_digest(ctx.digest_inputs),
+        "platform": PLATFORM,
+        "docker_build_command": docker_build_command(ctx),
+    }
+    (root / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def docker_build_command(ctx: BuildContext) -> list[str]:
+    """What a machine with a Docker engine runs to build and tag the image from ``ctx``."""
+    return [
+        "docker",
+        "build",
+        "--platform",
+        PLATFORM,
+        "--file",
+        str(ctx.path / "Dockerfile"),
+        "--tag",
+        ctx.image_ref,
+        "--build-arg",
+        f"IMAGE_TAG={ctx.tag}",
+        "--build-arg",
+        f"MODEL_VERSION={ctx.model_version}",
+        str(ctx.path),
+    ]
+
+
+def docker_engine_available(timeout: float = 30.0) -> bool:
+    """Whether ``docker info`` reaches an engine (a CLI alone is not enough)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        probe = subprocess.run(
+            ["docker", "info"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def maybe_docker_build(ctx: BuildContext) -> bool:
+    """Build the image if an engine is reachable; otherwise log and return False.
+
+    A build that starts and fails raises: a broken image must stop the deployment.
+    """
+    if not docker_engine_available():
+        log.info(
+            "no Docker engine here: build context assembled at %s without building %s "
+            "(build it with: %s)",
+            ctx.path,
+            ctx.image_ref,
+            " ".join(docker_build_command(ctx)),
+        )
+        return False
+    subprocess.run(docker_build_command(ctx), check=True)
+    log.info("built %s", ctx.image_ref)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Assemble the serving image's build context.")
+    parser.add_argument("model_name")
+    parser.add_argument("version", help="a version number, or @alias (e.g. @champion)")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--registry-image", default="attrition-serving")
+    parser.add_argument("--project-dir", type=Path)
+    parser.add_argument(
+        "--build", action="store_true", help="also docker build, if an engine is up"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    version = args.version
+    if version.startswith("@"):
+        configure_mlflow(get_settings())
+        _, version = registry.resolve_model_uri(f"models:/{args.model_name}{version}")
+    ctx = build_context(
+        args.model_name,
+        version,
+        args.out_dir,
+        registry_image=args.registry_image,
+        project_dir=args.project_dir,
+    )
+    built = maybe_docker_build(ctx) if args.build else False
+    print(json.dumps({**ctx.to_dict(), "built": built}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

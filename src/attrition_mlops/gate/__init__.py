@@ -1,0 +1,1 @@
+"""The champion/challenger gate: bootstrap, decision rules, evaluation, report."""

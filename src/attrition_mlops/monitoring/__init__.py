@@ -1,0 +1,1 @@
+"""Monitoring: inference-log readers, the drift check, its report and window."""

@@ -1,0 +1,407 @@
+"""The nightly drift check: one window of served records against the training reference profile.
+
+Pure: no I/O. Window-based, never per request. Each model feature gets one two-sample test
+against the reference (KS for numeric, χ² homogeneity for ordinal and categorical), the p-values
+of the whole family are corrected (Benjamini–Hochberg by default, or Bonferroni), and drift is
+*confirmed* only when a feature is significant after correction AND its effect size clears a
+configured minimum, so a huge window cannot alarm on a trivially small shift. Windows below a
+minimum size get ``insufficient_data``: a result, not an alarm. docs/drift.md explains why.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from attrition_mlops.data import contract
+from attrition_mlops.settings import Correction, DriftSettings
+
+Status = Literal["drift", "no_drift", "insufficient_data"]
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's test, effect sizes and verdict. ``effect_ratio`` ≥ 1 clears the effect gate.
+
+    ``effect_ratio`` is the effect size over its configured minimum (PSI / min_psi; for numeric
+    features the larger of that and Wasserstein-in-SDs / min_wasserstein_sd), so features of
+    different kinds rank on one scale. ``reference``/``current`` summarise both samples (mean,
+    std, median; or level shares).
+    """
+
+    name: str
+    kind: str
+    test: str
+    statistic: float
+    p_value: float
+    psi: float
+    effect_ratio: float
+    reference: dict[str, float]
+    current: dict[str, float]
+    wasserstein: float | None = None
+    wasserstein_sd: float | None = None
+    p_adjusted: float = math.nan
+    significant: bool = False
+    drifted: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    status: Status
+    drift_confirmed: bool
+    n_current: int
+    n_reference: int
+    correction: Correction
+    alpha: float
+    features: tuple[FeatureDrift, ...]
+    #: Names of drifted features, largest effect (``effect_ratio``) first.
+    drifted_features: tuple[str, ...]
+    thresholds: dict[str, float]
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (non-finite floats become None)."""
+        return _jsonable(asdict(self))
+
+
+def check_drift(
+    reference_profile: Mapping[str, Any], current: pd.DataFrame, settings: DriftSettings
+) -> DriftResult:
+    """Compare a window of records with the reference profile and decide whether it drifted."""
+    n_reference = int(reference_profile["n_rows"])
+    if len(current) < settings.min_records:
+        return _insufficient(len(current), n_reference, settings)
+    features = compare_features(reference_profile, current, settings)
+    return decide_drift(
+        features, n_current=len(current), n_reference=n_reference, settings=settings
+    )
+
+
+def compare_features(
+    reference_profile: Mapping[str, Any], current: pd.DataFrame, settings: DriftSettings
+) -> tuple[FeatureDrift, ...]:
+    """Raw per-feature tests and effect sizes (no correction, no verdict), in contract order.
+
+    Only role == "model" features are tested; identifiers and constants never are.
+    """
+    profiled = reference_profile["features"]
+    model = [f for f in contract.FEATURES if f.role == "model"]
+    missing = [f.name for f in model if f.name not in current.columns]
+    unprofiled = [f.name for f in model if f.name not in profiled]
+    if missing or unprofiled:
+        raise ValueError(
+            f"cannot check drift: window lacks {missing or 'nothing'}, "
+            f"reference profile lacks {unprofiled or 'nothing'}"
+        )
+    incomplete = [f.name for f in model if current[f.name].isna().any()]
+    if incomplete:
+        raise ValueError(f"window has missing values in {incomplete}; validate records first")
+    results = []
+    for feature in model:
+        entry, column = profiled[feature.name], current[feature.name]
+        if feature.kind == "numeric":
+            results.append(_numeric(feature.name, entry, column.to_numpy(float), settings))
+        else:
+            if feature.kind == "ordinal":
+                column = pd.to_numeric(column).astype("int64")
+            observed = column.value_counts()  # then levels as text: cheaper than the other way
+            observed.index = observed.index.astype(str)
+            results.append(_categorical(feature, entry, observed, settings))
+    return tuple(results)
+
+
+def decide_drift(
+    features: Sequence[FeatureDrift], *, n_current: int, n_reference: int, settings: DriftSettings
+) -> DriftResult:
+    """Correct the family of p-values and apply the confirmation rule."""
+    adjusted = adjust_p_values([f.p_value for f in features], settings.correction)
+    decided = []
+    for feature, p_adjusted in zip(features, adjusted, strict=True):
+        significant = bool(p_adjusted < settings.alpha)
+        drifted = significant and feature.effect_ratio >= 1.0
+        decided.append(
+            replace(feature, p_adjusted=float(p_adjusted), significant=significant, drifted=drifted)
+        )
+    ranked = sorted((f for f in decided if f.drifted), key=lambda f: (-f.effect_ratio, f.name))
+    n_significant = sum(f.significant for f in decided)
+    if ranked:
+        top = ", ".join(f"{f.name} (PSI {f.psi:.3f})" for f in ranked[:3])
+        message = f"drift confirmed in {len(ranked)} of {len(decided)} features: {top}"
+    elif n_significant:
+        message = f"no drift: {n_significant} features significant, none with a material effect"
+    else:
+        message = f"no drift: no feature significant after {settings.correction} correction"
+    status: Status = "drift" if ranked else "no_drift"
+    return _result(status, n_current, n_reference, settings, tuple(decided), ranked, message)
+
+
+def adjust_p_values(p_values: Sequence[float], correction: Correction) -> np.ndarray:
+    """Family-wise adjusted p-values: Benjamini–Hochberg ("bh") or Bonferroni."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p
+    if correction == "bh":
+        return stats.false_discovery_control(p, method="bh")
+    if correction == "bonferroni":
+        return np.minimum(1.0, p * p.size)
+    raise ValueError(f"unknown correction {correction!r}; use 'bh' or 'bonferroni'")
+
+
+def uncorrected_drift(result: DriftResult, threshold: float = 0.05) -> bool:
+    """The proof of concept's rule, kept for comparison: any raw p-value below ``threshold``."""
+    return any(f.p_value < threshold for f in result.features)
+
+
+def _insufficient(n_current: int, n_reference: int, settings: DriftSettings) -> DriftResult:
+    message = f"insufficient data: {n_current} records < minimum {settings.min_records}"
+    return _result("insufficient_data", n_current, n_reference, settings, (), [], message)
+
+
+def _result(
+    status: Status,
+    n_current: int,
+    n_reference: int,
+    settings: DriftSettings,
+    features: tuple[FeatureDrift, ...],
+    drifted: list[FeatureDrift],
+    message: str,
+) -> DriftResult:
+    return DriftResult(
+        status=status,
+        drift_confirmed=status == "drift",
+        n_current=n_current,
+        n_reference=n_reference,
+        correction=settings.correction,
+        alpha=settings.alpha,
+        features=features,
+        drifted_features=tuple(f.name for f in drifted),
+        thresholds={
+            "min_records": settings.min_records,
+            "min_psi": settings.min_psi,
+            "min_wasserstein_sd": settings.min_wasserstein_sd,
+        },
+        message=message,
+    )
+
+
+def _numeric(
+    name: str, entry: Mapping, values: np.ndarray, settings: DriftSettings
+) -> FeatureDrift:
+    reference = np.asarray(entry["values"], dtype=float)
+    current = Sample.of(values)
+    statistic, p_value = ks_two_sample(reference, current, settings.ks_method)
+    distance = float(
+        stats.wasserstein_distance(reference, current.values, v_weights=current.counts)
+    )
+    sd = float(entry["std"])
+    distance_sd = distance / sd if sd > 0 else (0.0 if distance == 0 else math.inf)
+    ref_share, cur_share = _quantile_bin_shares(reference, current, settings.psi_bins)
+    psi = population_stability_index(ref_share, cur_share, settings.psi_epsilon)
+    return FeatureDrift(
+        name=name,
+        kind="numeric",
+        test="ks",
+        statistic=statistic,
+        p_value=p_value,
+        psi=psi,
+        effect_ratio=max(psi / settings.min_psi, distance_sd / settings.min_wasserstein_sd),
+        reference={"mean": float(entry["mean"]), "std": sd, "median": float(np.median(reference))},
+        current={"mean": current.mean(), "std": current.std(), "median": current.median()},
+        wasserstein=distance,
+        wasserstein_sd=distance_sd,
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A numeric sample as its distinct values (ascending) and their counts.
+
+    A night of logs has a million values but only hundreds of distinct ones (the numeric
+    features are whole numbers), so every statistic here costs O(distinct) after one count.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    raw: np.ndarray
+
+    @classmethod
+    def of(cls, raw: np.ndarray) -> Sample:
+        raw = np.asarray(raw)
+        whole = raw.size > 0 and np.array_equal(raw, np.rint(raw))
+        if whole and raw.max() - raw.min() <= max(4 * raw.size, 1 << 16):
+            low = raw.min()
+            tally = np.bincount((raw - low).astype(np.int64))
+            present = np.flatnonzero(tally)
+            return cls((present + low).astype(float), tally[present], raw)
+        values, counts = np.unique(raw.astype(float), return_counts=True)
+        return cls(values, counts, raw)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def mean(self) -> float:
+        return float((self.values * self.counts).sum() / self.n)  # no BLAS call for a dot
+
+    def std(self) -> float:
+        """Sample standard deviation (ddof = 1), 0 for a single value."""
+        if self.n < 2:
+            return 0.0
+        deviation = self.values - self.mean()
+        return float(np.sqrt((deviation**2 * self.counts).sum() / (self.n - 1)))
+
+    def median(self) -> float:
+        cumulative = np.cumsum(self.counts)
+        low, high = (self.n - 1) // 2, self.n // 2  # the middle order statistic(s), 0-based
+        pick = np.searchsorted(cumulative, [low + 1, high + 1])
+        return float((self.values[pick[0]] + self.values[pick[1]]) / 2)
+
+
+#: scipy.stats.ks_2samp's switch from the exact to the asymptotic p-value under "auto".
+KS_EXACT_MAX_N = 10_000
+
+
+def ks_two_sample(reference: np.ndarray, current: Sample, method: str) -> tuple[float, float]:
+    """Two-sided two-sample KS statistic and p-value, equal to ``scipy.stats.ks_2samp``'s.
+
+    With the asymptotic p-value (``method="asymp"``, or ``"auto"`` once a sample has more than
+    10,000 values) the statistic is computed from the distinct values and counts: the two
+    empirical CDFs are the same integer counts over the same sizes at the same points as in
+    scipy, and the p-value is scipy's own formula (``kstwo.sf``). Otherwise (small samples, the
+    exact distribution) scipy gets the raw values.
+    """
+    n1, n2 = reference.size, current.n
+    if method == "exact" or (method == "auto" and max(n1, n2) <= KS_EXACT_MAX_N):
+        result = stats.ks_2samp(reference, current.raw, method=method)
+        return float(result.statistic), float(result.pvalue)
+    reference = np.sort(reference)
+    points = np.union1d(reference, current.values)
+    cdf1 = np.searchsorted(reference, points, side="right") / n1
+    below = np.searchsorted(current.values, points, side="right")
+    cdf2 = np.concatenate(([0], np.cumsum(current.counts)))[below] / n2
+    differences = cdf1 - cdf2
+    statistic = float(max(differences.max(), np.clip(-differences.min(), 0, 1)))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    p_value = stats.distributions.kstwo.sf(statistic, np.round(m * n / (m + n)))
+    return statistic, float(np.clip(p_value, 0, 1))
+
+
+def _categorical(
+    feature: contract.Feature, entry: Mapping, observed: pd.Series, settings: DriftSettings
+) -> FeatureDrift:
+    """``observed``: the window's count of each level, indexed by the level as text."""
+    ref_counts = {str(level): int(count) for level, count in entry["counts"].items()}
+    unseen_now = sorted(set(observed.index) - set(ref_counts))
+    levels = [*ref_counts, *unseen_now]
+    table = np.array(
+        [[ref_counts.get(lv, 0) for lv in levels], [observed.get(lv, 0) for lv in levels]]
+    )
+    present = table.sum(axis=0) > 0  # a level absent from both samples carries no information
+    table = table[:, present].astype(np.int64)
+    levels = [lv for lv, keep in zip(levels, present, strict=True) if keep]
+    test, statistic, p_value, note = _chi2_homogeneity(table, feature.name, settings)
+    unseen = [lv for lv, count in zip(levels, table[0], strict=True) if count == 0]
+    if unseen:
+        note = "; ".join(filter(None, [note, f"levels unseen in reference: {', '.join(unseen)}"]))
+    shares = table / table.sum(axis=1, keepdims=True)
+    psi = population_stability_index(shares[0], shares[1], settings.psi_epsilon)
+    return FeatureDrift(
+        name=feature.name,
+        kind=feature.kind,
+        test=test,
+        statistic=statistic,
+        p_value=p_value,
+        psi=psi,
+        effect_ratio=psi / settings.min_psi,
+        reference=dict(zip(levels, shares[0].tolist(), strict=True)),
+        current=dict(zip(levels, shares[1].tolist(), strict=True)),
+        note=note,
+    )
+
+
+def _chi2_homogeneity(
+    table: np.ndarray, name: str, settings: DriftSettings
+) -> tuple[str, float, float, str]:
+    """(test, statistic, p, note) for a 2×k reference-vs-current table; small cells handled."""
+    if table.shape[1] < 2:
+        return "chi2", 0.0, 1.0, "a single level observed: nothing to compare"
+    small = _expected(table).min(axis=0) < settings.min_expected
+    if not small.any():
+        statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+        return "chi2", float(statistic), float(p_value), ""
+    pooled = np.column_stack([table[:, ~small], table[:, small].sum(axis=1)])
+    if pooled.shape[1] >= 2 and _expected(pooled).min() >= settings.min_expected:
+        statistic, p_value, _, _ = stats.chi2_contingency(pooled, correction=False)
+        note = f"pooled {int(small.sum())} levels with expected count < {settings.min_expected:g}"
+        return "chi2_pooled", float(statistic), float(p_value), note
+    rng = np.random.default_rng([settings.seed, zlib.crc32(name.encode())])
+    statistic, p_value = _monte_carlo_chi2(table, settings.monte_carlo_tables, rng)
+    note = f"Monte Carlo p-value ({settings.monte_carlo_tables} tables): counts too small for χ²"
+    return "chi2_monte_carlo", statistic, p_value, note
+
+
+def _expected(table: np.ndarray) -> np.ndarray:
+    return np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+
+
+def _chi2_statistic(current: np.ndarray, totals: np.ndarray, n_reference: int) -> np.ndarray:
+    """Pearson χ² of 2×k tables given the current row(s); vectorised over leading axes."""
+    n_current = current.sum(axis=-1, keepdims=True)
+    grand = n_current + n_reference
+    e_cur, e_ref = n_current * totals / grand, n_reference * totals / grand
+    reference = totals - current
+    return (((current - e_cur) ** 2) / e_cur + ((reference - e_ref) ** 2) / e_ref).sum(axis=-1)
+
+
+def _monte_carlo_chi2(
+    table: np.ndarray, n_tables: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """χ² with a p-value from tables drawn with both margins fixed (the exact null)."""
+    totals = table.sum(axis=0)
+    observed = float(_chi2_statistic(table[1], totals, int(table[0].sum())))
+    draws = rng.multivariate_hypergeometric(totals, int(table[1].sum()), size=n_tables)
+    simulated = _chi2_statistic(draws.astype(float), totals, int(table[0].sum()))
+    exceed = int(np.count_nonzero(simulated >= observed * (1 - 1e-12)))
+    return observed, (exceed + 1) / (n_tables + 1)
+
+
+def _quantile_bin_shares(
+    reference: np.ndarray, current: Sample, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    # Interior reference quantiles as edges (duplicates from ties merged), open outer bins, so
+    # current values beyond the reference range land in the extreme bins.
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_bins = np.searchsorted(edges, reference, side="right")
+    cur_bins = np.searchsorted(edges, current.values, side="right")
+    ref_counts = np.bincount(ref_bins, minlength=edges.size + 1)
+    cur_counts = np.bincount(cur_bins, weights=current.counts, minlength=edges.size + 1)
+    return ref_counts / reference.size, cur_counts / current.n
+
+
+def population_stability_index(
+    reference_share: np.ndarray, current_share: np.ndarray, epsilon: float = 1e-4
+) -> float:
+    """PSI = Σ (c − r)·ln(c / r), shares floored at ``epsilon`` so empty bins stay finite."""
+    r = np.maximum(np.asarray(reference_share, dtype=float), epsilon)
+    c = np.maximum(np.asarray(current_share, dtype=float), epsilon)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,234 @@
+"""The nightly drift job's logic: read a window of inference logs, check each model's traffic.
+
+Two log formats, one schema (:mod:`attrition_mlops.data.inference_log`):
+- ``local``: the API's date-partitioned export folder (``date=YYYY-MM-DD/*.jsonl``);
+- ``log-analytics``: Azure Log Analytics data export of ``ContainerLogV2``
+  (:mod:`attrition_mlops.monitoring.log_analytics`). Container lines that are not inference
+  lines are skipped.
+Both are read as columns and validated by :mod:`attrition_mlops.monitoring.log_reader`.
+
+Traffic served by different model versions is checked separately, each against the reference
+profile of the version that served it; drift is confirmed when any version's check confirms it.
+Lines that cannot be checked are counted, never fatal: a line that fails the schema is rejected
+(with its file, line and reason), a replayed ``request_id`` is read once, and traffic of a
+version the registry does not hold is left out of the check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from attrition_mlops.data import inference_log
+from attrition_mlops.monitoring import log_analytics, log_reader
+from attrition_mlops.monitoring.drift import DriftResult, check_drift
+from attrition_mlops.monitoring.report import write_report
+from attrition_mlops.settings import DriftSettings
+
+LogFormat = Literal["local", "log-analytics"]
+#: A version's reference profile, or None when the registry holds no such version.
+ProfileLoader = Callable[[str], dict[str, Any] | None]
+#: The summary's counts of lines left out of the check (also MLflow metrics).
+LINE_COUNTS = (
+    "n_rejected_lines", "n_duplicate_lines", "n_unknown_version_lines", "n_unknown_version_records",
+)  # fmt: skip
+#: How many duplicate request ids the summary lists (all are counted).
+SHOWN_DUPLICATES = 20
+log = logging.getLogger(__name__)
+
+
+def read_window(
+    source: Path,
+    first: date,
+    last: date,
+    log_format: LogFormat,
+    rejected: list[str],
+    duplicates: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per logged employee record whose request falls in [first, last] (UTC days).
+
+    Every line is validated against the log schema
+    (:mod:`attrition_mlops.monitoring.log_reader`); a bad line (in the local export, also one
+    stamped outside its ``date=`` partition) is described in ``rejected``
+    ("<file>:<line>: <problem>") and left out. A line repeating an earlier
+    ``request_id`` is left out and its id appended to ``duplicates``.
+    """
+    if log_format == "local":
+        batches = log_reader.export_batches(inference_log.export_files(source, first, last))
+    else:
+        batches = log_analytics.batches(source, rejected)
+    frame = log_reader.read_frame(batches, rejected, duplicates)
+    start = pd.Timestamp(first.isoformat(), tz="UTC")
+    stop = pd.Timestamp((last + timedelta(days=1)).isoformat(), tz="UTC")
+    inside = (frame["timestamp"] >= start) & (frame["timestamp"] < stop)
+    return frame if inside.all() else frame[inside].reset_index(drop=True)
+
+
+def check_window(
+    frame: pd.DataFrame,
+    load_profile: ProfileLoader,
+    settings: DriftSettings,
+    out_dir: Path,
+    *,
+    rejected: Sequence[str] = (),
+    duplicates: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Check each known serving version's slice; write its report; return the JSON-able summary.
+
+    ``rejected``/``duplicates``: what :func:`read_window` left out, counted in the summary and
+    in every report. A version ``load_profile`` does not know is counted, not checked.
+    """
+    per_version: dict[str, DriftResult] = {}
+    simulated: dict[str, int] = {}
+    parts: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
+    unknown: dict[str, dict[str, int]] = {}
+    for version, part in frame.groupby("model_version", sort=True):
+        profile = load_profile(str(version))
+        if profile is None:
+            unknown[str(version)] = {"lines": part["request_id"].nunique(), "records": len(part)}
+            continue
+        per_version[str(version)] = check_drift(profile, part, settings)
+        simulated[str(version)] = inference_log.count_simulated(part)
+        parts[str(version)] = part, profile
+    lines = line_counts(rejected, duplicates, unknown)
+    _log_left_out(lines, unknown)
+    reports: dict[str, dict[str, str]] = {}
+    for version, (part, profile) in parts.items():
+        result, folder = per_version[version], out_dir / f"model_version={version}"
+        paths = write_report(result, profile, part, folder, lines=lines)
+        reports[version] = {kind: str(path) for kind, path in paths.items()}
+    return {
+        "status": _window_status(per_version),
+        "drift_confirmed": any(r.drift_confirmed for r in per_version.values()),
+        "n_records": sum(r.n_current for r in per_version.values()),
+        "n_simulated": sum(simulated.values()),
+        **lines,
+        "rejected_lines": list(rejected),
+        "duplicate_request_ids": list(dict.fromkeys(duplicates))[:SHOWN_DUPLICATES],
+        "unknown_versions": unknown,
+        "versions": {
+            version: {
+                "status": r.status,
+                "drift_confirmed": r.drift_confirmed,
+                "n_current": r.n_current,
+                "n_simulated": simulated[version],
+                "drifted_features": list(r.drifted_features),
+                "drifted": _drifted_details(r),
+                "message": r.message,
+                "reports": reports[version],
+            }
+            for version, r in per_version.items()
+        },
+    }
+
+
+def line_counts(
+    rejected: Sequence[str], duplicates: Sequence[str], unknown: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    """The window's lines left out of the check, by reason (the summary's and report's counts)."""
+    counts = (
+        len(rejected),
+        len(duplicates),
+        sum(u["lines"] for u in unknown.values()),
+        sum(u["records"] for u in unknown.values()),
+    )
+    return dict(zip(LINE_COUNTS, counts, strict=True))
+
+
+def _log_left_out(lines: dict[str, int], unknown: dict[str, dict[str, int]]) -> None:
+    if lines["n_rejected_lines"]:
+        log.warning("%d log line(s) rejected (see rejected_lines)", lines["n_rejected_lines"])
+    if lines["n_duplicate_lines"]:
+        log.warning(
+            "%d replayed log line(s) left out: their request_id was read before",
+            lines["n_duplicate_lines"],
+        )
+    for version, counts in unknown.items():
+        log.warning(
+            "model version %r is not in the registry: %d line(s), %d record(s) not checked",
+            version, counts["lines"], counts["records"],
+        )  # fmt: skip
+
+
+def _window_status(per_version: dict[str, DriftResult]) -> str:
+    if any(r.drift_confirmed for r in per_version.values()):
+        return "drift"
+    if all(r.status == "insufficient_data" for r in per_version.values()):
+        return "insufficient_data"  # also when no version could be checked at all
+    return "no_drift"
+
+
+def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:
+    """How much each drifted feature moved, largest effect first (for the on-call alert)."""
+    by_name = {f.name: f for f in result.features}
+    details = []
+    for name in result.drifted_features:
+        f = by_name[name]
+        details.append(
+            {
+                "feature": name,
+                "test": f.test,
+                "p_adjusted": _finite(f.p_adjusted),
+                "psi": _finite(f.psi),
+                "wasserstein_sd": _finite(f.wasserstein_sd),
+                "reference_mean": _finite(f.reference.get("mean")),
+                "current_mean": _finite(f.current.get("mean")),
+            }
+        )
+    return details
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return round(float(value), 6)
+
+
+def log_drift_run(summary: dict[str, Any], report_dir: Path, experiment: str) -> dict[str, str]:
+    """Log one window's check to MLflow: summary, metrics and the HTML/JSON reports."""
+    import mlflow
+
+    mlflow.set_experiment(experiment)
+    window = "_".join(summary.get("window", []))
+    with mlflow.start_run(run_name=f"drift-{window}") as run:
+        mlflow.set_tags({"job": "drift", "drift.status": summary["status"], "window": window})
+        mlflow.log_metrics(
+            {
+                "n_records": summary["n_records"],
+                **{key: summary.get(key, 0) for key in LINE_COUNTS},
+                "drift_confirmed": int(summary["drift_confirmed"]),
+                "n_drifted_features": sum(
+                    len(v["drifted_features"]) for v in summary["versions"].values()
+                ),
+            }
+        )
+        mlflow.log_dict(summary, "drift_summary.json")
+        if report_dir.is_dir():
+            mlflow.log_artifacts(str(report_dir), "report")
+        return {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
+
+
+def purge_expired_partitions(export_dir: Path, *, keep_days: int, today: date) -> list[str]:
+    """Delete ``date=YYYY-MM-DD`` partitions older than ``keep_days`` (they hold personal data).
+
+    Only folders named like partitions are touched; a partition whose name does not parse as a
+    date is left alone. Returns the deleted partition names.
+    """
+    import shutil
+
+    cutoff = today - timedelta(days=keep_days)
+    deleted = []
+    for partition in sorted(Path(export_dir).glob("date=*")):
+        try:
+            day = date.fromisoformat(partition.name.removeprefix("date="))
+        except ValueError:
+            continue
+        if partition.is_dir() and day < cutoff:
+            shutil.rmtree(partition)
+            deleted.append(partition.name)
+    return deleted

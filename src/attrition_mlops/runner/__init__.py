@@ -1,0 +1,1 @@
+"""Running the jobs: the entrypoint contract, the local runner, Databricks."""

@@ -1,0 +1,1 @@
+"""Batch scoring: the streamed job and its column checks."""

@@ -1,0 +1,415 @@
+"""Batch scoring: stream a snapshot through the model into one partition per run date.
+
+Memory stays bounded whatever the input size: the input (a CSV/Parquet file or a partitioned
+folder) is read as a pyarrow dataset in record batches, and each batch is validated, scored and
+written as its own Parquet part before the next is read; invalid rows are staged per batch too.
+Validation and scoring work on Arrow columns (:mod:`attrition_mlops.scoring.columns`): vectorised
+contract checks, then the serving fast path's compiled encoders, self-checked against the sklearn
+pipeline, with the sklearn pipeline as the fallback.
+
+Layout under ``output_root``::
+
+    run_date=YYYY-MM-DD/part-00000.parquet …   the published predictions (what consumers read)
+    run_date=YYYY-MM-DD/_SUCCESS.json            manifest: counts, model, input fingerprint
+    _rejects/run_date=YYYY-MM-DD/rejects.parquet  invalid rows, raw values + reason
+    _staging/run_date=YYYY-MM-DD/                 work in progress (parts, staged rejects, state)
+    _staging/run_date=YYYY-MM-DD.lock             the partition lock, while a run holds it
+
+**Idempotent:** a rerun for the same date replaces the partition, so every row appears once.
+**Atomic:** readers never see a half-written partition; it is published by renames only after
+every part is written. **Resumable:** each part is written write-then-rename, and a killed run
+restarted with the same input and model skips the parts it already wrote. Batch boundaries are
+deterministic for a given input, so no row is duplicated or lost. **One writer:** a run holds
+the partition's lock (:mod:`attrition_mlops.scoring.partition_lock`) from start to publish; a second
+run for the same partition fails at once, changing nothing. **Traceable:** every part and the
+manifest carry the input's SHA-256, checked before publishing (:mod:`.score_manifest`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
+
+from attrition_mlops.data import contract
+from attrition_mlops.data.validation import DataValidationError, Problem
+from attrition_mlops.model.predictor import AttritionPredictor
+from attrition_mlops.scoring.columns import BatchModel, Columns, split_batch
+from attrition_mlops.scoring.csv_input import (
+    MalformedRow,
+    malformed_frame,
+    read_csv,
+    reject_columns,
+)
+from attrition_mlops.scoring.manifest import SUCCESS_FILE, check_partition, input_digest, tag_part
+from attrition_mlops.scoring.partition_lock import PartitionConflictError, partition_lock
+
+_CATEGORICAL = [f.name for f in contract.FEATURES if not f.is_integer]
+STATE_FILE = "_STATE.json"
+STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
+#: Bumped when the staging layout changes, so a run never resumes another layout's parts.
+STAGING_LAYOUT = 3  # 3: parts carry the input digest
+_TEXT = pa.large_string()
+OUTPUT_SCHEMA = pa.schema([
+    (contract.ID_COLUMN, pa.int64()), ("probability", pa.float64()), ("label", _TEXT),
+    ("is_outlier", pa.bool_()), ("model_name", _TEXT), ("model_version", _TEXT),
+    ("scored_at", _TEXT), ("run_date", _TEXT),
+])  # fmt: skip
+OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
+_LABELS = pa.array(["No", "Yes"], _TEXT)
+#: Dictionary-encode only the few-valued text columns: identifiers and probabilities are all
+#: distinct, and building a dictionary for them first costs time and space for nothing.
+_PART_OPTIONS = {"use_dictionary": [name for name in OUTPUT_COLUMNS if name in
+                 ("label", "model_name", "model_version", "scored_at", "run_date")]}  # fmt: skip
+
+
+class TooManyRejectsError(DataValidationError):
+    """More invalid rows than the configured fraction: the partition is not published."""
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    run_date: str
+    model_name: str
+    model_version: str
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    partition: str
+    rejects: str | None
+    resumed_parts: int
+    seconds: float
+    scoring_path: str  # "compiled" (the fast path) or "sklearn" (its fallback)
+    run_id: str
+    input_sha256: str  # the input file's SHA-256 (a folder's: see score_manifest.input_digest)
+    input_files: list[dict]  # path, bytes, sha256 of each input file
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """The data files of one input, read as a stream of fixed-size record batches.
+
+    Parquet keeps its column types (categories come as Arrow dictionaries, so checking and
+    encoding them costs a look-up per distinct value, not per row). CSV is read as text, so
+    validation can name bad cells instead of Arrow guessing types.
+    """
+
+    files: tuple[Path, ...]
+    parquet: bool
+
+    def count_rows(self) -> int:
+        if self.parquet:
+            return sum(pq.read_metadata(f).num_rows for f in self.files)
+        return sum(batch.num_rows for f in self.files for batch in read_csv(f))
+
+    def batches(
+        self, rows: int, malformed: list[MalformedRow] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Batches of exactly ``rows`` rows, except each file's last: parts and resume points
+        then depend on the data and ``rows`` alone, not on row groups or CSV block sizes.
+        CSV rows the parser had to skip are appended to ``malformed`` as they are read."""
+        for f in self.files:
+            read = _read_parquet(f, rows) if self.parquet else read_csv(f, malformed)
+            yield from _rebatch(read, rows)
+
+    def reject_columns(self) -> list[str] | None:
+        """The columns of the rejects file for rows the parser skipped (CSV only)."""
+        return None if self.parquet else reject_columns(self.files[0])
+
+
+def open_input(path: Path) -> InputSource:
+    """A file or a (hive-partitioned) folder of CSV files, or of Parquet files."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError([Problem(None, f"{path}: no such file or folder")])
+    files = _input_files(path)
+    if not files:
+        raise DataValidationError([Problem(None, f"{path}: no input files")])
+    return InputSource(tuple(files), all(f.suffix in (".parquet", ".pq") for f in files))
+
+
+def _read_parquet(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    try:
+        # A buffered stream without pre-buffering decodes a batch at a time, not a whole row
+        # group: memory follows ``batch_rows`` rather than how the writer grouped rows.
+        reader = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False,
+                                read_dictionary=_CATEGORICAL)  # fmt: skip
+    except (pa.ArrowException, OSError) as err:
+        problem = Problem(None, f"{path}: not a readable Parquet file: {err}")
+        raise DataValidationError([problem]) from err
+    with reader:
+        yield from reader.iter_batches(batch_size=rows, use_threads=False)
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield _single_batch(table.slice(0, rows))
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield _single_batch(pa.Table.from_batches(pending))
+
+
+def _single_batch(table: pa.Table) -> pa.RecordBatch:
+    # One chunk per column (dictionaries unified), so the batch can be scored as one.
+    return table.combine_chunks().to_batches()[0]
+
+
+def fingerprint(path: Path) -> list[list]:
+    """Identifies the input cheaply (path, size, mtime of each file) for resume decisions."""
+    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in _input_files(Path(path))]
+
+
+def _input_files(path: Path) -> list[Path]:
+    # Like Spark and pyarrow, names starting with "_" or "." (markers, temp files) are not data.
+    if path.is_file():
+        return [path]
+    hidden = ("_", ".")
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(hidden))
+
+
+def _write_atomic(table: pa.Table, target: Path, **options) -> None:
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, **options)
+    os.replace(tmp, target)
+
+
+def _prepare_staging(staging: Path, key: dict) -> tuple[int, str]:
+    """Reuse a matching interrupted run's parts, else start clean: (parts reused, scored_at).
+
+    A resumed run keeps the first attempt's ``scored_at`` so one partition has one timestamp.
+    """
+    state_path = staging / STATE_FILE
+    if state_path.exists():
+        saved = json.loads(state_path.read_text())
+        if saved["key"] == key:
+            return len(list(staging.glob("part-*.parquet"))), saved["scored_at"]
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    state_path.write_text(json.dumps({"key": key, "scored_at": scored_at}))
+    return 0, scored_at
+
+
+def _score_batch(
+    batch: pa.RecordBatch, model: BatchModel, meta: dict
+) -> tuple[pa.Table, pd.DataFrame]:
+    """(predictions, rejected rows as received plus ``reason``) of one input batch."""
+    valid, rejects = split_batch(batch)
+    tables = [_predictions(columns, model, meta) for columns in valid if columns.n]
+    return (pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()), rejects
+
+
+def _predictions(columns: Columns, model: BatchModel, meta: dict) -> pa.Table:
+    probability, is_outlier = model.predict(columns)
+    label = _LABELS.take(pa.array((probability >= model.threshold).view(np.int8)))
+    constant = [pa.repeat(pa.scalar(meta[name], _TEXT), columns.n) for name in OUTPUT_COLUMNS[4:]]
+    return pa.Table.from_arrays(
+        [pa.array(columns.ids), pa.array(probability), label, pa.array(is_outlier), *constant],
+        schema=OUTPUT_SCHEMA,
+    )
+
+
+def _stage_rejects(staging: Path, index: int, rejects: pd.DataFrame) -> None:
+    """Written before the batch's part, so a part on disk always has its rejects staged."""
+    if rejects.empty:
+        return
+    folder = staging / STAGED_REJECTS
+    folder.mkdir(exist_ok=True)
+    names = [str(name) for name in rejects.columns]
+    schema = pa.schema([(name, _TEXT) for name in names])  # as received: every value as text
+    table = pa.Table.from_pandas(rejects.astype("str"), schema=schema, preserve_index=False)
+    _write_atomic(table, folder / f"part-{index:05d}.parquet")
+
+
+def _progress(total: int | None, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rows", desc="scoring", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one run writes with: where it stages, the constant columns, the input digest."""
+
+    staging: Path
+    meta: dict
+    digest: str
+    batch_rows: int
+
+
+def _score_batches(source: InputSource, run: _Run, model: BatchModel, bar) -> dict[str, int]:
+    """Score and stage every batch, skipping parts an interrupted run already wrote.
+
+    Rows the CSV parser skipped are staged as rejects with the batch read after them (batch
+    boundaries, and so these, are deterministic); any left after the last batch get an index of
+    their own, with rejects and no part.
+    """
+    counts = {"in": 0, "scored": 0}
+    malformed: list[MalformedRow] = []
+    columns = source.reject_columns()
+    index = -1
+    for index, batch in enumerate(source.batches(run.batch_rows, malformed)):
+        skipped = _drain(malformed, columns)
+        counts["in"] += batch.num_rows + len(skipped)
+        part = run.staging / f"part-{index:05d}.parquet"
+        if part.exists():  # written by an interrupted run with this same input and model
+            counts["scored"] += pq.read_metadata(part).num_rows
+        else:
+            table, rejects = _score_batch(batch, model, run.meta)
+            _stage_rejects(run.staging, index, _joined(rejects, skipped))
+            _write_atomic(tag_part(table, run.digest), part, **_PART_OPTIONS)
+            counts["scored"] += table.num_rows
+        if bar is not None:
+            bar.update(batch.num_rows)
+    skipped = _drain(malformed, columns)
+    counts["in"] += len(skipped)
+    _stage_rejects(run.staging, index + 1, skipped)
+    return counts
+
+
+def _joined(rejects: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
+    parts = [frame for frame in (rejects, skipped) if not frame.empty]
+    return pd.concat(parts) if len(parts) > 1 else (parts[0] if parts else rejects)
+
+
+def _drain(malformed: list[MalformedRow], columns: list[str] | None) -> pd.DataFrame:
+    if not malformed or columns is None:
+        return pd.DataFrame()
+    frame = malformed_frame(malformed, columns)
+    malformed.clear()
+    return frame
+
+
+def score_snapshot(
+    input_path: Path,
+    output_root: Path,
+    run_date: date,
+    predictor: AttritionPredictor,
+    *,
+    model_name: str,
+    model_version: str,
+    batch_rows: int = 100_000,
+    max_reject_fraction: float = 0.01,
+    progress: bool | None = None,
+    threads: int | None = 1,
+    run_id: str | None = None,
+) -> ScoreResult:
+    """Score ``input_path`` into ``output_root/run_date=…``; see the module docstring.
+
+    ``threads`` caps the native (BLAS/OpenMP) threads used while scoring; None leaves the
+    libraries' defaults. One is the default: the scorer is one Python process, and on a busy
+    machine a second BLAS thread spin-waited for more CPU than it saved (docs/batch-scoring.md).
+    Raises PartitionBusyError, before touching anything, while another run holds the partition.
+    """
+    part_name = f"run_date={run_date.isoformat()}"
+    run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
+    lock = output_root / "_staging" / f"{part_name}.lock"
+    with partition_lock(lock, str(output_root / part_name), run_id):
+        return _score_locked(
+            input_path, output_root, run_date, predictor, model_name=model_name,
+            model_version=str(model_version), batch_rows=batch_rows,
+            max_reject_fraction=max_reject_fraction, progress=progress, threads=threads,
+            run_id=run_id,
+        )  # fmt: skip
+
+
+def _score_locked(
+    input_path, output_root, run_date, predictor, *, model_name, model_version, batch_rows,
+    max_reject_fraction, progress, threads, run_id,
+) -> ScoreResult:  # fmt: skip
+    started = time.perf_counter()
+    source = open_input(input_path)
+    model = BatchModel(predictor)
+    part_name = f"run_date={run_date.isoformat()}"
+    digest, files = input_digest(source.files, Path(input_path))
+    key = {"input": fingerprint(input_path), "sha256": digest,
+           "model": f"{model_name}/{model_version}", "batch_rows": batch_rows,
+           "run_date": run_date.isoformat(), "layout": STAGING_LAYOUT}  # fmt: skip
+    staging = output_root / "_staging" / part_name
+    reused, scored_at = _prepare_staging(staging, key)
+    meta = {"model_name": model_name, "model_version": model_version,
+            "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _progress(source.count_rows() if show else None, show)
+    limits = threadpool_limits(limits=threads) if threads else contextlib.nullcontext()
+    with limits:
+        counts = _score_batches(source, _Run(staging, meta, digest, batch_rows), model, bar)
+    if bar is not None:
+        bar.close()
+    rejects_path = _write_rejects(output_root, part_name, staging / STAGED_REJECTS)
+    n_rejected = counts["in"] - counts["scored"]
+    if counts["in"] == 0:
+        raise DataValidationError([Problem(None, f"{input_path}: no data rows")])
+    if n_rejected > max_reject_fraction * counts["in"]:
+        raise TooManyRejectsError([Problem(None, (
+            f"{n_rejected} of {counts['in']} rows invalid ({n_rejected / counts['in']:.2%} > "
+            f"{max_reject_fraction:.2%} allowed); partition not published. Reasons per row: "
+            f"{rejects_path}"))])  # fmt: skip
+    result = ScoreResult(
+        run_date.isoformat(), model_name, model_version, counts["in"], counts["scored"],
+        n_rejected, str(output_root / part_name), str(rejects_path) if rejects_path else None,
+        reused, round(time.perf_counter() - started, 3), model.path, run_id, digest, files,
+    )  # fmt: skip
+    _publish(staging, output_root / part_name, result)
+    return result
+
+
+def _write_rejects(root: Path, part_name: str, staged: Path) -> Path | None:
+    """Gather the staged rejects into one file, one batch in memory at a time."""
+    folder = root / "_rejects" / part_name
+    shutil.rmtree(folder, ignore_errors=True)
+    parts = sorted(staged.glob("part-*.parquet"))
+    if not parts:
+        return None
+    folder.mkdir(parents=True)
+    target = folder / "rejects.parquet"
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    with pq.ParquetWriter(tmp, pq.read_schema(parts[0])) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part))
+    os.replace(tmp, target)
+    return target
+
+
+def _publish(staging: Path, final: Path, result: ScoreResult) -> None:
+    """Swap the finished staging folder in as the partition; the old copy goes away whole."""
+    (staging / STATE_FILE).unlink()
+    shutil.rmtree(staging / STAGED_REJECTS, ignore_errors=True)
+    (staging / SUCCESS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
+    problems = check_partition(staging)
+    if problems:  # only possible when the lock could not be taken (docs/batch-scoring.md)
+        raise PartitionConflictError(
+            f"{final}: not published, the staged parts do not match this run's manifest: "
+            + "; ".join(problems[:5])
+        )
+    trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex}")
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(staging, final)
+    shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Training: model selection and registration of a challenger."""
