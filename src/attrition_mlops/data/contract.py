@@ -127,8 +127,9 @@ FEATURES: tuple[Feature, ...] = (
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 LABEL = "Attrition"
-LABEL_VALUES = ("No", "Yes")
 POSITIVE_LABEL = "Yes"
+#: Negative first, so a 0/1 prediction indexes its label.
+LABEL_VALUES = ("No", POSITIVE_LABEL)
 ID_COLUMN = "EmployeeNumber"
 
 #: The 34 fields a prediction request carries (the data set's columns minus the label).

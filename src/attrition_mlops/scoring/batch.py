@@ -34,7 +34,6 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -52,13 +51,11 @@ from attrition_mlops.scoring.columns import BatchModel, Columns, split_batch
 from attrition_mlops.scoring.csv_input import (
     MalformedRow,
     malformed_frame,
-    read_csv,
-    reject_columns,
 )
 from attrition_mlops.scoring.manifest import SUCCESS_FILE, check_partition, input_digest, tag_part
 from attrition_mlops.scoring.partition_lock import PartitionConflictError, partition_lock
+from attrition_mlops.scoring.source import InputSource, fingerprint, open_input
 
-_CATEGORICAL = [f.name for f in contract.FEATURES if not f.is_integer]
 STATE_FILE = "_STATE.json"
 STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
 #: Bumped when the staging layout changes, so a run never resumes another layout's parts.
@@ -70,7 +67,7 @@ OUTPUT_SCHEMA = pa.schema([
     ("scored_at", _TEXT), ("run_date", _TEXT),
 ])  # fmt: skip
 OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
-_LABELS = pa.array(["No", "Yes"], _TEXT)
+_LABELS = pa.array(contract.LABEL_VALUES, _TEXT)  # index 1 = the positive label
 #: Dictionary-encode only the few-valued text columns: identifiers and probabilities are all
 #: distinct, and building a dictionary for them first costs time and space for nothing.
 _PART_OPTIONS = {"use_dictionary": [name for name in OUTPUT_COLUMNS if name in
@@ -100,95 +97,6 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class InputSource:
-    """The data files of one input, read as a stream of fixed-size record batches.
-
-    Parquet keeps its column types (categories come as Arrow dictionaries, so checking and
-    encoding them costs a look-up per distinct value, not per row). CSV is read as text, so
-    validation can name bad cells instead of Arrow guessing types.
-    """
-
-    files: tuple[Path, ...]
-    parquet: bool
-
-    def count_rows(self) -> int:
-        if self.parquet:
-            return sum(pq.read_metadata(f).num_rows for f in self.files)
-        return sum(batch.num_rows for f in self.files for batch in read_csv(f))
-
-    def batches(
-        self, rows: int, malformed: list[MalformedRow] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """Batches of exactly ``rows`` rows, except each file's last: parts and resume points
-        then depend on the data and ``rows`` alone, not on row groups or CSV block sizes.
-        CSV rows the parser had to skip are appended to ``malformed`` as they are read."""
-        for f in self.files:
-            read = _read_parquet(f, rows) if self.parquet else read_csv(f, malformed)
-            yield from _rebatch(read, rows)
-
-    def reject_columns(self) -> list[str] | None:
-        """The columns of the rejects file for rows the parser skipped (CSV only)."""
-        return None if self.parquet else reject_columns(self.files[0])
-
-
-def open_input(path: Path) -> InputSource:
-    """A file or a (hive-partitioned) folder of CSV files, or of Parquet files."""
-    path = Path(path)
-    if not path.exists():
-        raise DataValidationError([Problem(None, f"{path}: no such file or folder")])
-    files = _input_files(path)
-    if not files:
-        raise DataValidationError([Problem(None, f"{path}: no input files")])
-    return InputSource(tuple(files), all(f.suffix in (".parquet", ".pq") for f in files))
-
-
-def _read_parquet(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
-    try:
-        # A buffered stream without pre-buffering decodes a batch at a time, not a whole row
-        # group: memory follows ``batch_rows`` rather than how the writer grouped rows.
-        reader = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False,
-                                read_dictionary=_CATEGORICAL)  # fmt: skip
-    except (pa.ArrowException, OSError) as err:
-        problem = Problem(None, f"{path}: not a readable Parquet file: {err}")
-        raise DataValidationError([problem]) from err
-    with reader:
-        yield from reader.iter_batches(batch_size=rows, use_threads=False)
-
-
-def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in batches:
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= rows:
-            table = pa.Table.from_batches(pending)
-            yield _single_batch(table.slice(0, rows))
-            rest = table.slice(rows)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield _single_batch(pa.Table.from_batches(pending))
-
-
-def _single_batch(table: pa.Table) -> pa.RecordBatch:
-    # One chunk per column (dictionaries unified), so the batch can be scored as one.
-    return table.combine_chunks().to_batches()[0]
-
-
-def fingerprint(path: Path) -> list[list]:
-    """Identifies the input cheaply (path, size, mtime of each file) for resume decisions."""
-    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in _input_files(Path(path))]
-
-
-def _input_files(path: Path) -> list[Path]:
-    # Like Spark and pyarrow, names starting with "_" or "." (markers, temp files) are not data.
-    if path.is_file():
-        return [path]
-    hidden = ("_", ".")
-    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(hidden))
 
 
 def _write_atomic(table: pa.Table, target: Path, **options) -> None:

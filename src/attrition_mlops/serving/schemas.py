@@ -83,7 +83,9 @@ EmployeeRecord = create_model(
 
 class Prediction(BaseModel):
     probability: float = Field(description="P(Attrition = Yes)", ge=0.0, le=1.0)
-    label: Literal["No", "Yes"] = Field(description="'Yes' when probability >= the threshold")
+    label: Literal[contract.LABEL_VALUES] = Field(  # type: ignore[valid-type]
+        description="'Yes' when probability >= the threshold"
+    )
     is_outlier: bool = Field(description="outside the training distribution (calibrated FPR)")
 
 
