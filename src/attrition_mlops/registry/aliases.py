@@ -27,6 +27,7 @@ from attrition_mlops.registry.history import (
     replay,
 )
 from attrition_mlops.registry.lock import registry_lock
+from attrition_mlops.registry.undo import Undo, repoint, tag_version
 from attrition_mlops.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -180,51 +181,10 @@ def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(name, version, key, str(value))
 
 
-class _Undo:
-    """Compensating writes, run newest first if a move fails half-way (the registry has no
-    transactions), so the alias and its audit record never disagree."""
-
-    def __init__(self, client: MlflowClient) -> None:
-        self.client, self.steps = client, []
-
-    def add(self, step, *args) -> None:
-        self.steps.append((step, args))
-
-    def run(self) -> None:
-        for step, args in reversed(self.steps):
-            try:
-                step(*args)
-            except Exception:  # keep undoing the rest; the history says what happened
-                log.exception("could not undo a registry write (%s%s)", step.__name__, args)
-
-
-def _point(client: MlflowClient, name: str, alias: str, version: str | None) -> None:
-    if version is None:
-        client.delete_registered_model_alias(name, alias)
-    else:
-        client.set_registered_model_alias(name, alias, version)
-
-
-def _repoint(undo: _Undo, name: str, alias: str, old: str | None, version: str | None) -> None:
-    if old != version:
-        undo.add(_point, undo.client, name, alias, old)
-        _point(undo.client, name, alias, version)
-
-
 def _snapshot(client: MlflowClient, name: str) -> tuple[dict[str, str], dict[str, str]]:
     """The model's aliases and tags in one read (holders, pointers and history together)."""
     model = client.get_registered_model(name)
     return {alias: str(v) for alias, v in model.aliases.items()}, model.tags
-
-
-def _tag_version(undo: _Undo, name: str, version: str, tags: dict[str, str]) -> None:
-    before = undo.client.get_model_version(name, version).tags
-    for key, value in tags.items():
-        if key in before:
-            undo.add(undo.client.set_model_version_tag, name, version, key, before[key])
-        else:
-            undo.add(undo.client.delete_model_version_tag, name, version, key)
-        undo.client.set_model_version_tag(name, version, key, str(value))
 
 
 def alias_histories(name: str, client: MlflowClient | None = None) -> dict[str, list[HistoryEntry]]:
@@ -282,15 +242,15 @@ def _apply(client: MlflowClient, name: str, move: _Move) -> AliasMove:
         seq=next_seq(history), alias=alias, action=move.action, from_version=current,
         to_version=target, at=at, by=move.actor, why=move.reason, lock=move.lock, extra=extra,
     )  # fmt: skip
-    undo = _Undo(client)
+    undo = Undo(client)
     try:
         undo.add(client.delete_registered_model_tag, name, entry.key)
         client.set_registered_model_tag(name, entry.key, entry.to_tag_value())
-        _repoint(undo, name, alias, current, target)
+        repoint(undo, name, alias, current, target)
         _audit_versions(undo, name, entry)
         after = replay([*history, entry]).rollback_target(target)
         pointer = previous_alias(alias)
-        _repoint(undo, name, pointer, aliases.get(pointer), after)
+        repoint(undo, name, pointer, aliases.get(pointer), after)
     except BaseException:
         undo.run()
         raise
@@ -303,11 +263,11 @@ def _apply(client: MlflowClient, name: str, move: _Move) -> AliasMove:
     return AliasMove(alias, target, current, move.actor, move.reason, at)
 
 
-def _audit_versions(undo: _Undo, name: str, entry: HistoryEntry) -> None:
+def _audit_versions(undo: Undo, name: str, entry: HistoryEntry) -> None:
     alias, current, target, at = entry.alias, entry.from_version, entry.to_version, entry.at
     if entry.action == "deletion":
         if current is not None:
-            _tag_version(undo, name, current, {
+            tag_version(undo, name, current, {
                 _tag(alias, "removed_at"): at, _tag(alias, "removed_by"): entry.by,
                 _tag(alias, "removal_reason"): entry.why,
             })  # fmt: skip
@@ -316,14 +276,14 @@ def _audit_versions(undo: _Undo, name: str, entry: HistoryEntry) -> None:
         left = {_tag(alias, "replaced_at"): at, _tag(alias, "replaced_by"): target}
         if entry.action == "rollback":
             left[_tag(alias, "rolled_back_at")] = at
-        _tag_version(undo, name, current, left)
+        tag_version(undo, name, current, left)
     audit = {
         _tag(alias, "moved_at"): at, _tag(alias, "moved_by"): entry.by,
         _tag(alias, "reason"): entry.why, _tag(alias, "previous_version"): current or "none",
         _tag(alias, "history_seq"): str(entry.seq), **{_tag(alias, k): v for k, v in
                                                       entry.extra.items()},
     }  # fmt: skip
-    _tag_version(undo, name, target, audit)
+    tag_version(undo, name, target, audit)
 
 
 def move_alias(
