@@ -88,6 +88,19 @@ def arrow_schema(model: type[BaseModel] = inference_log.InferenceRecord) -> pa.S
     return pa.schema([(rule.name, rule.type) for rule in field_rules(model)])
 
 
+def validators(model: type[BaseModel] = inference_log.InferenceRecord) -> frozenset[str]:
+    """Names of the validators of ``model`` and of the models its lists hold."""
+    decorators = model.__pydantic_decorators__
+    found = {*decorators.field_validators, *decorators.model_validators, *decorators.validators,
+             *decorators.root_validators}  # fmt: skip
+    for info in model.model_fields.values():
+        if typing.get_origin(info.annotation) is list:
+            (item,) = typing.get_args(info.annotation)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                found |= validators(item)
+    return frozenset(found)
+
+
 def _rule(name: str, info: FieldInfo) -> FieldRule:
     annotation, nullable = _strip_optional(info.annotation)
     required = info.is_required()
