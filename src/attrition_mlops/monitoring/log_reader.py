@@ -19,6 +19,9 @@ for the line reader: the first occurrence wins.
 
 Lines are separated by ``\\n`` (JSON Lines; ``\\r\\n`` works too); a line holding only whitespace is
 skipped. Memory: one chunk of text plus the selected columns of the records read so far.
+
+The Arrow schema and the per-field checks are derived from the model in :mod:`log_schema`;
+:mod:`log_columns` parses a batch and applies them. This module batches, dispatches and collects.
 """
 
 from __future__ import annotations
