@@ -3,7 +3,9 @@
 This module is the single definition of the log format. The serving API writes it (to stdout for
 container log collection, and locally to a date-partitioned export folder); the drift job reads
 the export with :func:`parse_line` and :func:`records_to_frame`. Both sides import this module, so
-a change of format is a change of ``SCHEMA_VERSION`` here and nowhere else.
+a change of format is a change of ``SCHEMA_VERSION`` here and nowhere else. The columnar
+reader (``monitoring.log_schema``) derives its Arrow schema and column checks from
+:class:`InferenceRecord`, so a field added here is read there without another edit.
 
 Identifiers never reach the log: ``EmployeeNumber`` is replaced by a keyed hash (HMAC-SHA256), so
 records of one employee can still be grouped, but the number cannot be recovered or guessed by
@@ -91,7 +93,7 @@ class LoggedPrediction(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     probability: Annotated[float, Field(ge=0.0, le=1.0)]
-    label: Literal["No", "Yes"]
+    label: Literal[contract.LABEL_VALUES]  # type: ignore[valid-type]
     is_outlier: bool
 
 
@@ -100,8 +102,8 @@ class InferenceRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    schema_version: Literal[1]
-    event: Literal["attrition.inference"] = EVENT
+    schema_version: Literal[SCHEMA_VERSION]
+    event: Literal[EVENT] = EVENT
     timestamp: AwareDatetime
     request_id: str
     model_name: str
