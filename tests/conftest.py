@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data set, and an isolated local MLflow store per test."""
+"""Shared fixtures: the real data set, a tiny trained model, an isolated MLflow store per test."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support import clear_settings_caches, fit_tiny_predictor
 
 from attrition_mlops import settings as settings_module
 from attrition_mlops.data.dataset import Snapshot, load_snapshot
+from attrition_mlops.model.predictor import AttritionPredictor
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_STATE = Path(tempfile.mkdtemp(prefix="attrition-airflow-tests-"))
@@ -30,18 +32,16 @@ def airflow_env() -> dict[str, str]:
     return dict(os.environ)
 
 
-def _clear_settings_caches() -> None:
-    # Every cached getter in settings.py, so a new settings class cannot be forgotten here.
-    for name in dir(settings_module):
-        getter = getattr(settings_module, name)
-        if name.startswith("get_") and hasattr(getter, "cache_clear"):
-            getter.cache_clear()
-
-
 @pytest.fixture(scope="session")
 def snapshot() -> Snapshot:
     """The bundled, validated IBM HR attrition data (1,470 rows)."""
     return load_snapshot()
+
+
+@pytest.fixture(scope="session")
+def predictor(snapshot: Snapshot) -> AttritionPredictor:
+    """The tiny real model (support.fit_tiny_predictor), fitted once: treat it as read-only."""
+    return fit_tiny_predictor(snapshot)
 
 
 @pytest.fixture
@@ -51,9 +51,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ATTRITION_STATE_DIR", str(state))
     monkeypatch.setenv("ATTRITION_JOBS_DIR", str(REPO / "jobs"))
     monkeypatch.delenv("ATTRITION_TRACKING_URI", raising=False)
-    _clear_settings_caches()
+    clear_settings_caches()
     yield state
-    _clear_settings_caches()
+    clear_settings_caches()
 
 
 @pytest.fixture

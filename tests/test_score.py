@@ -20,20 +20,12 @@ import pytest
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import bundled_dataset_path
 from attrition_mlops.data.validation import DataValidationError
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.scoring.batch import TooManyRejectsError, score_snapshot
 
 DAY = date(2026, 11, 20)
 
 
-@pytest.fixture(scope="module")
-def predictor(snapshot):
-    X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-    y = (snapshot.frame[contract.LABEL] == "Yes").astype(int)
-    classifier = build_classifier("logistic_regression", {"C": 0.5}, seed=0).fit(X, y)
-    return AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01), 0.5)
+# `predictor`: the tiny shared model of tests/conftest.py.
 
 
 @pytest.fixture
