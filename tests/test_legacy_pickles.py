@@ -40,6 +40,7 @@ def old_pickle(snapshot, predictor, tmp_path, monkeypatch):
     return path
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_predictor_pickled_under_the_old_module_paths_loads_and_scores(old_pickle, snapshot):
     snapshot.frame.head(50).to_csv(old_pickle.parent / "rows.csv", index=False)
     script = (

@@ -365,6 +365,7 @@ def test_rollout_status_has_kubectl_semantics(fields, expected):
 # -- Kubernetes backend against the fake API server -----------------------------------------
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, backend):
     fake, _ = cluster
     assert backend.current("production") == Deployed("production", "1", IMAGE_V1)

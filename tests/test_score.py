@@ -204,6 +204,7 @@ def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch
     assert not list(staging.iterdir())  # staged rejects gone with the published partition
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_resume_after_sigkill_has_no_duplicate_or_missing_rows(tmp_path, predictor, raw):
     big = pd.concat(
         [raw.assign(EmployeeNumber=raw.EmployeeNumber.astype(int) + 10_000 * k) for k in range(8)]

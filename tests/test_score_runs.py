@@ -133,6 +133,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_alone(
     tmp_path, model, job, raw, capsys
 ):
@@ -170,6 +171,7 @@ def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_
     assert not list((out / "_staging").iterdir())  # lock file and staging gone
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path, model, job, raw):
     scheduled, manual = _two_inputs(tmp_path, raw)
     out, gate = tmp_path / "out", tmp_path / "gate"

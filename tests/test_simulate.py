@@ -387,6 +387,7 @@ def test_cli_snapshot_is_a_valid_labelled_data_set(tmp_path, real, capsys):
     assert "simulated" in capsys.readouterr().err and not (tmp_path / "hr.csv").exists()
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_cli_lists_scenarios_as_a_module():
     listed = subprocess.run(
         [sys.executable, "-m", "attrition_mlops.simulate", "scenarios"],
