@@ -25,9 +25,6 @@ from attrition_mlops.scoring.batch import TooManyRejectsError, score_snapshot
 DAY = date(2026, 11, 20)
 
 
-# `predictor`: the tiny shared model of tests/conftest.py.
-
-
 @pytest.fixture
 def raw():
     return pd.read_csv(bundled_dataset_path(), dtype=str)
