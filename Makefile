@@ -40,6 +40,10 @@ airflow: install ## Run one DAG once in local Airflow: make airflow DAG=attritio
 test: install ## Run the test suite (unit + integration against a real local MLflow store)
 	$(RUN) pytest
 
+.PHONY: test-fast
+test-fast: install ## Unit tests only (no Airflow runs, servers, subprocesses or MLflow server): the fast lane
+	$(RUN) pytest -m "not integration"
+
 .PHONY: lint
 lint: install ## ruff check + format check + the package layers contract (import-linter)
 	$(RUN) ruff check .

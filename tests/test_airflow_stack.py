@@ -15,6 +15,7 @@ import httpx
 import psycopg2
 import pytest
 import redis
+from support import free_port
 
 from attrition_mlops.orchestration import local_airflow
 
@@ -26,14 +27,6 @@ DAGS = {
     "attrition_batch_scoring",
     "attrition_drift_monitoring",
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +45,7 @@ def database():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, database):
     state = tmp_path_factory.mktemp("stack") / "state"
-    port = _free_port()
+    port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ATTRITION_"))}
     base |= {
         "ATTRITION_STATE_DIR": str(state),

@@ -563,6 +563,7 @@ def test_notify_without_a_connection_logs_locally(alert_env):
     assert result.skipped["webhook"] == "not configured"
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_notifier_module_scope_is_cheap():
     code = (
         "import sys, attrition_mlops.orchestration.notifier as n; "

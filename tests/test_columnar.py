@@ -22,10 +22,8 @@ from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.scoring import columns
 from attrition_mlops.scoring.columns import BatchModel, check_batch, split_batch
 
-FAMILIES = {
-    "logistic_regression": {"C": 0.5},
-    "hist_gradient_boosting": {"max_iter": 60, "max_leaf_nodes": 15, "learning_rate": 0.1},
-}
+FAMILIES = ["hist_gradient_boosting", "logistic_regression"]
+HGB_PARAMS = {"max_iter": 60, "max_leaf_nodes": 15, "learning_rate": 0.1}
 #: Cells a person, a spreadsheet or a buggy upstream job might put in a CSV.
 HOSTILE_NUMBERS = [
     " 41 ", "+7", "41.0", "41.", "41.00", "4e1", "0x10", "", "  ", None, "nan", "NaN", "inf",
@@ -35,11 +33,16 @@ HOSTILE_NUMBERS = [
 HOSTILE_TEXT = ["Male", " Male", "male", "", None, "nan", "Yes", "Y", "Sales ", "N/A", "Single"]
 
 
-def _predictor(snapshot, family: str) -> AttritionPredictor:
+@pytest.fixture(scope="module")
+def predictors(snapshot, predictor) -> dict[str, AttritionPredictor]:
+    """A tiny real model per family: the shared logistic regression, and a small HGB beside it."""
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
     y = (snapshot.frame[contract.LABEL] == "Yes").astype(int)
-    classifier = build_classifier(family, FAMILIES[family], seed=0).fit(X, y)
-    return AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01), 0.5)
+    hgb = build_classifier("hist_gradient_boosting", HGB_PARAMS, seed=0).fit(X, y)
+    return {
+        "logistic_regression": predictor,
+        "hist_gradient_boosting": AttritionPredictor(hgb, predictor.detector, 0.5),
+    }
 
 
 def _typed_batch(snapshot) -> pa.RecordBatch:
@@ -62,9 +65,11 @@ def _reference_mask(frame: pd.DataFrame) -> np.ndarray:
     return np.isin(np.arange(len(frame)), rejects.index)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_compiled_scores_equal_the_sklearn_pipeline_on_the_whole_data_set(snapshot, family):
-    predictor = _predictor(snapshot, family)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_compiled_scores_equal_the_sklearn_pipeline_on_the_whole_data_set(
+    snapshot, predictors, family
+):
+    predictor = predictors[family]
     inputs = snapshot.frame[list(contract.INPUT_COLUMNS)]
     model = BatchModel(predictor)
     (columns,), rejects = split_batch(_typed_batch(snapshot))
@@ -77,9 +82,9 @@ def test_compiled_scores_equal_the_sklearn_pipeline_on_the_whole_data_set(snapsh
     assert np.array_equal(columns.ids, inputs[contract.ID_COLUMN].to_numpy())
 
 
-def test_logistic_regression_encodes_once_for_classifier_and_detector(snapshot):
-    shared = BatchModel(_predictor(snapshot, "logistic_regression"))._compiled
-    separate = BatchModel(_predictor(snapshot, "hist_gradient_boosting"))._compiled
+def test_logistic_regression_encodes_once_for_classifier_and_detector(predictors):
+    shared = BatchModel(predictors["logistic_regression"])._compiled
+    separate = BatchModel(predictors["hist_gradient_boosting"])._compiled
     assert shared.shared and not separate.shared  # HGB's numbers are not scaled; the detector's are
 
 
@@ -187,8 +192,9 @@ def test_uncompilable_pipeline_is_scored_by_sklearn(snapshot, caplog):
     assert np.array_equal(is_outlier, predictor.detector.is_outlier(X))
 
 
-def test_a_compiled_model_that_disagrees_with_sklearn_is_dropped(snapshot, monkeypatch, caplog):
-    predictor = _predictor(snapshot, "logistic_regression")
+def test_a_compiled_model_that_disagrees_with_sklearn_is_dropped(
+    snapshot, predictor, monkeypatch, caplog
+):
     model = BatchModel(predictor)
     compiled_predict = model._compiled.predict
 

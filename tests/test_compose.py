@@ -622,11 +622,13 @@ def _route_path(path: Path, router: str, function: str) -> str:
 # Tests: the schema
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_compose_file_matches_the_compose_specification():
     proc = check_compose_schema(COMPOSE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_schema_check_rejects_a_misspelt_key(tmp_path):
     broken = tmp_path / "docker-compose.yaml"
     broken.write_text(COMPOSE.read_text().replace("healthcheck:", "healthchek:", 1))
@@ -635,6 +637,7 @@ def test_schema_check_rejects_a_misspelt_key(tmp_path):
     assert "healthchek" in proc.stdout
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_interpolated_file_matches_the_compose_specification(tmp_path):
     rendered = tmp_path / "docker-compose.yaml"
     rendered.write_text(yaml.safe_dump(interpolate(load_compose(), filled_env())))
@@ -854,6 +857,7 @@ def test_compose_refuses_to_start_until_every_secret_is_set():
     assert conn == "postgresql+psycopg2://airflow:test-airflow_db_password@postgres:5432/airflow"
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_dotenv_is_ignored_by_git_and_the_example_is_not():
     def ignored(name: str) -> bool:
         proc = subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO, timeout=30)
@@ -868,6 +872,7 @@ def test_dotenv_is_ignored_by_git_and_the_example_is_not():
 # Tests: the inline Dockerfile
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_inline_dockerfile_passes_hadolint(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(inline_dockerfile(load_compose()))
@@ -894,6 +899,7 @@ def test_inline_dockerfile_is_pinned_to_the_lock_and_the_toolchain():
     assert text.count("--require-hashes") == 2 and text.count("uv pip check") == 2
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_inline_dockerfile_exports_install_the_right_locked_sets(tmp_path):
     """Run the Dockerfile's own `uv export` lines against the real lock."""
     joined = inline_dockerfile(load_compose()).replace("\\\n", " ")

@@ -195,11 +195,13 @@ BREAKAGES: dict[str, tuple[Callable, Callable[[dict[str, Any]], None]]] = {
 # Tests
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_workflow_matches_the_github_workflow_schema():
     proc = check_workflow_schema(WORKFLOW)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_schema_check_rejects_a_misspelt_key(tmp_path):
     broken = tmp_path / "ci.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:", 1))

@@ -68,6 +68,7 @@ def stages(text: str) -> list[list[tuple[str, str]]]:
 # --- Dockerfile -----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_hadolint_passes_the_dockerfile():
     proc = subprocess.run(
         [venv_tool("hadolint"), "--no-color", str(DOCKERFILE)], capture_output=True, text=True
@@ -75,6 +76,7 @@ def test_hadolint_passes_the_dockerfile():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_hadolint_fails_a_careless_dockerfile(tmp_path):
     # The lint above means something only if this environment's hadolint does flag problems.
     bad = tmp_path / "Dockerfile"
@@ -176,6 +178,7 @@ def test_docker_build_command_names_the_context_and_tag(tmp_path):
     assert "MODEL_VERSION=3" in cmd and "IMAGE_TAG=v3-0123456789ab" in cmd
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_maybe_docker_build_without_engine_only_logs(tmp_path, monkeypatch, caplog):
     calls = _fake_docker(tmp_path, monkeypatch, info_exit=1)
     with caplog.at_level(logging.INFO, logger="attrition_mlops.deploy.image"):
@@ -184,6 +187,7 @@ def test_maybe_docker_build_without_engine_only_logs(tmp_path, monkeypatch, capl
     assert "without building" in caplog.text and str(tmp_path) in caplog.text
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_maybe_docker_build_with_engine_runs_the_command(tmp_path, monkeypatch):
     calls = _fake_docker(tmp_path, monkeypatch, info_exit=0)
     ctx = _context(tmp_path)

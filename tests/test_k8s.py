@@ -392,6 +392,7 @@ def quantity(value) -> float:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.integration  # starts a subprocess
 def test_every_object_matches_the_kubernetes_schemas(rendered, overlay):
     for obj in rendered[overlay]:
         for version in K8S_VERSIONS:
@@ -609,6 +610,7 @@ def test_image_is_pinned_to_a_content_tag(rendered, overlay):
     assert name.endswith("attrition-serving") and CONTENT_TAG.match(tag), image
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_deployment_dag_can_set_the_image(tmp_path):
     # What the DAG does for a GitOps-style apply: a kustomization on top of the overlay whose
     # `images:` entry names the content-addressed tag build_context returned.

@@ -16,24 +16,20 @@ import numpy as np
 import pytest
 
 from attrition_mlops.data import contract
-from attrition_mlops.model import outliers, predictor
-from attrition_mlops.model.features import build_classifier
+from attrition_mlops.model import outliers
+from attrition_mlops.model import predictor as predictor_module
 
 OLD_PATHS = {
-    predictor.AttritionPredictor: "attrition_mlops.model",
+    predictor_module.AttritionPredictor: "attrition_mlops.model",
     outliers.OutlierDetector: "attrition_mlops.outliers",
     outliers.MahalanobisScorer: "attrition_mlops.outliers",
 }
 
 
 @pytest.fixture
-def old_pickle(snapshot, tmp_path, monkeypatch):
+def old_pickle(snapshot, predictor, tmp_path, monkeypatch):
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-    y = (snapshot.frame[contract.LABEL] == contract.POSITIVE_LABEL).astype(int)
-    classifier = build_classifier("logistic_regression", {"C": 0.5}, seed=0).fit(X, y)
-    model = predictor.AttritionPredictor(
-        classifier, outliers.calibrate_outlier_detector(X, fpr=0.01), 0.5
-    )
+    model = predictor
     for cls, old in OLD_PATHS.items():
         monkeypatch.setattr(cls, "__module__", old)
     path = tmp_path / "predictor.joblib"
@@ -44,6 +40,7 @@ def old_pickle(snapshot, tmp_path, monkeypatch):
     return path
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_predictor_pickled_under_the_old_module_paths_loads_and_scores(old_pickle, snapshot):
     snapshot.frame.head(50).to_csv(old_pickle.parent / "rows.csv", index=False)
     script = (

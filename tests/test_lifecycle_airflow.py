@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,23 +20,16 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from support import fit_tiny_predictor, free_port
 
 from attrition_mlops import registry
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import load_snapshot
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.predictor import AttritionPyfunc, write_artifacts
 from attrition_mlops.model.profile import build_reference_profile
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +41,8 @@ def stack(tmp_path_factory):
         "ATTRITION_STATE_DIR": str(state),
         "ATTRITION_JOBS_DIR": str(REPO / "jobs"),
         "ATTRITION_WORKFLOW_N_TRIALS": "2",
-        "ATTRITION_LOCAL_SERVING_STAGING_PORT": str(_free_port()),
-        "ATTRITION_LOCAL_SERVING_PRODUCTION_PORT": str(_free_port()),
+        "ATTRITION_LOCAL_SERVING_STAGING_PORT": str(free_port()),
+        "ATTRITION_LOCAL_SERVING_PRODUCTION_PORT": str(free_port()),
         "ATTRITION_LOCAL_SERVING_POLL_SECONDS": "0.5",
     }
     yield {"state": state, "env": env}
@@ -145,12 +137,8 @@ def _register_nan_model(name: str) -> str:
     """A model that loads and warms up but answers NaN probabilities: a bad build."""
     snapshot = load_snapshot()
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-    y = (snapshot.frame[contract.LABEL] == contract.POSITIVE_LABEL).to_numpy(dtype=int)
-    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
-    classifier[-1].coef_[:] = float("nan")
-    predictor = AttritionPredictor(
-        classifier, calibrate_outlier_detector(X, fpr=0.01, seed=0), threshold=0.5
-    )
+    predictor = fit_tiny_predictor(snapshot)  # a fresh one: the shared fixture is read-only
+    predictor.classifier[-1].coef_[:] = float("nan")
     profile = build_reference_profile(X, source_sha256=snapshot.sha256)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
         artifacts = write_artifacts(Path(tmp), predictor, profile)

@@ -8,7 +8,6 @@ Each round, two threads race compare-and-set moves that expected the same holder
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import psycopg2
 import pytest
 from mlflow.tracking import MlflowClient
+from support import clear_settings_caches, free_port
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
@@ -31,12 +31,6 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ALIAS = registry.STAGING
 ROUNDS = 100
 LANES = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _admin(sql: str) -> None:
@@ -55,7 +49,7 @@ def pg_mlflow_server(tmp_path_factory):
     db = f"attrition_registry_{uuid.uuid4().hex[:10]}"
     _admin(f"CREATE DATABASE {db}")
     db_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    port, home = _free_port(), tmp_path_factory.mktemp("mlflow-server")
+    port, home = free_port(), tmp_path_factory.mktemp("mlflow-server")
     log = open(home / "server.log", "wb")  # noqa: SIM115 (closed below)
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
@@ -94,9 +88,7 @@ def _use(monkeypatch, **env: str | None) -> None:
             monkeypatch.delenv(key, raising=False)
         else:
             monkeypatch.setenv(key, value)
-    for name in dir(settings_module):
-        if name.startswith("get_") and hasattr(getattr(settings_module, name), "cache_clear"):
-            getattr(settings_module, name).cache_clear()
+    clear_settings_caches()
     from attrition_mlops.registry.tracking import configure_mlflow
 
     configure_mlflow(settings_module.get_settings())

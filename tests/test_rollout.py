@@ -41,6 +41,7 @@ from kubernetes.client import (
     V1PodSpec,
     V1PodTemplateSpec,
 )
+from support import clear_settings_caches, free_port
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
@@ -60,9 +61,7 @@ from attrition_mlops.deploy.rollout import (
 )
 from attrition_mlops.deploy.rollout import local as local_rollout
 from attrition_mlops.deploy.smoke import SmokeTestFailed
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.predictor import AttritionPyfunc, write_artifacts
 from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import PipelineSettings
@@ -366,6 +365,7 @@ def test_rollout_status_has_kubectl_semantics(fields, expected):
 # -- Kubernetes backend against the fake API server -----------------------------------------
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, backend):
     fake, _ = cluster
     assert backend.current("production") == Deployed("production", "1", IMAGE_V1)
@@ -505,18 +505,8 @@ def test_azure_target_gets_the_kubernetes_backend(cluster):
 STAGING_KEY = "staging-smoke-test-key"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _clear_settings_caches() -> None:
-    settings_module.get_settings.cache_clear()
-
-
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory, snapshot) -> Iterator[PipelineSettings]:
+def registered(tmp_path_factory, snapshot, predictor) -> Iterator[PipelineSettings]:
     """One local state folder for this module's local tests: a real SQLite MLflow store with
     versions 1 and 2 of a tiny real model and a version 3 whose predictor cannot load, and the
     local-serving settings (free ports, fast polling, an API key on staging)."""
@@ -525,28 +515,23 @@ def registered(tmp_path_factory, snapshot) -> Iterator[PipelineSettings]:
         env.setenv("ATTRITION_STATE_DIR", str(tmp_path_factory.mktemp("rollout") / "state"))
         for name in ("ATTRITION_TARGET", "ATTRITION_TRACKING_URI", "ATTRITION_REGISTRY_URI"):
             env.delenv(name, raising=False)
-        env.setenv("ATTRITION_LOCAL_SERVING_STAGING_PORT", str(_free_port()))
-        env.setenv("ATTRITION_LOCAL_SERVING_PRODUCTION_PORT", str(_free_port()))
+        env.setenv("ATTRITION_LOCAL_SERVING_STAGING_PORT", str(free_port()))
+        env.setenv("ATTRITION_LOCAL_SERVING_PRODUCTION_PORT", str(free_port()))
         env.setenv("ATTRITION_LOCAL_SERVING_POLL_SECONDS", "0.3")
         env.setenv("ATTRITION_DEPLOY_STAGING_API_KEY", STAGING_KEY)
         env.setenv("ATTRITION_DEPLOY_ROLLOUT_TIMEOUT_S", "240")  # a cold start on a busy machine
-        _clear_settings_caches()
+        clear_settings_caches()
         settings = settings_module.get_settings()
         configure_mlflow(settings)
-        _register_tiny_models(settings.model_name, snapshot)
+        _register_tiny_models(settings.model_name, snapshot, predictor)
         yield settings
-    _clear_settings_caches()
+    clear_settings_caches()
     mlflow.set_tracking_uri(uris[0])
     mlflow.set_registry_uri(uris[1])
 
 
-def _register_tiny_models(name: str, snapshot) -> None:
-    frame = snapshot.frame
-    X = frame[list(contract.INPUT_COLUMNS)]
-    y = (frame[contract.LABEL] == contract.POSITIVE_LABEL).to_numpy(dtype=int)
-    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
-    detector = calibrate_outlier_detector(X, fpr=0.01, seed=0)
-    predictor = AttritionPredictor(classifier, detector, threshold=0.5)
+def _register_tiny_models(name: str, snapshot, predictor) -> None:
+    X = snapshot.frame[list(contract.INPUT_COLUMNS)]
     profile = build_reference_profile(X, source_sha256=snapshot.sha256)
     uris = {}
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():

@@ -20,20 +20,9 @@ import pytest
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import bundled_dataset_path
 from attrition_mlops.data.validation import DataValidationError
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.scoring.batch import TooManyRejectsError, score_snapshot
 
 DAY = date(2026, 11, 20)
-
-
-@pytest.fixture(scope="module")
-def predictor(snapshot):
-    X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-    y = (snapshot.frame[contract.LABEL] == "Yes").astype(int)
-    classifier = build_classifier("logistic_regression", {"C": 0.5}, seed=0).fit(X, y)
-    return AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01), 0.5)
 
 
 @pytest.fixture
@@ -212,6 +201,7 @@ def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch
     assert not list(staging.iterdir())  # staged rejects gone with the published partition
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_resume_after_sigkill_has_no_duplicate_or_missing_rows(tmp_path, predictor, raw):
     big = pd.concat(
         [raw.assign(EmployeeNumber=raw.EmployeeNumber.astype(int) + 10_000 * k) for k in range(8)]

@@ -20,14 +20,13 @@ import mlflow
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
+from support import clear_settings_caches
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import bundled_dataset_path
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.predictor import AttritionPyfunc, write_artifacts
 from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.scoring.manifest import check_partition
@@ -60,15 +59,8 @@ raise SystemExit(runpy.run_path(sys.argv[2])["main"](sys.argv[3:]))
 """
 
 
-def _clear_settings_caches() -> None:
-    for name in dir(settings_module):
-        getter = getattr(settings_module, name)
-        if name.startswith("get_") and hasattr(getter, "cache_clear"):
-            getter.cache_clear()
-
-
 @pytest.fixture(scope="module")
-def model(tmp_path_factory, snapshot):
+def model(tmp_path_factory, snapshot, predictor):
     """A registered version of a small real model: (environment for the job, model URI)."""
     state = tmp_path_factory.mktemp("state")
     env = {"ATTRITION_STATE_DIR": str(state), "ATTRITION_SCORE_BATCH_ROWS": "500"}
@@ -76,12 +68,9 @@ def model(tmp_path_factory, snapshot):
         for key, value in env.items():
             patch.setenv(key, value)
         patch.delenv("ATTRITION_TRACKING_URI", raising=False)
-        _clear_settings_caches()
+        clear_settings_caches()
         configure_mlflow(settings_module.get_settings())
         X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-        y = (snapshot.frame[contract.LABEL] == contract.POSITIVE_LABEL).to_numpy(dtype=int)
-        classifier = build_classifier("logistic_regression", {"C": 0.5}, seed=0).fit(X, y)
-        predictor = AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01), 0.5)
         profile = build_reference_profile(X, source_sha256=snapshot.sha256)
         with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
             artifacts = write_artifacts(Path(tmp), predictor, profile)
@@ -90,9 +79,9 @@ def model(tmp_path_factory, snapshot):
                 pip_requirements=[],
             ).model_uri  # fmt: skip
         version, _ = registry.register_version(uri, "employee_attrition", run_key="t", tags={})
-    _clear_settings_caches()
+    clear_settings_caches()
     yield env, f"models:/employee_attrition/{version.version}"
-    _clear_settings_caches()
+    clear_settings_caches()
 
 
 @pytest.fixture
@@ -104,10 +93,10 @@ def job(model, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("ATTRITION_TRACKING_URI", raising=False)
-    _clear_settings_caches()
+    clear_settings_caches()
     main = runpy.run_path(str(JOB))["main"]
     yield lambda *args: main([*args, "--model-uri", uri, "--run-date", DAY, "--no-progress"])
-    _clear_settings_caches()
+    clear_settings_caches()
 
 
 @pytest.fixture
@@ -144,6 +133,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_alone(
     tmp_path, model, job, raw, capsys
 ):
@@ -181,6 +171,7 @@ def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_
     assert not list((out / "_staging").iterdir())  # lock file and staging gone
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path, model, job, raw):
     scheduled, manual = _two_inputs(tmp_path, raw)
     out, gate = tmp_path / "out", tmp_path / "gate"

@@ -21,9 +21,6 @@ import uvicorn
 from attrition_mlops.data import contract, inference_log
 from attrition_mlops.data.dataset import load_snapshot
 from attrition_mlops.data.validation import validate_frame
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.monitoring.window import read_window
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.settings import ServingSettings
@@ -247,11 +244,8 @@ def test_a_failed_export_write_leaves_no_file(tmp_path, real):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, real):
+def model_dir(tmp_path_factory, predictor):
     """A tiny real model as a baked model folder (predictor.joblib + model card)."""
-    X, y = real[list(contract.INPUT_COLUMNS)], real[contract.LABEL].eq("Yes").astype(int)
-    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
-    predictor = AttritionPredictor(classifier, calibrate_outlier_detector(X, fpr=0.01, seed=0), 0.5)
     folder = tmp_path_factory.mktemp("model")
     joblib.dump(predictor, folder / "predictor.joblib")
     (folder / "model_card.json").write_text(
@@ -393,6 +387,7 @@ def test_cli_snapshot_is_a_valid_labelled_data_set(tmp_path, real, capsys):
     assert "simulated" in capsys.readouterr().err and not (tmp_path / "hr.csv").exists()
 
 
+@pytest.mark.integration  # starts a subprocess
 def test_cli_lists_scenarios_as_a_module():
     listed = subprocess.run(
         [sys.executable, "-m", "attrition_mlops.simulate", "scenarios"],

@@ -23,9 +23,7 @@ import uvicorn
 
 from attrition_mlops.data import contract
 from attrition_mlops.deploy.smoke import CHECKS, SmokeTestFailed, smoke_records, smoke_test
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc, write_artifacts
+from attrition_mlops.model.predictor import AttritionPyfunc, write_artifacts
 from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.serving.app import create_app
 from attrition_mlops.serving.settings import ServingSettings
@@ -40,15 +38,10 @@ PREDICTING = {"predict_example", "predict_records", "predict_batch"}
 
 
 @pytest.fixture(scope="module")
-def real_api(tmp_path_factory, snapshot) -> Iterator[str]:
+def real_api(tmp_path_factory, snapshot, predictor) -> Iterator[str]:
     """The real app serving version "4" of a tiny real model, auth on."""
     root = tmp_path_factory.mktemp("smoke")
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
-    y = (snapshot.frame[contract.LABEL] == contract.POSITIVE_LABEL).to_numpy(dtype=int)
-    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(X, y)
-    predictor = AttritionPredictor(
-        classifier, calibrate_outlier_detector(X, fpr=0.01, seed=0), threshold=0.5
-    )
     model_dir = root / "model"
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = write_artifacts(

@@ -1,8 +1,8 @@
 """Serving fixtures: a tiny real model saved as an MLflow model directory, and real servers.
 
-Most tests fit an AttritionPredictor directly (logistic regression + calibrated outlier detector
-on the bundled data, ~1 s) and serve it from a model directory, the way the image bakes it. The
-servers are real uvicorn instances on loopback ports, in a thread or in a subprocess.
+Most tests serve the shared tiny model (`predictor` in tests/conftest.py: logistic regression +
+calibrated outlier detector on the bundled data, ~1 s) from a model directory, the way the image
+bakes it. The servers are real uvicorn instances on loopback ports, in a thread or in a subprocess.
 """
 
 from __future__ import annotations
@@ -16,29 +16,15 @@ import pytest
 from serving_support import (
     MODEL_NAME,
     Served,
-    inputs,
-    labels,
     pipeline_settings,
     save_model_dir,
     serve_in_thread,
     serving_settings,
 )
 
-from attrition_mlops.data.dataset import Snapshot
-from attrition_mlops.model.features import build_classifier
-from attrition_mlops.model.outliers import calibrate_outlier_detector
-from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.serving.app import create_app
 
-
-@pytest.fixture(scope="session")
-def predictor(snapshot: Snapshot) -> AttritionPredictor:
-    X = inputs(snapshot)
-    classifier = build_classifier("logistic_regression", {"C": 0.3}, seed=0).fit(
-        X, labels(snapshot)
-    )
-    detector = calibrate_outlier_detector(X, fpr=0.01, seed=0)
-    return AttritionPredictor(classifier, detector, threshold=0.5)
+# `predictor` (the tiny real model) and `snapshot` come from tests/conftest.py.
 
 
 @pytest.fixture(scope="session")

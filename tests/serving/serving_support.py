@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import mlflow.pyfunc
 import uvicorn
+from support import free_port
 
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import Snapshot
@@ -68,12 +69,6 @@ def serving_settings(tmp: Path, **overrides) -> ServingSettings:
 
 def pipeline_settings(tmp: Path) -> PipelineSettings:
     return PipelineSettings(state_dir=tmp / "state", target="local")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -28,10 +28,10 @@ from serving_support import (
     TEST_PSEUDONYM_KEY,
     NothingDeployed,
     ServerProcess,
-    free_port,
     pipeline_settings,
     serving_settings,
 )
+from support import free_port
 
 from attrition_mlops.data.example import EXAMPLE_RECORD
 from attrition_mlops.data.inference_log import read_records

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving_support import TEST_PSEUDONYM_KEY, free_port
+from serving_support import TEST_PSEUDONYM_KEY
+from support import free_port
 
 from attrition_mlops.data.example import EXAMPLE_REQUEST
 
