@@ -41,7 +41,7 @@ test: install ## Run the test suite (unit + integration against a real local MLf
 	$(RUN) pytest
 
 .PHONY: test-fast
-test-fast: install ## Unit tests only (no Airflow runs, servers, subprocesses or MLflow server): the fast lane
+test-fast: install ## Unit lane: no Airflow runs, subprocesses or MLflow server (in-process loopback stand-ins only)
 	$(RUN) pytest -m "not integration"
 
 .PHONY: lint
