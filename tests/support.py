@@ -6,7 +6,11 @@ module-scoped fixture, or a model a test is about to break on purpose) lives her
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
+from collections.abc import Iterator
 
 from attrition_mlops import settings as settings_module
 from attrition_mlops.data import contract
@@ -45,3 +49,25 @@ def clear_settings_caches() -> None:
         getter = getattr(settings_module, name)
         if name.startswith("get_") and hasattr(getter, "cache_clear"):
             getter.cache_clear()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, timeout: float = 60, **config) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

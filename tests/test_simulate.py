@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, date, datetime
 
 import joblib
 import pandas as pd
 import pytest
-import uvicorn
+from support import serve_in_thread
 
 from attrition_mlops.data import contract, inference_log
 from attrition_mlops.data.dataset import load_snapshot
@@ -265,21 +263,8 @@ def _serve(tmp_path, model_dir, model_source=None, **overrides):
     })  # fmt: skip
     pipeline = PipelineSettings(state_dir=tmp_path / "state", target="local")
     app = create_app(settings, model_source, pipeline=pipeline)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "API did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", export
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url, export
 
 
 def _logged_window(export_dir, n_expected, timeout=15.0) -> pd.DataFrame:

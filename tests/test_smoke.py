@@ -12,14 +12,13 @@ import json
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import mlflow.pyfunc
 import pytest
-import uvicorn
+from support import serve_in_thread
 
 from attrition_mlops.data import contract
 from attrition_mlops.deploy.smoke import CHECKS, SmokeTestFailed, smoke_records, smoke_test
@@ -59,21 +58,8 @@ def real_api(tmp_path_factory, snapshot, predictor) -> Iterator[str]:
         log_stdout=False, pseudonym_key="smoke-test-pseudonym-key-0123",
     )  # fmt: skip
     app = create_app(settings, pipeline=PipelineSettings(state_dir=root / "state"))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_in_thread(app, timeout=120) as url:
+        yield url
 
 
 def test_passes_against_the_real_api(real_api):

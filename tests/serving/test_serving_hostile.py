@@ -15,14 +15,12 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import ValidationError
 from serving_support import (
     TEST_PSEUDONYM_KEY,
@@ -31,7 +29,7 @@ from serving_support import (
     pipeline_settings,
     serving_settings,
 )
-from support import free_port
+from support import free_port, serve_in_thread
 
 from attrition_mlops.data.example import EXAMPLE_RECORD
 from attrition_mlops.data.inference_log import read_records
@@ -95,22 +93,8 @@ def _guarded(app, limits) -> Iterator[str]:
     from attrition_mlops.serving.protocol import GuardedHttpToolsProtocol
 
     protocol = type("Limited", (GuardedHttpToolsProtocol,), {"limits": limits})
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_in_thread(app, http=protocol) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
