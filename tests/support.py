@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from attrition_mlops import settings as settings_module
 from attrition_mlops.data import contract
@@ -18,6 +19,8 @@ from attrition_mlops.data.dataset import Snapshot
 from attrition_mlops.model.features import build_classifier
 from attrition_mlops.model.outliers import calibrate_outlier_detector
 from attrition_mlops.model.predictor import AttritionPredictor
+
+REPO = Path(__file__).resolve().parents[1]  # the repository root, for tests that read its files
 
 #: The tiny model every test serves or scores: fast to fit, and no test depends on its exact C.
 TINY_PARAMS = {"C": 0.3}

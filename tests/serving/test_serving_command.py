@@ -11,14 +11,13 @@ import importlib.util
 import json
 import re
 import shlex
-from pathlib import Path
 
 import pytest
+from support import REPO
 
 from attrition_mlops.serving import server
 from attrition_mlops.serving.protocol import GuardedHttpToolsProtocol
 
-REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = ["python", "-m", "attrition_mlops.serving.server"]
 
 

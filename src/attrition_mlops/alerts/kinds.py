@@ -1,7 +1,7 @@
 """The alert kinds: every event the pipeline announces, with its default severity and wording.
 
 Each event has a runbook section with the anchor ``alert-<event>`` (dashes for underscores);
-``tests/test_alerts.py`` checks that the two stay in step.
+``tests/alerts/test_alerts.py`` checks that the two stay in step.
 """
 
 from __future__ import annotations

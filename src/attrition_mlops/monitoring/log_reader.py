@@ -10,8 +10,9 @@ clean object (wrong JSON types, an unknown field, a duplicate key, two objects o
 invalid UTF-8), is handed to ``parse_line``. That line is accepted or
 rejected exactly as the line-by-line reader would (lax coercions such as ``41.0`` for an integer
 included), and its rejection names the file, line and first problem. The fast checks are
-stricter than the model, never looser, so the verdicts are the same: ``tests/test_log_reader.py``
-holds the two readers to identical frames and rejections on a corpus of broken lines.
+stricter than the model, never looser, so the verdicts are the same:
+``tests/monitoring/test_log_reader.py`` holds the two readers to identical frames and
+rejections on a corpus of broken lines.
 
 A replayed line (a ``request_id`` an earlier valid line had) is dropped at the end, over the whole
 window's columns at once (:func:`replayed_rows`), as :func:`inference_log.unique_requests` drops it

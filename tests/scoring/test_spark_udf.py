@@ -14,13 +14,13 @@ import logging
 import re
 import sys
 from datetime import date
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
+from support import REPO
 
 from attrition_mlops import registry
 from attrition_mlops.data import contract
@@ -39,7 +39,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 NAME = "employee_attrition"
 DAY = date(2026, 11, 20)
 ID = contract.ID_COLUMN

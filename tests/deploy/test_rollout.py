@@ -41,7 +41,7 @@ from kubernetes.client import (
     V1PodSpec,
     V1PodTemplateSpec,
 )
-from support import clear_settings_caches, free_port
+from support import REPO, clear_settings_caches, free_port
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
@@ -66,7 +66,6 @@ from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import PipelineSettings
 
-REPO = Path(__file__).resolve().parents[1]
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{}/deployments/{}"
 IMAGE_V1 = "myacr.azurecr.io/attrition-serving:v1-111111111111"
 IMAGE_V2 = "myacr.azurecr.io/attrition-serving:v2-222222222222"

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
 
-REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 DAG_IDS = {
     "attrition_training",

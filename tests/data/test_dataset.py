@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import REPO
 
 from attrition_mlops.data import contract, dataset
 from attrition_mlops.data.dataset import (
@@ -24,7 +25,6 @@ from attrition_mlops.data.dataset import (
 )
 from attrition_mlops.data.validation import DataValidationError
 
-REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "jobs" / "validate_data.py"
 
 

@@ -17,12 +17,12 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from support import REPO
 
 from attrition_mlops import registry
 from attrition_mlops.deploy import image
 from attrition_mlops.runner.local import run_job
 
-REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "serving" / "Dockerfile"
 NAME = "employee_attrition"
 TAG = re.compile(r"^v(\d+)-([0-9a-f]{12})$")

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import UTC, date, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
+from support import REPO
 
 from attrition_mlops.monitoring.window import purge_expired_partitions
 from attrition_mlops.orchestration import events, plan
 from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
 from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY, MODEL_VERSION_KEY
 from attrition_mlops.settings import PipelineSettings, WorkflowSettings
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_training_args_carry_the_run_key_and_optional_snapshot_and_budget():

@@ -21,8 +21,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "k8s"
 OVERLAYS = {"staging": "attrition-staging", "production": "attrition-production"}
 # The oldest Kubernetes minor we support (AKS standard support window; the preStop sleep action

@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from support import fit_tiny_predictor, free_port
+from support import REPO, fit_tiny_predictor, free_port
 
 from attrition_mlops import registry
 from attrition_mlops.data import contract
@@ -29,7 +29,6 @@ from attrition_mlops.model.predictor import AttritionPyfunc, write_artifacts
 from attrition_mlops.model.profile import build_reference_profile
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

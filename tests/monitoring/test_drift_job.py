@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import runpy
 from datetime import date
-from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+from support import REPO
 
 from attrition_mlops import registry
 from attrition_mlops.data import inference_log
@@ -21,7 +21,7 @@ from attrition_mlops.runner.local import run_job
 from attrition_mlops.simulate import simulate_traffic, simulated_log_lines
 
 DAY = date(2026, 5, 1)
-JOB = Path(__file__).resolve().parents[1] / "jobs" / "drift.py"
+JOB = REPO / "jobs" / "drift.py"
 KEY = inference_log.Pseudonymiser(b"drift-job-tests-0123456789")
 
 

@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
-from support import clear_settings_caches
+from support import REPO, clear_settings_caches
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
@@ -31,7 +31,6 @@ from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.scoring.manifest import check_partition
 
-REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "jobs" / "score.py"
 DAY = "2026-11-20"
 PARTITION = f"run_date={DAY}"

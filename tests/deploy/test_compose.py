@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 import yaml
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
 INIT = "airflow-init"

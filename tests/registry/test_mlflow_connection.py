@@ -11,14 +11,14 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import REPO
 
 from attrition_mlops.registry.connection import HTTP_DEFAULTS, bound_http_requests, display_uri
 
 HANG_BOUND = 120  # s, including the imports on a busy machine
-JOBS = Path(__file__).resolve().parents[1] / "jobs"
+JOBS = REPO / "jobs"
 
 
 def _closed_port_uri() -> str:

@@ -27,6 +27,7 @@ from typing import Any, get_args
 from urllib.parse import quote
 
 import pytest
+from support import REPO
 
 from attrition_mlops import alerts
 from attrition_mlops.alerts import (
@@ -41,7 +42,6 @@ from attrition_mlops.alerts import (
     read_alert_log,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETtoken"
 CONN_ENV = "AIRFLOW_CONN_ATTRITION_ALERTS_WEBHOOK"
 
