@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                 "import_errors": runs[0]["errors"],
             }
 
-    print(f"{platform.python_version()} on {platform.machine()}, nproc={os.cpu_count()}, "
-          f"{args.repeats} fresh interpreters per file; median (min-max) in ms")  # fmt: skip
+    print(
+        f"{platform.python_version()} on {platform.machine()}, nproc={os.cpu_count()}, "
+        f"{args.repeats} fresh interpreters per file; median (min-max) in ms"
+    )
     print(f"{'DAG file':<28} {'cold parse':>22} {'warm parse':>22}  heavy modules")
     for stem, r in results.items():
         cells = [

@@ -115,9 +115,15 @@ def run_study(real: pd.DataFrame, profile: dict, args: argparse.Namespace) -> di
         quiet_seed, null_seed, drift_seed = (int(s) for s in seeds[:, night])
         quiet = simulate_traffic(real, args.n_records, seed=quiet_seed, noise=args.noise)
         drift = simulate_traffic(
-            real, args.n_records, scenario="mean_shift", intensity=args.shift_sd,
-            feature=args.feature, reference_sd=reference_sd, seed=drift_seed, noise=args.noise,
-        )  # fmt: skip
+            real,
+            args.n_records,
+            scenario="mean_shift",
+            intensity=args.shift_sd,
+            feature=args.feature,
+            reference_sd=reference_sd,
+            seed=drift_seed,
+            noise=args.noise,
+        )
         # Same generator for both samples (the noise included), so the null holds exactly.
         null_reference = simulate_traffic(real, profile["n_rows"], seed=null_seed, noise=args.noise)
         windows = {
@@ -147,14 +153,22 @@ def run_sweep(real: pd.DataFrame, profile: dict, args: argparse.Namespace) -> di
             hits = 0
             for seed in seeds:
                 window = simulate_traffic(
-                    real, args.n_records, scenario="mean_shift", intensity=shift,
-                    feature=feature, reference_sd=sd, seed=int(seed), noise=args.noise,
-                )  # fmt: skip
+                    real,
+                    args.n_records,
+                    scenario="mean_shift",
+                    intensity=shift,
+                    feature=feature,
+                    reference_sd=sd,
+                    seed=int(seed),
+                    noise=args.noise,
+                )
                 features = compare_features(profile, window, settings)
                 result = decide_drift(
-                    features, n_current=len(window), n_reference=profile["n_rows"],
+                    features,
+                    n_current=len(window),
+                    n_reference=profile["n_rows"],
                     settings=settings,
-                )  # fmt: skip
+                )
                 hits += result.drift_confirmed
             power[f"{feature} +{shift} SD"] = rate(hits, args.nights)
     return power

@@ -98,8 +98,14 @@ def worker_ours(args: argparse.Namespace, started: float) -> dict:
     phases["read"] = time.perf_counter() - t
     profile = json.loads(args.reference.read_text())
     t = time.perf_counter()
-    summary = window.check_window(frame, lambda v: profile, DriftSettings(), args.out,
-                                      rejected=rejected, duplicates=duplicates)  # fmt: skip
+    summary = window.check_window(
+        frame,
+        lambda v: profile,
+        DriftSettings(),
+        args.out,
+        rejected=rejected,
+        duplicates=duplicates,
+    )
     phases["check_window"] = time.perf_counter() - t
     phases |= {"stats": spent["check_drift"], "report": spent["write_report"]}
     result = json.loads(Path(summary["versions"][MODEL_VERSION]["reports"]["summary"]).read_text())
@@ -172,15 +178,23 @@ def prepare(args: argparse.Namespace) -> dict[str, Path]:
         if not done.exists():
             shutil.rmtree(logs, ignore_errors=True)
             t = time.perf_counter()
-            frame = simulate_traffic(real, args.records, scenario=scenario, seed=seed,
-                                     intensity=float(intensity or 1.0))  # fmt: skip
+            frame = simulate_traffic(
+                real, args.records, scenario=scenario, seed=seed, intensity=float(intensity or 1.0)
+            )
             write_export_logs(
-                frame, logs, pd.Timestamp(DAY).date(), model_name="employee_attrition",
-                model_version=MODEL_VERSION, per_request=args.records_per_request,
-            )  # fmt: skip
+                frame,
+                logs,
+                pd.Timestamp(DAY).date(),
+                model_name="employee_attrition",
+                model_version=MODEL_VERSION,
+                per_request=args.records_per_request,
+            )
             done.write_text(json.dumps(frame.attrs["simulation"]))
-            print(f"wrote {args.records:,} SIMULATED records ({spec}) to {logs} "
-                  f"in {time.perf_counter() - t:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"wrote {args.records:,} SIMULATED records ({spec}) to {logs} "
+                f"in {time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
         paths[spec] = logs
     return paths
 
@@ -209,21 +223,36 @@ def compile_bytecode(python: Path) -> None:
     """
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     paths = [site]
     if python == Path(sys.executable):
         paths.append(str(REPO / "src"))
-    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", *paths], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-j", "0", *paths],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def run_side(python: Path, side: str, logs: Path, reference: Path, out: Path) -> dict:
     """One side in a fresh process: its own report, wall time and peak RSS (``wait4``)."""
     result_file = out / f"{side}.json"
     out.mkdir(parents=True, exist_ok=True)
-    command = [str(python), str(Path(__file__).resolve()), "--worker", side, "--logs", str(logs),
-               "--reference", str(reference), "--out", str(out)]  # fmt: skip
+    command = [
+        str(python),
+        str(Path(__file__).resolve()),
+        "--worker",
+        side,
+        "--logs",
+        str(logs),
+        "--reference",
+        str(reference),
+        "--out",
+        str(out),
+    ]
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     with open(result_file, "w") as handle:
@@ -249,9 +278,10 @@ def compare_decisions(ours: dict, evidently: dict) -> dict:
         config = metric.get("config", {})
         if config.get("type", "").endswith("ValueDrift"):
             theirs[config["column"]] = {
-                "method": config["method"], "threshold": config["threshold"],
+                "method": config["method"],
+                "threshold": config["threshold"],
                 "score": metric["value"],
-            }  # fmt: skip
+            }
         elif config.get("type", "").endswith("DriftedColumnsCount"):
             share = metric["value"]["share"]
     for test in evidently["tests"]:
@@ -262,11 +292,17 @@ def compare_decisions(ours: dict, evidently: dict) -> dict:
     for name, f in mine.items():
         e = theirs[name]
         row = {
-            "feature": name, "ours_test": f["test"], "p_adjusted": f["p_adjusted"],
-            "psi": f["psi"], "wasserstein_sd": f["wasserstein_sd"], "ours": f["drifted"],
-            "evidently_method": e["method"], "evidently_score": e["score"],
-            "evidently_threshold": e["threshold"], "evidently": e["drifted"],
-        }  # fmt: skip
+            "feature": name,
+            "ours_test": f["test"],
+            "p_adjusted": f["p_adjusted"],
+            "psi": f["psi"],
+            "wasserstein_sd": f["wasserstein_sd"],
+            "ours": f["drifted"],
+            "evidently_method": e["method"],
+            "evidently_score": e["score"],
+            "evidently_threshold": e["threshold"],
+            "evidently": e["drifted"],
+        }
         rows.append(row)
         if row["ours"] != row["evidently"]:
             disagreements.append({"feature": name, "why": explain(f, e, ours)})
@@ -329,8 +365,14 @@ def summarise(runs: list[dict]) -> dict:
     stats = [r["evidently"]["phases"]["stats"] / r["ours"]["phases"]["stats"] for r in runs]
     out["speedup_end_to_end"] = span(ratio)
     out["speedup_statistics"] = span(stats)
-    out["load_average"] = span([x for r in runs for s in ("ours", "evidently")
-                                for x in (r[s]["load_before"], r[s]["load_after"])])  # fmt: skip
+    out["load_average"] = span(
+        [
+            x
+            for r in runs
+            for s in ("ours", "evidently")
+            for x in (r[s]["load_before"], r[s]["load_after"])
+        ]
+    )
     return out
 
 
@@ -346,9 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     for python in (Path(sys.executable), ev_python):
         compile_bytecode(python)
     report: dict = {
-        "records": args.records, "records_per_request": args.records_per_request,
-        "reference_rows": 1176, "machine": machine(), "scenarios": {},
-    }  # fmt: skip
+        "records": args.records,
+        "records_per_request": args.records_per_request,
+        "reference_rows": 1176,
+        "machine": machine(),
+        "scenarios": {},
+    }
     for scenario in args.scenarios.split(","):
         runs = []
         for repeat in range(args.repeats):
@@ -360,8 +405,11 @@ def main(argv: list[str] | None = None) -> int:
                 reference = paths["profile"] if side == "ours" else paths["reference"]
                 run[side] = run_side(python, side, paths[scenario], reference, out)
                 phases = ", ".join(f"{k} {v:.1f}" for k, v in run[side]["phases"].items())
-                print(f"{scenario} #{repeat + 1} {side}: {run[side]['wall_seconds']:.1f} s wall, "
-                      f"{run[side]['peak_rss_mib']:.0f} MiB ({phases})", flush=True)  # fmt: skip
+                print(
+                    f"{scenario} #{repeat + 1} {side}: {run[side]['wall_seconds']:.1f} s wall, "
+                    f"{run[side]['peak_rss_mib']:.0f} MiB ({phases})",
+                    flush=True,
+                )
             run["decisions"] = compare_decisions(run["ours"]["result"], run["evidently"]["result"])
             runs.append(run)
         decisions = runs[0]["decisions"]
@@ -381,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": [
                 {s: {k: v for k, v in r[s].items() if k != "result"} for s in ("ours", "evidently")}
                 for r in runs
-            ],  # fmt: skip
+            ],
         }
         print_scenario(scenario, report["scenarios"][scenario])
     if args.json_out:
@@ -402,21 +450,25 @@ def machine() -> dict:
             "pandas": pandas.__version__,
             "numpy": numpy.__version__,
             "scipy": scipy.__version__,
-        },  # fmt: skip
+        },
     }
 
 
 def print_scenario(scenario: str, result: dict) -> None:
     s, d = result["summary"], result["decisions"]
-    print(f"\n== {scenario}: {d['agree']}/{d['n_features']} feature decisions agree; "
-          f"ours drift_confirmed={d['ours_drift_confirmed']} {d['ours_drifted']}; Evidently "
-          f"dataset drift={d['evidently_dataset_drift']} "
-          f"(share {d['evidently_drifted_share']:.2f}) "
-          f"{d['evidently_drifted']}")  # fmt: skip
+    print(
+        f"\n== {scenario}: {d['agree']}/{d['n_features']} feature decisions agree; "
+        f"ours drift_confirmed={d['ours_drift_confirmed']} {d['ours_drifted']}; Evidently "
+        f"dataset drift={d['evidently_dataset_drift']} "
+        f"(share {d['evidently_drifted_share']:.2f}) "
+        f"{d['evidently_drifted']}"
+    )
     for side in ("ours", "evidently"):
         print(f"  {side:9} " + ", ".join(f"{k} {v[0]}–{v[1]}" for k, v in s[side].items()))
-    print(f"  speedup end to end {s['speedup_end_to_end']}, statistics {s['speedup_statistics']}, "
-          f"load average {s['load_average']}")  # fmt: skip
+    print(
+        f"  speedup end to end {s['speedup_end_to_end']}, statistics {s['speedup_statistics']}, "
+        f"load average {s['load_average']}"
+    )
     for item in d["disagreements"]:
         print(f"  differ on {item['feature']}: {item['why']}")
 

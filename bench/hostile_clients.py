@@ -197,10 +197,22 @@ def start_server(model_dir: str, baseline_src: str | None, port: int, workdir: P
     }
     if baseline_src:
         env["PYTHONPATH"] = str(Path(baseline_src) / "src")
-        command = [sys.executable, "-m", "uvicorn", "--factory",
-                   "attrition_mlops.serving.app:create_app", "--host", "127.0.0.1",
-                   "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-                   "--no-access-log"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "attrition_mlops.serving.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+        ]
     else:
         command = [sys.executable, "-m", "attrition_mlops.serving.server", "--port", str(port)]
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 (kept open for the server's life)

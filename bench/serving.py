@@ -174,18 +174,35 @@ def wrk_run(url: str, body: bytes, connections: int, seconds: int) -> dict:
         lua.write(f'wrk.method = "POST"\nwrk.body = "{escaped}"\n')
         lua.write('wrk.headers["Content-Type"] = "application/json"\n')
     out = subprocess.run(
-        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-s", lua.name, url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            lua.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(lua.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = _ms(re.search(r"99%\s+([\d.]+(?:us|ms|s))", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"connections": connections, "rps": rps, "p99_ms": p99,
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else None}  # fmt: skip
+    return {
+        "connections": connections,
+        "rps": rps,
+        "p99_ms": p99,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+    }
 
 
 def max_throughput(url: str, body: bytes, seconds: int, p99_limit: float) -> dict:
@@ -252,9 +269,13 @@ def measure_all(kinds: list[str], workers: int, model_uri: str, args, sources) -
             if args.throughput:
                 throughput = max_throughput(server.url, server.body, args.seconds, args.p99_limit)
             results.append(
-                {"server": server.kind, "workers": workers, "latency": latency,
-                 "throughput": throughput}
-            )  # fmt: skip
+                {
+                    "server": server.kind,
+                    "workers": workers,
+                    "latency": latency,
+                    "throughput": throughput,
+                }
+            )
         return results
     finally:
         for server in servers:

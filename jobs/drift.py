@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         frame = read_window(logs, first, last, args.format, rejected, duplicates)
         out = args.output or settings.state_dir / "drift" / last.isoformat()
         loader = partial(registry.find_reference_profile, settings.model_name)
-        summary.update(check_window(frame, loader, get_drift_settings(), out,
-                                    rejected=rejected, duplicates=duplicates))  # fmt: skip
+        summary.update(
+            check_window(
+                frame, loader, get_drift_settings(), out, rejected=rejected, duplicates=duplicates
+            )
+        )
         summary.update(window=[first.isoformat(), last.isoformat()])
         summary["report_dir"] = str(out)
         if args.log_to_mlflow:

@@ -799,9 +799,16 @@ def test_confirmed_drift_and_a_new_champion_name_their_run_and_link_to_it(
         "window": ["2026-11-21", "2026-11-21"],
         "rejected_lines": [],
     }
-    evaluation = {"decision": "promoted", "challenger_version": "5", "champion_version": "4",
-                  "reason": "challenger won 97.1% of resamples", "delta_auc": 0.021,
-                  "win_rate": 0.971, "auc_challenger": 0.84, "evaluation_run_id": "e7"}  # fmt: skip
+    evaluation = {
+        "decision": "promoted",
+        "challenger_version": "5",
+        "champion_version": "4",
+        "reason": "challenger won 97.1% of resamples",
+        "delta_auc": 0.021,
+        "win_rate": 0.971,
+        "auc_challenger": 0.84,
+        "evaluation_run_id": "e7",
+    }
     drift_links = events.drift_links(summary, "http://127.0.0.1:5000/#/experiments/2/runs/r1")
     promotion_links = {
         "MLflow evaluation run": "http://127.0.0.1:5000/#/experiments/1/runs/e7",

@@ -299,8 +299,14 @@ def test_build_context_bakes_a_registered_model(state_dir, monkeypatch, tmp_path
 def _check_layout(ctx: image.BuildContext, project: Path) -> None:
     root = ctx.path
     assert {p.name for p in root.iterdir()} == {
-        "Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock", "dist", "model", "build.json"
-    }  # fmt: skip
+        "Dockerfile",
+        ".dockerignore",
+        "pyproject.toml",
+        "uv.lock",
+        "dist",
+        "model",
+        "build.json",
+    }
     assert (root / "model" / "MLmodel").is_file()
     assert [p.name for p in (root / "dist").iterdir()] == ["attrition_mlops-0.1.0-py3-none-any.whl"]
     for source, target in image.PROJECT_FILES.items():

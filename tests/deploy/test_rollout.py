@@ -152,9 +152,12 @@ class FakeCluster:
         available = sum(p["available"] for p in pods.values())
         state = obj.setdefault("status", {})
         state.update(
-            replicas=total, updatedReplicas=new["count"], availableReplicas=available,
-            readyReplicas=available, unavailableReplicas=max(total - available, 0),
-        )  # fmt: skip
+            replicas=total,
+            updatedReplicas=new["count"],
+            availableReplicas=available,
+            readyReplicas=available,
+            unavailableReplicas=max(total - available, 0),
+        )
         if reason:
             message = f"ReplicaSet for {_image(obj)}: {reason}"
             state["conditions"] = [
@@ -218,8 +221,14 @@ class FakeCluster:
 
 
 def _status_body(code: int, reason: str, message: str) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
-            "reason": reason, "message": message}  # fmt: skip
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
 
 
 def _handler(cluster: FakeCluster):
@@ -279,8 +288,11 @@ def rendered_deployment(overlay: str, image: str, model_version: str) -> dict:
 
     out = subprocess.run(
         [kubectl, "kustomize", str(REPO / "k8s" / "overlays" / overlay)],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     (obj,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
     obj["spec"]["template"]["metadata"].setdefault("annotations", {})[
@@ -333,14 +345,18 @@ def _deployment(generation=2, observed=2, replicas=2, updated=2, total=2, availa
     return V1Deployment(
         metadata=V1ObjectMeta(generation=generation),
         spec=V1DeploymentSpec(
-            replicas=replicas, selector=V1LabelSelector(match_labels={"app": "a"}),
+            replicas=replicas,
+            selector=V1LabelSelector(match_labels={"app": "a"}),
             template=V1PodTemplateSpec(spec=V1PodSpec(containers=[V1Container(name="serving")])),
         ),
         status=V1DeploymentStatus(
-            observed_generation=observed, updated_replicas=updated, replicas=total,
-            available_replicas=available, conditions=conditions,
+            observed_generation=observed,
+            updated_replicas=updated,
+            replicas=total,
+            available_replicas=available,
+            conditions=conditions,
         ),
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
@@ -375,9 +391,10 @@ def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, bac
     assert Deployed.from_dict(json.loads(json.dumps(previous.to_dict()))) == previous  # XCom
     (patch_call,) = [entry for entry in fake.log if entry[0] == "PATCH"]
     assert patch_call == (
-        "PATCH", DEPLOYMENTS.format("attrition-production", "attrition-serving"),
+        "PATCH",
+        DEPLOYMENTS.format("attrition-production", "attrition-serving"),
         "application/strategic-merge-patch+json",
-    )  # fmt: skip
+    )
     obj = stored(fake, "production")
     model = validated(obj)
     assert model.spec.template.spec.containers[0].image == IMAGE_V2
@@ -395,9 +412,12 @@ def test_roll_out_patches_image_and_version_waits_and_is_idempotent(cluster, bac
 
     seen = {message for _, message in fake.statuses}
     # the wait really went through a rolling update (surge one, retire one), not straight to done
-    assert {"waiting for the deployment controller to observe the new spec",
-            "1 of 2 new replicas updated", "1 old replicas pending termination",
-            "2 of 2 replicas updated and available"} <= seen, seen  # fmt: skip
+    assert {
+        "waiting for the deployment controller to observe the new spec",
+        "1 of 2 new replicas updated",
+        "1 old replicas pending termination",
+        "2 of 2 replicas updated and available",
+    } <= seen, seen
     assert kubernetes.rollout_status(validated(stored(fake, "production")))[0] == "complete"
     assert stored(fake, "production")["status"]["replicas"] == 2
 
@@ -539,11 +559,16 @@ def _register_tiny_models(name: str, snapshot, predictor) -> None:
             if kind == "broken":
                 Path(artifacts["predictor"]).write_bytes(b"not a joblib pickle")
             uris[kind] = mlflow.pyfunc.log_model(
-                name=kind, python_model=AttritionPyfunc(), artifacts=artifacts,
+                name=kind,
+                python_model=AttritionPyfunc(),
+                artifacts=artifacts,
                 pip_requirements=[],
-            ).model_uri  # fmt: skip
-    tags = {"trained_at": "2026-01-01T00:00:00+00:00", "holdout_auc": "0.81",
-            "family": "logistic_regression"}  # fmt: skip
+            ).model_uri
+    tags = {
+        "trained_at": "2026-01-01T00:00:00+00:00",
+        "holdout_auc": "0.81",
+        "family": "logistic_regression",
+    }
     for run_key, kind in (("v1", "good"), ("v2", "good"), ("v3", "broken")):
         registry.register_version(uris[kind], name, run_key=run_key, tags=tags)
 
@@ -593,8 +618,9 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
     # the local server runs the same launcher as production: its header limit holds here too
     huge = httpx.get(
         f"{local.serving.base_url('staging')}/health/live",
-        headers={"X-Padding": "x" * 64 * 1024}, timeout=10,
-    )  # fmt: skip
+        headers={"X-Padding": "x" * 64 * 1024},
+        timeout=10,
+    )
     assert huge.status_code == 431
 
     # v2: the alias moves and the running server hot-swaps (no restart)
@@ -620,8 +646,9 @@ def test_local_rollout_follows_the_alias_smoke_tests_and_rolls_back(local, regis
 
     # a version that cannot load: the server keeps serving v1, the rollout times out and is
     # rolled back by deploy_environment; another backend instance finds the same server
-    impatient = LocalBackend(registered, local.serving, DeploySettings(
-        rollout_timeout_s=8, staging_api_key=STAGING_KEY))  # fmt: skip
+    impatient = LocalBackend(
+        registered, local.serving, DeploySettings(rollout_timeout_s=8, staging_api_key=STAGING_KEY)
+    )
     with pytest.raises(RolloutTimeout) as timed_out:
         deploy_environment("staging", model_version="3", image=None, backend=impatient)
     message = str(timed_out.value)

@@ -47,16 +47,22 @@ def real_api(tmp_path_factory, snapshot, predictor) -> Iterator[str]:
             Path(tmp), predictor, build_reference_profile(X, source_sha256=snapshot.sha256)
         )
         mlflow.pyfunc.save_model(
-            str(model_dir), python_model=AttritionPyfunc(), artifacts=artifacts,
+            str(model_dir),
+            python_model=AttritionPyfunc(),
+            artifacts=artifacts,
             pip_requirements=[],
-        )  # fmt: skip
+        )
     (model_dir / "model_card.json").write_text(
         json.dumps({"name": "employee_attrition", "version": "4"})
     )
     settings = ServingSettings(
-        model_dir=model_dir, api_key=API_KEY, poll_seconds=0, log_export=False,
-        log_stdout=False, pseudonym_key="smoke-test-pseudonym-key-0123",
-    )  # fmt: skip
+        model_dir=model_dir,
+        api_key=API_KEY,
+        poll_seconds=0,
+        log_export=False,
+        log_stdout=False,
+        pseudonym_key="smoke-test-pseudonym-key-0123",
+    )
     app = create_app(settings, pipeline=PipelineSettings(state_dir=root / "state"))
     with serve_in_thread(app, timeout=120) as url:
         yield url
@@ -127,8 +133,11 @@ class StandIn:
         if path == "/model":
             if "model_not_json" in self.faults:
                 return 200, b"<html>oops</html>"
-            return 200, {"name": "employee_attrition", "version": self.version,
-                         "threshold": self.threshold}  # fmt: skip
+            return 200, {
+                "name": "employee_attrition",
+                "version": self.version,
+                "threshold": self.threshold,
+            }
         records = json.loads(body)
         bad = {field for r in records for field in r if field not in contract.INPUT_COLUMNS}
         bad |= {"Age" for r in records if not isinstance(r.get("Age"), int)}
@@ -143,8 +152,12 @@ class StandIn:
             if "wrong_label" in self.faults:
                 label = "No" if label == "Yes" else "Yes"
             predictions.append({"probability": p, "label": label, "is_outlier": False})
-        return 200, {"request_id": "r-1", "model_name": "employee_attrition",
-                     "model_version": self.version, "predictions": predictions}  # fmt: skip
+        return 200, {
+            "request_id": "r-1",
+            "model_name": "employee_attrition",
+            "model_version": self.version,
+            "predictions": predictions,
+        }
 
 
 @pytest.fixture

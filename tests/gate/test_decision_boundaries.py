@@ -84,10 +84,17 @@ def _boot(delta: list[float]) -> PairedBootstrap:
     d = np.asarray(delta, dtype=float)
     champion = np.full(d.size, 0.80)
     return PairedBootstrap(
-        n=300, n_pos=50, n_boot=d.size, seed=0, auc_champion=0.80,
-        auc_challenger=0.80 + float(d.mean()), delta_point=float(d.mean()), delta=d,
-        auc_champion_boot=champion, auc_challenger_boot=champion + d,
-    )  # fmt: skip
+        n=300,
+        n_pos=50,
+        n_boot=d.size,
+        seed=0,
+        auc_champion=0.80,
+        auc_challenger=0.80 + float(d.mean()),
+        delta_point=float(d.mean()),
+        delta=d,
+        auc_champion_boot=champion,
+        auc_challenger_boot=champion + d,
+    )
 
 
 def _decide(boot: PairedBootstrap, gate: GateSettings):
@@ -148,9 +155,16 @@ def _input_with_rejects(tmp_path, n_rows: int, n_bad: int):
 def _score(path, out, predictor):
     cfg = ScoringSettings()  # as jobs/score.py calls it: the limit comes from the settings
     return score_snapshot(
-        path, out, DAY, predictor, model_name="employee_attrition", model_version="1",
-        batch_rows=cfg.batch_rows, max_reject_fraction=cfg.max_reject_fraction, progress=False,
-    )  # fmt: skip
+        path,
+        out,
+        DAY,
+        predictor,
+        model_name="employee_attrition",
+        model_version="1",
+        batch_rows=cfg.batch_rows,
+        max_reject_fraction=cfg.max_reject_fraction,
+        progress=False,
+    )
 
 
 def test_reject_count_exactly_at_the_limit_publishes(tmp_path, predictor):

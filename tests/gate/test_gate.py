@@ -27,9 +27,12 @@ def _scores(y, noise, seed):
 def _decide(y, champion, challenger, gate=GATE, champion_version="1"):
     boot = paired_bootstrap_auc(y, champion, challenger, n_boot=gate.n_boot, seed=gate.seed)
     return decide(
-        challenger_version="2", champion_version=champion_version,
-        challenger_auc=boot.auc_challenger, boot=boot, gate=gate,
-    ), boot  # fmt: skip
+        challenger_version="2",
+        champion_version=champion_version,
+        challenger_auc=boot.auc_challenger,
+        boot=boot,
+        gate=gate,
+    ), boot
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -57,7 +57,9 @@ def test_a_predictor_pickled_under_the_old_module_paths_loads_and_scores(old_pic
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(old_pickle.parent)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "loaded 50"

@@ -22,8 +22,12 @@ def test_profile_covers_exactly_the_model_features(snapshot):
         else:
             assert sum(entry["counts"].values()) == 1470
     assert profile["features"]["Education"]["counts"] == {
-        "1": 170, "2": 282, "3": 572, "4": 398, "5": 48
-    }  # fmt: skip
+        "1": 170,
+        "2": 282,
+        "3": 572,
+        "4": 398,
+        "5": 48,
+    }
 
 
 def test_large_references_are_sampled_reproducibly(snapshot):

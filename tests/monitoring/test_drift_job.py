@@ -41,8 +41,16 @@ def registered(mlflow_store, snapshot):
 
 def _lines(snapshot, n, version, prefix, seed=1):
     traffic = simulate_traffic(snapshot.frame, n, scenario="none", seed=seed)
-    return list(simulated_log_lines(traffic, model_name="m", model_version=version, day=DAY,
-                                    pseudonymise=KEY, request_id_prefix=prefix))  # fmt: skip
+    return list(
+        simulated_log_lines(
+            traffic,
+            model_name="m",
+            model_version=version,
+            day=DAY,
+            pseudonymise=KEY,
+            request_id_prefix=prefix,
+        )
+    )
 
 
 def test_find_reference_profile_tells_unknown_versions_from_a_missing_model(registered):
@@ -66,8 +74,18 @@ def test_unknown_version_replays_and_misfiled_lines_are_counted_not_fatal(
         "\n".join([misfiled, infinite, *known[2:], *_lines(snapshot, 40, "9", "stray", 2)]) + "\n"
     )
     (partition / "2-b.jsonl").write_text("\n".join(known[2:6]) + "\n")  # replayed lines
-    summary = run_job("drift", ["--logs", str(tmp_path / "logs"), "--date", "2026-05-01",
-                                "--output", str(tmp_path / "report")], echo=False)  # fmt: skip
+    summary = run_job(
+        "drift",
+        [
+            "--logs",
+            str(tmp_path / "logs"),
+            "--date",
+            "2026-05-01",
+            "--output",
+            str(tmp_path / "report"),
+        ],
+        echo=False,
+    )
     assert summary["status"] == "no_drift" and list(summary["versions"]) == ["1"]
     assert summary["n_records"] == 990  # 200 lines of 5, less the two rejected
     assert summary["unknown_versions"] == {"9": {"lines": 8, "records": 40}}
@@ -85,7 +103,7 @@ def test_unknown_version_replays_and_misfiled_lines_are_counted_not_fatal(
         ("0", "the window needs at least 1 day, got 0"),
         ("-3", "the window needs at least 1 day, got -3"),
         ("two", "expected a whole number of days, got 'two'"),
-    ],  # fmt: skip
+    ],
 )
 def test_days_below_one_is_a_usage_error(state_dir, capsys, days, message):
     main = runpy.run_path(str(JOB))["main"]

@@ -21,15 +21,24 @@ KEY = inference_log.Pseudonymiser(b"log-analytics-tests-0123456789")
 
 
 def _record(message) -> str:
-    return json.dumps({"TimeGenerated": "2026-11-20T01:00:00Z", "ContainerName": "api",
-                       "PodName": "attrition-api-7d9f", "LogMessage": message})  # fmt: skip
+    return json.dumps(
+        {
+            "TimeGenerated": "2026-11-20T01:00:00Z",
+            "ContainerName": "api",
+            "PodName": "attrition-api-7d9f",
+            "LogMessage": message,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory, snapshot):
     frame = simulate_traffic(snapshot.frame, 400, scenario="overtime_surge", seed=5)
-    lines = list(simulated_log_lines(frame, model_name="m", model_version="3", day=DAY,
-                                     pseudonymise=KEY, per_request=2))  # fmt: skip
+    lines = list(
+        simulated_log_lines(
+            frame, model_name="m", model_version="3", day=DAY, pseudonymise=KEY, per_request=2
+        )
+    )
     folder = tmp_path_factory.mktemp("la")
     clean = folder / "y=2026" / "m=11" / "d=20" / "h=00" / "PT1H.json"
     clean.parent.mkdir(parents=True)
@@ -48,8 +57,9 @@ def export(tmp_path_factory, snapshot):
     out[30] = _record(lines[130].replace('"Age":', '"Age":-', 1))  # invalid: rejected later
     out[40] = _record(lines[140] + "\n")  # a raw newline inside the message
     out[50] = '{"LogMessage": "\\u00e9\\ud800"}'  # a lone surrogate
-    messy.write_bytes("\n".join(out).encode() + b"\n" + _record(lines[-1]).encode()[:-3]
-                      + b"\xff\"}\n")  # fmt: skip
+    messy.write_bytes(
+        "\n".join(out).encode() + b"\n" + _record(lines[-1]).encode()[:-3] + b'\xff"}\n'
+    )
     return folder
 
 
@@ -61,8 +71,9 @@ def _record_by_record(folder, rejected):
 @pytest.mark.parametrize("chunk_bytes", [log_reader.CHUNK_BYTES, 4000])
 def test_arrow_reading_equals_record_by_record(export, chunk_bytes):
     expected_rejected: list[str] = []
-    expected = log_reader.read_frame(_record_by_record(export, expected_rejected),
-                                     expected_rejected)  # fmt: skip
+    expected = log_reader.read_frame(
+        _record_by_record(export, expected_rejected), expected_rejected
+    )
     rejected: list[str] = []
     frame = log_reader.read_frame(log_analytics.batches(export, rejected, chunk_bytes), rejected)
     pd.testing.assert_frame_equal(frame, expected)

@@ -18,8 +18,14 @@ PSEUDONYMISE = inference_log.Pseudonymiser(b"test-key-0123456789abcdef")
 
 
 def _lines(frame, version, day, prefix="simulated"):
-    return simulated_log_lines(frame, model_name="m", model_version=version, day=day,
-                               pseudonymise=PSEUDONYMISE, request_id_prefix=prefix)  # fmt: skip
+    return simulated_log_lines(
+        frame,
+        model_name="m",
+        model_version=version,
+        day=day,
+        pseudonymise=PSEUDONYMISE,
+        request_id_prefix=prefix,
+    )
 
 
 def _write_local(root, lines, day=DAY):
@@ -104,14 +110,18 @@ def test_each_serving_version_is_checked_against_its_own_profile(tmp_path, snaps
 
 def test_window_bounds_and_insufficient_data(tmp_path, snapshot, profile):
     _write_local(tmp_path / "logs", _lines(_traffic(snapshot, n=50), "1", DAY))
-    _write_local(tmp_path / "logs", _lines(_traffic(snapshot), "1", DAY - timedelta(days=3)),
-                 day=DAY - timedelta(days=3))  # fmt: skip
+    _write_local(
+        tmp_path / "logs",
+        _lines(_traffic(snapshot), "1", DAY - timedelta(days=3)),
+        day=DAY - timedelta(days=3),
+    )
     frame = read_window(tmp_path / "logs", DAY, DAY, "local", [])
     assert len(frame) == 50
     summary = _check(frame, profile, tmp_path)
     assert summary["status"] == "insufficient_data" and not summary["drift_confirmed"]
-    empty = read_window(tmp_path / "logs", DAY + timedelta(days=1), DAY + timedelta(days=1),
-                        "local", [])  # fmt: skip
+    empty = read_window(
+        tmp_path / "logs", DAY + timedelta(days=1), DAY + timedelta(days=1), "local", []
+    )
     assert _check(empty, profile, tmp_path)["status"] == "insufficient_data"
 
 
@@ -158,8 +168,14 @@ def test_replays_and_rejections_are_counted_in_summary_and_report(tmp_path, snap
     frame = read_window(tmp_path / "logs", DAY, DAY, "local", rejected, duplicates)
     assert len(frame) == 995 and len(rejected) == 1 and len(duplicates) == 3
     assert "outside its partition date=2026-11-20" in rejected[0]
-    summary = check_window(frame, lambda version: profile, DriftSettings(), tmp_path / "reports",
-                           rejected=rejected, duplicates=duplicates)  # fmt: skip
+    summary = check_window(
+        frame,
+        lambda version: profile,
+        DriftSettings(),
+        tmp_path / "reports",
+        rejected=rejected,
+        duplicates=duplicates,
+    )
     assert (summary["n_rejected_lines"], summary["n_duplicate_lines"]) == (1, 3)
     assert summary["rejected_lines"] == rejected and summary["n_records"] == 995
     assert summary["duplicate_request_ids"] == [json.loads(x)["request_id"] for x in lines[:3]]

@@ -69,10 +69,23 @@ def demo(stack):
 def _airflow_run(stack, dag_id: str, conf: dict) -> dict:
     out = stack["state"] / f"result-{dag_id}.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "attrition_mlops.orchestration.local_airflow", "run", dag_id,
-         "--conf", json.dumps(conf), "--result-json", str(out)],
-        env=stack["env"], capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "attrition_mlops.orchestration.local_airflow",
+            "run",
+            dag_id,
+            "--conf",
+            json.dumps(conf),
+            "--result-json",
+            str(out),
+        ],
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())
 

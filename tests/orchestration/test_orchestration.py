@@ -43,12 +43,22 @@ def test_scoring_and_drift_args_follow_settings(tmp_path):
     workflow = WorkflowSettings(batch_input="/data/in/ds={ds}/", log_format="log-analytics")
     args = plan.scoring_args(workflow, pipeline, date(2026, 3, 4), model_alias="production")
     assert args == [
-        "--run-date", "2026-03-04", "--model-uri", "models:/employee_attrition@production",
-        "--input", "/data/in/ds=2026-03-04/",
-    ]  # fmt: skip
+        "--run-date",
+        "2026-03-04",
+        "--model-uri",
+        "models:/employee_attrition@production",
+        "--input",
+        "/data/in/ds=2026-03-04/",
+    ]
     drift = plan.drift_args(workflow, pipeline, date(2026, 3, 4))
-    assert drift[:6] == ["--date", "2026-03-04", "--logs", str(tmp_path / "inference-logs"),
-                         "--format", "log-analytics"]  # fmt: skip
+    assert drift[:6] == [
+        "--date",
+        "2026-03-04",
+        "--logs",
+        str(tmp_path / "inference-logs"),
+        "--format",
+        "log-analytics",
+    ]
 
 
 class _Event(SimpleNamespace):
@@ -62,8 +72,13 @@ def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
     with pytest.raises(AirflowSkipException, match="champion kept"):
         events.record_promotion({"decision": "rejected", "reason": "ties"}, event, ti=ti)
     assert event.extra is None and sent == []
-    evaluation = {"decision": "promoted", "challenger_version": "2", "champion_version": "1",
-                  "reason": "won 97% of resamples", "delta_auc": 0.03}  # fmt: skip
+    evaluation = {
+        "decision": "promoted",
+        "challenger_version": "2",
+        "champion_version": "1",
+        "reason": "won 97% of resamples",
+        "delta_auc": 0.03,
+    }
     links = {"MLflow evaluation run": "http://mlflow/#/runs/e1"}
     assert events.record_promotion(evaluation, event, links, ti=ti)["version"] == "2"
     assert event.extra == {"version": "2", "previous": "1"}
@@ -81,9 +96,13 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
         events.record_drift(quiet, event, {})
     assert event.extra is None and sent == []
     drifted = {"feature": "MonthlyIncome", "psi": 0.4, "p_adjusted": 1e-9}
-    summary = {"drift_confirmed": True, "status": "drift", "n_records": 2400,
-               "window": ["2026-11-22", "2026-11-22"],
-               "versions": {"1": {"drifted": [drifted]}}}  # fmt: skip
+    summary = {
+        "drift_confirmed": True,
+        "status": "drift",
+        "n_records": 2400,
+        "window": ["2026-11-22", "2026-11-22"],
+        "versions": {"1": {"drifted": [drifted]}},
+    }
     events.record_drift(summary, event, {"report": "/r.html"}, ti=ti)
     assert event.extra["features"] == "MonthlyIncome"
     [(sent_ti, alert)] = sent
@@ -107,11 +126,19 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
     event, ti = _Event(), SimpleNamespace(task_id="signal_drift")
     links = {"MLflow drift run": "http://mlflow/#/runs/1", "retraining (runs)": "http://af/x"}
     summary = {
-        "status": "insufficient_data", "drift_confirmed": False, "n_records": 12,
-        "window": ["2026-11-22", "2026-11-22"], "rejected_lines": ["a.jsonl:3: not JSON"],
-        "versions": {"3": {"status": "insufficient_data", "n_current": 12,
-                           "message": "insufficient data: 12 records < minimum 200"}},
-    }  # fmt: skip
+        "status": "insufficient_data",
+        "drift_confirmed": False,
+        "n_records": 12,
+        "window": ["2026-11-22", "2026-11-22"],
+        "rejected_lines": ["a.jsonl:3: not JSON"],
+        "versions": {
+            "3": {
+                "status": "insufficient_data",
+                "n_current": 12,
+                "message": "insufficient data: 12 records < minimum 200",
+            }
+        },
+    }
     with pytest.raises(AirflowSkipException, match="insufficient_data, 12 records"):
         events.record_drift(summary, event, links, ti=ti)
     assert event.extra is None  # not drift: retraining is not scheduled
@@ -123,8 +150,13 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
     assert alert["links"] == {"MLflow drift run": "http://mlflow/#/runs/1"}
     # Nothing logged at all (no version served): said so, the likelier sign of a broken export.
     sent.clear()
-    empty = {"status": "insufficient_data", "drift_confirmed": False, "n_records": 0,
-             "window": ["2026-11-20", "2026-11-22"], "versions": {}}  # fmt: skip
+    empty = {
+        "status": "insufficient_data",
+        "drift_confirmed": False,
+        "n_records": 0,
+        "window": ["2026-11-20", "2026-11-22"],
+        "versions": {},
+    }
     with pytest.raises(AirflowSkipException):
         events.record_drift(empty, event, {})
     [(_, alert)] = sent
@@ -159,18 +191,29 @@ def test_the_dags_give_their_alerts_the_task_instance_and_mlflow_links(
     monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
     run_url = "http://127.0.0.1:5000/#/experiments/1/runs/r1"
     version = "http://127.0.0.1:5000/#/models/employee_attrition/versions/5"
-    ti = _TaskInstance(dag_id=dag_id, task_id=task_id, xcoms={
-        (upstream, MLFLOW_RUN_KEY): run_url, (upstream, MODEL_VERSION_KEY): version,
-    })  # fmt: skip
+    ti = _TaskInstance(
+        dag_id=dag_id,
+        task_id=task_id,
+        xcoms={
+            (upstream, MLFLOW_RUN_KEY): run_url,
+            (upstream, MODEL_VERSION_KEY): version,
+        },
+    )
     result = {  # what jobs/evaluate.py, or jobs/drift.py, returned
-        "attrition_training": {"decision": "promoted", "challenger_version": "5",
-                               "champion_version": "4", "reason": "won 97% of resamples"},
+        "attrition_training": {
+            "decision": "promoted",
+            "challenger_version": "5",
+            "champion_version": "4",
+            "reason": "won 97% of resamples",
+        },
         "attrition_drift_monitoring": {
-            "drift_confirmed": True, "status": "drift", "n_records": 2400,
+            "drift_confirmed": True,
+            "status": "drift",
+            "n_records": 2400,
             "window": ["2026-11-22", "2026-11-22"],
             "versions": {"5": {"drifted": [{"feature": "MonthlyIncome", "psi": 0.4}]}},
         },
-    }[dag_id]  # fmt: skip
+    }[dag_id]
     event = _Event()
     callable_ = _dag(dag_id).get_task(task_id).python_callable
     callable_(result, outlet_events={asset: event}, ti=ti)
@@ -192,5 +235,7 @@ def test_retention_purges_only_expired_partitions(tmp_path):
     deleted = purge_expired_partitions(tmp_path, keep_days=30, today=date(2026, 11, 22))
     assert deleted == ["date=2026-10-01"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "date=2026-11-01", "date=2026-11-21", "date=bogus"
-    ]  # fmt: skip
+        "date=2026-11-01",
+        "date=2026-11-21",
+        "date=bogus",
+    ]

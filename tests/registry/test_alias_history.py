@@ -52,9 +52,14 @@ def test_rollback_never_lands_on_a_version_that_was_rolled_back(mlflow_store, tm
     assert registry.get_alias_version(name, registry.previous_alias(ALIAS)) is None
     steps = [(e.action, e.from_version, e.to_version) for e in registry.alias_history(name, ALIAS)]
     assert steps == [
-        ("promotion", None, v1), ("promotion", v1, v2), ("promotion", v2, v3),
-        ("rollback", v3, v2), ("promotion", v2, v4), ("rollback", v4, v2), ("rollback", v2, v1),
-    ]  # fmt: skip
+        ("promotion", None, v1),
+        ("promotion", v1, v2),
+        ("promotion", v2, v3),
+        ("rollback", v3, v2),
+        ("promotion", v2, v4),
+        ("rollback", v4, v2),
+        ("rollback", v2, v1),
+    ]
     with pytest.raises(registry.RollbackError, match="no previous-champion"):
         registry.rollback_alias(name, ALIAS, actor="oncall")
 
@@ -63,9 +68,14 @@ def test_history_entry_records_who_why_when_and_the_evaluation(mlflow_store, tmp
     name, (v1, v2) = _new_model(tmp_path, 2)
     _promote(name, v1)
     registry.move_alias(
-        name, ALIAS, v2, expected=v1, actor="alice", reason="won the gate",
+        name,
+        ALIAS,
+        v2,
+        expected=v1,
+        actor="alice",
+        reason="won the gate",
         evaluation_run_id="run123",
-    )  # fmt: skip
+    )
     entry = registry.alias_history(name, ALIAS)[-1]
     assert (entry.seq, entry.by, entry.why, entry.lock) == (2, "alice", "won the gate", "file-lock")
     assert entry.extra == {"evaluation_run_id": "run123"} and entry.at
@@ -126,9 +136,11 @@ operations = st.lists(
 
 
 @settings(
-    max_examples=12, deadline=None, database=None,
+    max_examples=12,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 @given(ops=operations)
 def test_history_and_holder_follow_the_reference_model(mlflow_store, tmp_path, ops):
     name, versions = _new_model(tmp_path, N_VERSIONS)
@@ -172,7 +184,10 @@ def test_status_shows_each_alias_history_newest_first(mlflow_store, tmp_path, ca
     assert cli.main(["status", "--history", "2"]) == 0
     shown = json.loads(capsys.readouterr().out)[ALIAS]
     assert shown["version"] == v1 and shown["history_entries"] == 3
-    assert [(e["seq"], e["action"], e["from_version"], e["to_version"], e["why"])
-            for e in shown["history"]] == [
-        (3, "rollback", v2, v1, "bad canary"), (2, "promotion", v1, v2, "promote"),
-    ]  # fmt: skip
+    assert [
+        (e["seq"], e["action"], e["from_version"], e["to_version"], e["why"])
+        for e in shown["history"]
+    ] == [
+        (3, "rollback", v2, v1, "bad canary"),
+        (2, "promotion", v1, v2, "promote"),
+    ]

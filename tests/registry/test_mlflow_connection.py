@@ -31,9 +31,13 @@ def _run(args: list[str], tmp_path, uri: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "MLFLOW_"))}
     env |= {"ATTRITION_TRACKING_URI": uri, "ATTRITION_STATE_DIR": str(tmp_path / "state")}
     return subprocess.run(
-        [sys.executable, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=HANG_BOUND,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.integration

@@ -41,9 +41,14 @@ def test_move_alias_writes_audit_tags_and_previous_pointer(versions):
     first = _move(registry.CHAMPION, versions[0], None)
     assert first.previous is None
     second = registry.move_alias(
-        NAME, registry.CHAMPION, versions[1], expected=versions[0], actor="alice",
-        reason="won the gate", evaluation_run_id="run123",
-    )  # fmt: skip
+        NAME,
+        registry.CHAMPION,
+        versions[1],
+        expected=versions[0],
+        actor="alice",
+        reason="won the gate",
+        evaluation_run_id="run123",
+    )
     assert second.previous == versions[0]
     assert registry.get_alias_version(NAME, registry.CHAMPION) == versions[1]
     assert registry.get_alias_version(NAME, "previous-champion") == versions[0]

@@ -53,10 +53,24 @@ def pg_mlflow_server(tmp_path_factory):
     log = open(home / "server.log", "wb")  # noqa: SIM115 (closed below)
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", db_url, "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--artifacts-destination", str(home / "art")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=home,
-    )  # fmt: skip
+        [
+            mlflow_bin,
+            "server",
+            "--backend-store-uri",
+            db_url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--artifacts-destination",
+            str(home / "art"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=home,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -142,10 +156,12 @@ def _round_calls(name, r, holder, versions):
     a, b = (others[0], others[1]) if r % 2 else (others[-1], others[-2])
     calls = {
         f"mover-a-{r}": lambda: registry.move_alias(
-            name, ALIAS, a, expected=holder, actor=f"mover-a-{r}", reason=f"round {r}"),
+            name, ALIAS, a, expected=holder, actor=f"mover-a-{r}", reason=f"round {r}"
+        ),
         f"mover-b-{r}": lambda: registry.move_alias(
-            name, ALIAS, b, expected=holder, actor=f"mover-b-{r}", reason=f"round {r}"),
-    }  # fmt: skip
+            name, ALIAS, b, expected=holder, actor=f"mover-b-{r}", reason=f"round {r}"
+        ),
+    }
     if r % 10 == 9 and holder is not None:
         calls[f"mover-b-{r}"] = lambda: registry.delete_alias(
             name, ALIAS, expected=holder, actor=f"mover-b-{r}", reason=f"round {r}"

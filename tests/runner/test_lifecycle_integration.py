@@ -80,8 +80,15 @@ def test_model_lifecycle(fast_training, tmp_path):
 
 
 def _batch_scoring_is_idempotent(tmp_path):
-    args = ["--input", str(bundled_dataset_path()), "--output", str(tmp_path / "predictions"),
-            "--run-date", "2026-11-21", "--no-progress"]  # fmt: skip
+    args = [
+        "--input",
+        str(bundled_dataset_path()),
+        "--output",
+        str(tmp_path / "predictions"),
+        "--run-date",
+        "2026-11-21",
+        "--no-progress",
+    ]
     results = [run_job("score", args, echo=False) for _ in range(2)]
     assert results[1]["model_version"] == "1"  # the champion, via models:/…@champion
     table = pd.read_parquet(tmp_path / "predictions" / "run_date=2026-11-21")
@@ -130,8 +137,9 @@ def _drift_job_against_the_registered_profile(tmp_path):
         partition = tmp_path / folder / "date=2026-11-20"
         partition.mkdir(parents=True)
         traffic = simulate_traffic(base, 800, scenario=scenario, seed=5)
-        lines = simulated_log_lines(traffic, model_name=NAME, model_version="1",
-                                    day=date(2026, 11, 20), pseudonymise=key)  # fmt: skip
+        lines = simulated_log_lines(
+            traffic, model_name=NAME, model_version="1", day=date(2026, 11, 20), pseudonymise=key
+        )
         (partition / "a.jsonl").write_text("".join(line + "\n" for line in lines))
     args = ["--date", "2026-11-20", "--fail-on-drift"]
     quiet = run_job("drift", ["--logs", str(tmp_path / "quiet"), *args], echo=False)

@@ -74,9 +74,11 @@ def model(tmp_path_factory, snapshot, predictor):
         with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
             artifacts = write_artifacts(Path(tmp), predictor, profile)
             uri = mlflow.pyfunc.log_model(
-                name="model", python_model=AttritionPyfunc(), artifacts=artifacts,
+                name="model",
+                python_model=AttritionPyfunc(),
+                artifacts=artifacts,
                 pip_requirements=[],
-            ).model_uri  # fmt: skip
+            ).model_uri
         version, _ = registry.register_version(uri, "employee_attrition", run_key="t", tags={})
     clear_settings_caches()
     yield env, f"models:/employee_attrition/{version.version}"
@@ -104,8 +106,19 @@ def raw():
 
 
 def _args(model, source: Path, out: Path, run_id: str) -> list[str]:
-    return ["--input", str(source), "--output", str(out), "--run-date", DAY,
-            "--model-uri", model[1], "--no-progress", "--run-id", run_id]  # fmt: skip
+    return [
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        "--run-date",
+        DAY,
+        "--model-uri",
+        model[1],
+        "--no-progress",
+        "--run-id",
+        run_id,
+    ]
 
 
 def _published(out: Path) -> pd.DataFrame:
@@ -140,10 +153,19 @@ def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_
     out, gate = tmp_path / "out", tmp_path / "gate"
     gate.mkdir()
     first = subprocess.Popen(
-        [sys.executable, "-c", HELD_RUN, str(gate), str(JOB),
-         *_args(model, scheduled, out, "scheduled__2026-11-20")],
-        env={**os.environ, **model[0]}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            HELD_RUN,
+            str(gate),
+            str(JOB),
+            *_args(model, scheduled, out, "scheduled__2026-11-20"),
+        ],
+        env={**os.environ, **model[0]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(gate / "holding", first)  # the first run holds the partition, mid-scoring
         capsys.readouterr()
@@ -176,10 +198,19 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path, model, job, raw):
     out, gate = tmp_path / "out", tmp_path / "gate"
     gate.mkdir()
     first = subprocess.Popen(
-        [sys.executable, "-c", HELD_RUN, str(gate), str(JOB),
-         *_args(model, scheduled, out, "killed")],
-        env={**os.environ, **model[0]}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            HELD_RUN,
+            str(gate),
+            str(JOB),
+            *_args(model, scheduled, out, "killed"),
+        ],
+        env={**os.environ, **model[0]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(gate / "holding", first)
     first.send_signal(signal.SIGKILL)
     first.communicate()

@@ -115,9 +115,14 @@ def test_spark_udf_scores_like_the_batch_job(spark, champion, snapshot, tmp_path
     pyfunc.index = frame[ID]
 
     score_snapshot(
-        bundled_dataset_path(), tmp_path / "out", DAY, load_predictor(f"models:/{NAME}/{champion}"),
-        model_name=NAME, model_version=champion, progress=False,
-    )  # fmt: skip
+        bundled_dataset_path(),
+        tmp_path / "out",
+        DAY,
+        load_predictor(f"models:/{NAME}/{champion}"),
+        model_name=NAME,
+        model_version=champion,
+        progress=False,
+    )
     partition = tmp_path / "out" / f"run_date={DAY.isoformat()}"
     job = pads.dataset(partition, format="parquet").to_table().to_pandas().set_index(ID)
 

@@ -33,13 +33,21 @@ def model_dirs(tmp_path_factory, predictor, snapshot) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     return {
         version: save_model_dir(
-            root / f"v{version}", predictor, snapshot,
-            {"name": MODEL_NAME, "version": version, "alias": "production",
-             "trained_at": "2026-01-01T00:00:00+00:00", "holdout_auc": 0.8123,
-             "family": "logistic_regression", "run_id": f"run-{version}"},
+            root / f"v{version}",
+            predictor,
+            snapshot,
+            {
+                "name": MODEL_NAME,
+                "version": version,
+                "alias": "production",
+                "trained_at": "2026-01-01T00:00:00+00:00",
+                "holdout_auc": 0.8123,
+                "family": "logistic_regression",
+                "run_id": f"run-{version}",
+            },
         )
         for version in ("1", "2")
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="session")

@@ -141,9 +141,14 @@ def serve_in_subprocess(env: dict[str, str], workdir: Path) -> Iterator[ServerPr
     port = free_port()
     stdout, stderr = workdir / "server.stdout", workdir / "server.stderr"
     command = [
-        sys.executable, "-m", "attrition_mlops.serving.server",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "attrition_mlops.serving.server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=out, stderr=err, cwd=workdir

@@ -45,9 +45,15 @@ def _entry(request_id="r1", timestamp=NOW, n=2, version="3") -> PendingEntry:
 
 def _line(**changes) -> str:
     record = build_record(
-        timestamp=NOW, request_id="r1", model_name="employee_attrition", model_version="3",
-        inputs=[RECORD], outputs=[OUTPUT], latency_ms=1.23456, pseudonymise=KEY,
-    )  # fmt: skip
+        timestamp=NOW,
+        request_id="r1",
+        model_name="employee_attrition",
+        model_version="3",
+        inputs=[RECORD],
+        outputs=[OUTPUT],
+        latency_ms=1.23456,
+        pseudonymise=KEY,
+    )
     return dump_line(record | changes)
 
 

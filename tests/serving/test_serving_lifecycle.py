@@ -143,9 +143,13 @@ def test_registry_alias_source_follows_the_alias_under_load(
         load = LoadGenerator(served.base_url, batch).start()
         load.wait_for(lambda lg: len(lg.ok()) >= 30)
         registry.move_alias(
-            MODEL_NAME, registry.PRODUCTION, str(v2.version), expected=None, actor="test",
+            MODEL_NAME,
+            registry.PRODUCTION,
+            str(v2.version),
+            expected=None,
+            actor="test",
             reason="deploy",
-        )  # fmt: skip
+        )
         load.wait_for(lambda lg: sum(o.version == "2" for o in lg.ok()) >= 30)
         load.stop()
         info = http.get("/model").json()

@@ -109,9 +109,17 @@ def start_server(tmp_path: Path, tracking_uri: str, **env: str) -> Iterator[Star
         **env,
     }
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "attrition_mlops.serving.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "attrition_mlops.serving.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     stderr = tmp_path / "server.stderr"
     with open(stderr, "wb") as err:
         process = subprocess.Popen(

@@ -165,8 +165,14 @@ class _Smoke:
         return "401 without a key"
 
 
-CHECKS = ("health_ready", "model_info", "predict_example", "predict_records", "predict_batch",
-          "rejects_malformed")  # fmt: skip
+CHECKS = (
+    "health_ready",
+    "model_info",
+    "predict_example",
+    "predict_records",
+    "predict_batch",
+    "rejects_malformed",
+)
 
 
 def smoke_test(
@@ -190,10 +196,12 @@ def smoke_test(
                 detail = f"unexpected response: {type(err).__name__}: {err}"
                 checks.append({"name": name, "ok": False, "detail": detail})
     report = {
-        "base_url": base_url, "expected_version": str(expected_version),
-        "passed": all(c["ok"] for c in checks), "checks": checks,
+        "base_url": base_url,
+        "expected_version": str(expected_version),
+        "passed": all(c["ok"] for c in checks),
+        "checks": checks,
         "duration_s": round(time.monotonic() - started, 3),
-    }  # fmt: skip
+    }
     if not report["passed"]:
         raise SmokeTestFailed(report)
     return report

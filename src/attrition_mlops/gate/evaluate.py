@@ -67,9 +67,12 @@ def evaluate_challenger(
         scores["champion"] = load_predictor(f"models:/{name}/{champion}").predict_proba(X)
     # Cold start: pair the challenger with itself, which still yields its own AUC interval.
     boot = paired_bootstrap_auc(
-        y, scores.get("champion", scores["challenger"]), scores["challenger"],
-        n_boot=gate.n_boot, seed=gate.seed,
-    )  # fmt: skip
+        y,
+        scores.get("champion", scores["challenger"]),
+        scores["challenger"],
+        n_boot=gate.n_boot,
+        seed=gate.seed,
+    )
     decision = decide(
         challenger_version=challenger,
         champion_version=champion,
@@ -112,22 +115,33 @@ def _log_and_apply(settings, report, boot, y, scores) -> dict[str, Any]:
     name, challenger = settings.model_name, report["challenger_version"]
     with mlflow.start_run(run_name=f"evaluate-v{challenger}") as run:
         mlflow.set_tags(
-            {"challenger_version": challenger,
-             "champion_version": report["champion_version"] or "none",
-             "decision": report["decision"], "holdout_sha256": report["holdout"]["sha256"]}
-        )  # fmt: skip
+            {
+                "challenger_version": challenger,
+                "champion_version": report["champion_version"] or "none",
+                "decision": report["decision"],
+                "holdout_sha256": report["holdout"]["sha256"],
+            }
+        )
         mlflow.log_metrics(
-            {k: report[k] for k in ("auc_challenger", "auc_champion", "delta_auc", "win_rate")
-             if report[k] is not None}
-        )  # fmt: skip
+            {
+                k: report[k]
+                for k in ("auc_challenger", "auc_champion", "delta_auc", "win_rate")
+                if report[k] is not None
+            }
+        )
         report["evaluation_run_id"] = run.info.run_id
         mlflow.log_figure(plot_decision(boot, y, scores), "decision.png")
         if report["decision"] == "promoted":
             try:
                 move = registry.move_alias(
-                    name, registry.CHAMPION, challenger, expected=report["champion_version"],
-                    actor=actor(), reason=report["reason"], evaluation_run_id=run.info.run_id,
-                )  # fmt: skip
+                    name,
+                    registry.CHAMPION,
+                    challenger,
+                    expected=report["champion_version"],
+                    actor=actor(),
+                    reason=report["reason"],
+                    evaluation_run_id=run.info.run_id,
+                )
             except registry.ConcurrentAliasMoveError as exc:
                 # Keep the evidence of the lost race, then fail the job with the clear message.
                 report |= {"decision": "aborted", "reason": str(exc)}
@@ -137,8 +151,13 @@ def _log_and_apply(settings, report, boot, y, scores) -> dict[str, Any]:
             report["alias_move"] = move.__dict__
         mlflow.log_dict(report, "decision_report.json")
     registry.set_version_tags(
-        name, challenger,
-        {"gate.decision": report["decision"], "gate.reason": report["reason"],
-         "gate.evaluation_run_id": run.info.run_id, "gate.evaluated_at": report["evaluated_at"]},
-    )  # fmt: skip
+        name,
+        challenger,
+        {
+            "gate.decision": report["decision"],
+            "gate.reason": report["reason"],
+            "gate.evaluation_run_id": run.info.run_id,
+            "gate.evaluated_at": report["evaluated_at"],
+        },
+    )
     return report

@@ -51,21 +51,26 @@ def decide(
         )
     if champion_version is None or boot is None:
         return Decision(
-            True, "cold_start",
+            True,
+            "cold_start",
             f"no champion yet; holdout AUC {challenger_auc:.4f} ≥ floor {gate.min_auc:.4f}",
-        )  # fmt: skip
+        )
     win = boot.win_rate(gate.tie_tolerance)
     tie = boot.tie_rate(gate.tie_tolerance)
     if win >= gate.min_win_rate:
         return Decision(
-            True, "bootstrap", f"challenger wins {win:.1%} of {boot.n_boot} paired resamples "
+            True,
+            "bootstrap",
+            f"challenger wins {win:.1%} of {boot.n_boot} paired resamples "
             f"(needs ≥ {gate.min_win_rate:.0%})",
-        )  # fmt: skip
+        )
     detail = " (identical holdout predictions: ties keep the incumbent)" if tie == 1.0 else ""
     return Decision(
-        False, "bootstrap", f"challenger wins only {win:.1%} of {boot.n_boot} paired resamples, "
+        False,
+        "bootstrap",
+        f"challenger wins only {win:.1%} of {boot.n_boot} paired resamples, "
         f"ties {tie:.1%} (needs ≥ {gate.min_win_rate:.0%}){detail}",
-    )  # fmt: skip
+    )
 
 
 def power_statement(boot: PairedBootstrap, gate: GateSettings) -> dict[str, Any]:
@@ -122,9 +127,12 @@ def slice_metrics(
         for value in sorted(values.unique()):
             mask = (values == value).to_numpy()
             row: dict[str, Any] = {
-                "attribute": attribute, "value": value, "n": int(mask.sum()),
-                "positives": int(y[mask].sum()), "base_rate": float(y[mask].mean()),
-            }  # fmt: skip
+                "attribute": attribute,
+                "value": value,
+                "n": int(mask.sum()),
+                "positives": int(y[mask].sum()),
+                "base_rate": float(y[mask].mean()),
+            }
             for model, s in scores.items():
                 row[f"{model}_auc"] = _auc_or_none(y[mask], s[mask])
                 row[f"{model}_positive_rate"] = float((s[mask] >= threshold).mean())

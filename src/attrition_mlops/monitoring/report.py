@@ -25,9 +25,20 @@ from attrition_mlops.monitoring.drift import DriftResult, FeatureDrift, Sample
 SUMMARY_FILE = "drift_summary.json"
 HTML_FILE = "drift_report.html"
 _COLUMNS = (
-    "feature", "kind", "test", "statistic", "p", "adjusted p", "PSI",
-    "Wasserstein", "W / ref SD", "effect ratio", "drifted", "reference → current", "note",
-)  # fmt: skip
+    "feature",
+    "kind",
+    "test",
+    "statistic",
+    "p",
+    "adjusted p",
+    "PSI",
+    "Wasserstein",
+    "W / ref SD",
+    "effect ratio",
+    "drifted",
+    "reference → current",
+    "note",
+)
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:.85em}
@@ -45,9 +56,14 @@ def _style():
     from pygal.style import Style
 
     # Two series that overlap (numeric histograms): half-transparent, as in the table's colours.
-    return Style(background="white", plot_background="white", opacity=".55",
-                 opacity_hover=".8", colors=("#1f77b4", "#ff7f0e"),
-                 font_family="system-ui, sans-serif")  # fmt: skip
+    return Style(
+        background="white",
+        plot_background="white",
+        opacity=".55",
+        opacity_hover=".8",
+        colors=("#1f77b4", "#ff7f0e"),
+        font_family="system-ui, sans-serif",
+    )
 
 
 def write_report(
@@ -125,11 +141,20 @@ def _left_out(lines: Mapping[str, int] | None) -> str:
 
 def _row(feature: FeatureDrift) -> str:
     cells = (
-        feature.name, feature.kind, feature.test, _num(feature.statistic),
-        _p(feature.p_value), _p(feature.p_adjusted), _num(feature.psi),
-        _num(feature.wasserstein), _num(feature.wasserstein_sd), _num(feature.effect_ratio),
-        "yes" if feature.drifted else "no", _change(feature), feature.note,
-    )  # fmt: skip
+        feature.name,
+        feature.kind,
+        feature.test,
+        _num(feature.statistic),
+        _p(feature.p_value),
+        _p(feature.p_adjusted),
+        _num(feature.psi),
+        _num(feature.wasserstein),
+        _num(feature.wasserstein_sd),
+        _num(feature.effect_ratio),
+        "yes" if feature.drifted else "no",
+        _change(feature),
+        feature.note,
+    )
     css = ' class="drifted"' if feature.drifted else ""
     return f"<tr{css}>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
 
@@ -143,26 +168,36 @@ def _figure(feature: FeatureDrift, reference_profile: Mapping[str, Any], current
     """
     import pygal  # only a drifted feature needs it
 
-    common = {"width": 480, "height": 240, "explicit_size": True, "js": [], "style": _style(),
-              "disable_xml_declaration": True, "legend_at_bottom": True,
-              "title": f"{feature.name} (PSI {feature.psi:.3f})", "margin": 8,
-              "max_scale": 6}  # fmt: skip
+    common = {
+        "width": 480,
+        "height": 240,
+        "explicit_size": True,
+        "js": [],
+        "style": _style(),
+        "disable_xml_declaration": True,
+        "legend_at_bottom": True,
+        "title": f"{feature.name} (PSI {feature.psi:.3f})",
+        "margin": 8,
+        "max_scale": 6,
+    }
     if feature.kind == "numeric":
         reference = np.asarray(reference_profile["features"][feature.name]["values"], float)
         now = Sample.of(current[feature.name].to_numpy(float))
         bins = _bins(np.concatenate([reference, now.values]))
         chart = pygal.Histogram(**common, y_title="density")
         for label, values, weights in (
-            ("reference", reference, None), ("current", now.values, now.counts),
-        ):  # fmt: skip
+            ("reference", reference, None),
+            ("current", now.values, now.counts),
+        ):
             density, _ = np.histogram(values, bins=bins, weights=weights, density=True)
             bars = zip(density.tolist(), bins[:-1].tolist(), bins[1:].tolist(), strict=True)
             chart.add(label, list(bars))  # (height, start, end) per bin
     else:
         levels = list(feature.reference)[::-1]  # pygal draws the first row at the bottom
         common["height"] = max(240, 110 + 28 * len(levels))  # level names read across
-        chart = pygal.HorizontalBar(**common, x_labels=levels, x_title="share",
-                                    value_formatter=lambda share: f"{share:.0%}")  # fmt: skip
+        chart = pygal.HorizontalBar(
+            **common, x_labels=levels, x_title="share", value_formatter=lambda share: f"{share:.0%}"
+        )
         chart.add("reference", [feature.reference[lv] for lv in levels])
         chart.add("current", [feature.current[lv] for lv in levels])
     encoded = base64.b64encode(chart.render(is_unicode=True).encode()).decode("ascii")

@@ -35,8 +35,11 @@ LogFormat = Literal["local", "log-analytics"]
 ProfileLoader = Callable[[str], dict[str, Any] | None]
 #: The summary's counts of lines left out of the check (also MLflow metrics).
 LINE_COUNTS = (
-    "n_rejected_lines", "n_duplicate_lines", "n_unknown_version_lines", "n_unknown_version_records",
-)  # fmt: skip
+    "n_rejected_lines",
+    "n_duplicate_lines",
+    "n_unknown_version_lines",
+    "n_unknown_version_records",
+)
 #: How many duplicate request ids the summary lists (all are counted).
 SHOWN_DUPLICATES = 20
 log = logging.getLogger(__name__)
@@ -151,8 +154,10 @@ def _log_left_out(lines: dict[str, int], unknown: dict[str, dict[str, int]]) -> 
     for version, counts in unknown.items():
         log.warning(
             "model version %r is not in the registry: %d line(s), %d record(s) not checked",
-            version, counts["lines"], counts["records"],
-        )  # fmt: skip
+            version,
+            counts["lines"],
+            counts["records"],
+        )
 
 
 def _window_status(per_version: dict[str, DriftResult]) -> str:

@@ -51,9 +51,12 @@ def build_image(version: str) -> dict[str, Any]:
     settings, workflow = get_settings(), get_workflow_settings()
     out = settings.state_dir.resolve() / "images" / f"v{version}"
     ctx = build_context(
-        settings.model_name, version, out, registry_image=workflow.image_repository,
+        settings.model_name,
+        version,
+        out,
+        registry_image=workflow.image_repository,
         settings=settings,
-    )  # fmt: skip
+    )
     result = {"image": ctx.image_ref, "tag": ctx.tag, "context": str(ctx.path), "built": False}
     if settings.target == "local":
         result["built"] = maybe_docker_build(ctx)
@@ -61,10 +64,20 @@ def build_image(version: str) -> dict[str, Any]:
     if workflow.acr_name and shutil.which("az"):
         name = workflow.image_repository.split("/", 1)[-1]
         subprocess.run(
-            ["az", "acr", "build", "--registry", workflow.acr_name, "--image",
-             f"{name}:{ctx.tag}", "--file", str(ctx.path / "Dockerfile"), str(ctx.path)],
+            [
+                "az",
+                "acr",
+                "build",
+                "--registry",
+                workflow.acr_name,
+                "--image",
+                f"{name}:{ctx.tag}",
+                "--file",
+                str(ctx.path / "Dockerfile"),
+                str(ctx.path),
+            ],
             check=True,
-        )  # fmt: skip
+        )
     elif maybe_docker_build(ctx):
         subprocess.run(["docker", "push", ctx.image_ref], check=True)
     else:

@@ -106,10 +106,15 @@ def start_stack(env: dict[str, str], *, with_mlflow: bool = True) -> dict[str, s
     if with_mlflow:
         state = Path(env["ATTRITION_STATE_DIR"])
         commands["mlflow-ui"] = [
-            str(Path(sys.executable).with_name("mlflow")), "ui", "--host", "127.0.0.1",
-            "--port", env.get("ATTRITION_MLFLOW_UI_PORT", "5000"),
-            "--backend-store-uri", f"sqlite:///{(state / 'mlflow.db').resolve()}",
-        ]  # fmt: skip
+            str(Path(sys.executable).with_name("mlflow")),
+            "ui",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            env.get("ATTRITION_MLFLOW_UI_PORT", "5000"),
+            "--backend-store-uri",
+            f"sqlite:///{(state / 'mlflow.db').resolve()}",
+        ]
     procs = {}
     for name, cmd in commands.items():
         with open(logs / f"{name}.log", "ab") as log:

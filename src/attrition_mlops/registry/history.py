@@ -41,10 +41,15 @@ class HistoryEntry:
 
     def to_tag_value(self) -> str:
         body = {
-            "action": self.action, "from": self.from_version, "to": self.to_version,
-            "at": self.at, "by": _clip(self.by), "why": _clip(self.why), "lock": self.lock,
+            "action": self.action,
+            "from": self.from_version,
+            "to": self.to_version,
+            "at": self.at,
+            "by": _clip(self.by),
+            "why": _clip(self.why),
+            "lock": self.lock,
             **{k: _clip(v) for k, v in self.extra.items()},
-        }  # fmt: skip
+        }
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         if len(text) > MAX_ENTRY_CHARS:  # only reachable through many long extras
             raise ValueError(f"history entry for {self.alias} is {len(text)} characters")
@@ -85,7 +90,7 @@ def parse_history(tags: dict[str, str], alias: str) -> list[HistoryEntry]:
                     why=body.get("why", ""),
                     lock=body.get("lock", ""),
                     extra={k: str(v) for k, v in body.items() if k not in known},
-                )  # fmt: skip
+                )
             )
     return sorted(entries, key=lambda e: e.seq)
 

@@ -127,12 +127,17 @@ class InferenceLogWriter:
         try:
             line = dump_line(
                 build_record(
-                    timestamp=entry.timestamp, request_id=entry.request_id,
-                    model_name=entry.model_name, model_version=entry.model_version,
-                    inputs=entry.inputs, outputs=entry.outputs, latency_ms=entry.latency_ms,
-                    pseudonymise=self._pseudonymise, simulated=entry.simulated,
+                    timestamp=entry.timestamp,
+                    request_id=entry.request_id,
+                    model_name=entry.model_name,
+                    model_version=entry.model_version,
+                    inputs=entry.inputs,
+                    outputs=entry.outputs,
+                    latency_ms=entry.latency_ms,
+                    pseudonymise=self._pseudonymise,
+                    simulated=entry.simulated,
                 )
-            )  # fmt: skip
+            )
             if self._stream is not None:
                 self._stream.write(line + "\n")
             if self.export_dir is not None:

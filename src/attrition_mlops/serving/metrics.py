@@ -20,13 +20,18 @@ class ServingMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "attrition_http_requests", "HTTP requests by route, method and status",
-            ["route", "method", "status"], registry=r,
-        )  # fmt: skip
+            "attrition_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "attrition_http_request_duration_seconds", "Request latency by route",
-            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "attrition_http_request_duration_seconds",
+            "Request latency by route",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.predictions = Counter(
             "attrition_predictions", "Records scored", ["model_version"], registry=r
         )
@@ -34,9 +39,11 @@ class ServingMetrics:
             "attrition_outliers", "Records flagged as outliers", ["model_version"], registry=r
         )
         self.model_info = Gauge(
-            "attrition_model_info", "The model being served (value 1)",
-            ["model_name", "model_version", "alias", "fast_path"], registry=r,
-        )  # fmt: skip
+            "attrition_model_info",
+            "The model being served (value 1)",
+            ["model_name", "model_version", "alias", "fast_path"],
+            registry=r,
+        )
         self.model_swaps = Counter("attrition_model_swaps", "Models swapped in", registry=r)
         self.log_pending = Gauge(
             "attrition_inference_log_pending", "Log entries not yet written", registry=r

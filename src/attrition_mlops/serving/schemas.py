@@ -17,8 +17,10 @@ from attrition_mlops.data.example import EXAMPLE_RECORD
 
 
 def _describe(feature: contract.Feature) -> str:
-    role = {"identifier": " Identifier: pseudonymised in logs, not used by the model.",
-            "constant": " Constant in the data set: not used by the model."}  # fmt: skip
+    role = {
+        "identifier": " Identifier: pseudonymised in logs, not used by the model.",
+        "constant": " Constant in the data set: not used by the model.",
+    }
     text = f"{feature.kind.capitalize()}."
     if feature.levels:
         text += " " + ", ".join(f"{code} = {label}" for code, label in feature.levels.items())

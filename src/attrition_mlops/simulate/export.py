@@ -39,12 +39,19 @@ def simulated_log_lines(
     placeholder = {"probability": 0.0, "label": "No", "is_outlier": False}
     for n, i in enumerate(range(0, len(records), per_request)):
         batch = records[i : i + per_request]
-        yield inference_log.dump_line(inference_log.build_record(
-            timestamp=start + n * step, request_id=f"{request_id_prefix}-{n}",
-            model_name=model_name, model_version=model_version, inputs=batch,
-            outputs=[placeholder] * len(batch), latency_ms=0.0, pseudonymise=pseudonymise,
-            simulated=True,
-        ))  # fmt: skip
+        yield inference_log.dump_line(
+            inference_log.build_record(
+                timestamp=start + n * step,
+                request_id=f"{request_id_prefix}-{n}",
+                model_name=model_name,
+                model_version=model_version,
+                inputs=batch,
+                outputs=[placeholder] * len(batch),
+                latency_ms=0.0,
+                pseudonymise=pseudonymise,
+                simulated=True,
+            )
+        )
 
 
 def write_export_logs(
@@ -73,9 +80,14 @@ def write_export_logs(
     path.parent.mkdir(parents=True, exist_ok=True)
     key = pseudonymise or inference_log.Pseudonymiser(secrets.token_bytes(32))
     lines = simulated_log_lines(
-        frame, model_name=model_name, model_version=model_version, day=day, pseudonymise=key,
-        per_request=per_request, request_id_prefix=f"{SIMULATED}-{scenario}-{token}",
-    )  # fmt: skip
+        frame,
+        model_name=model_name,
+        model_version=model_version,
+        day=day,
+        pseudonymise=key,
+        per_request=per_request,
+        request_id_prefix=f"{SIMULATED}-{scenario}-{token}",
+    )
     partial = path.with_name(f".{path.name}.partial")  # not *.jsonl: readers skip it
     try:
         with open(partial, "x", encoding="utf-8") as handle:

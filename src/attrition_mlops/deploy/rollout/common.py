@@ -38,10 +38,12 @@ class RolloutTimeout(RolloutError):
     def __init__(self, environment: str, target: str, observed: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         super().__init__(
-            environment, target, observed,
+            environment,
+            target,
+            observed,
             f"{environment}: {target} not rolled out within {timeout_s:g} s; last observed: "
             f"{observed}",
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,13 @@ class RolloutBackend(Protocol):
     def roll_out(self, env: str, *, model_version: str, image: str | None) -> Deployed: ...
 
     def wait(
-        self, env: str, *, model_version: str | None, image: str | None,
+        self,
+        env: str,
+        *,
+        model_version: str | None,
+        image: str | None,
         timeout_s: float | None = None,
-    ) -> None: ...  # fmt: skip
+    ) -> None: ...
 
     def roll_back(
         self, env: str, previous: Deployed, *, timeout_s: float | None = None

@@ -65,9 +65,11 @@ def smoke_test_environment(
 
     deploy = DeploySettings()
     return smoke_test(
-        environment_url(env, pipeline), expected_version=expected_version,
-        api_key=deploy.api_key(env), timeout_s=deploy.smoke_timeout_s,
-    )  # fmt: skip
+        environment_url(env, pipeline),
+        expected_version=expected_version,
+        api_key=deploy.api_key(env),
+        timeout_s=deploy.smoke_timeout_s,
+    )
 
 
 def record_deployment(
@@ -91,9 +93,13 @@ def record_deployment(
 
 
 def deploy_environment(
-    env: str, *, model_version: str, image: str | None, backend: RolloutBackend | None = None,
+    env: str,
+    *,
+    model_version: str,
+    image: str | None,
+    backend: RolloutBackend | None = None,
     pipeline: PipelineSettings | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Roll out, wait, smoke-test; on any failure roll back to what ran before and re-raise."""
     backend = backend or get_backend(pipeline)
     previous = backend.roll_out(env, model_version=model_version, image=image)
@@ -104,5 +110,8 @@ def deploy_environment(
         log.exception("%s: rollout failed; rolling back to %s", env, previous)
         backend.roll_back(env, previous)
         raise
-    return {"deployed": Deployed(env, model_version, image).to_dict(),
-            "previous": previous.to_dict(), "smoke_test": report}  # fmt: skip
+    return {
+        "deployed": Deployed(env, model_version, image).to_dict(),
+        "previous": previous.to_dict(),
+        "smoke_test": report,
+    }

@@ -88,9 +88,10 @@ class KubernetesBackend:
         except ApiException as err:
             if err.status == 404:
                 raise RolloutFailed(
-                    env, target,
+                    env,
+                    target,
                     f"no Deployment {namespace}/{name}: apply k8s/overlays/{env} first",
-                ) from err  # fmt: skip
+                ) from err
             raise
 
     def _state(self, env: str, deployment: V1Deployment, target: str) -> Deployed:
@@ -101,10 +102,11 @@ class KubernetesBackend:
             if container.name == self.settings.container:
                 return Deployed(env, version, container.image)
         raise RolloutFailed(
-            env, target,
+            env,
+            target,
             f"Deployment {deployment.metadata.namespace}/{deployment.metadata.name} has no "
             f"container {self.settings.container!r}",
-        )  # fmt: skip
+        )
 
     def current(self, env: str) -> Deployed:
         return self._state(env, self._read(env, "current state"), "current state")
@@ -120,16 +122,22 @@ class KubernetesBackend:
             recorded = deployment.metadata.annotations or {}
             if recorded.get(PREVIOUS_IMAGE_ANNOTATION):  # the "before" of the rollout that did it
                 return Deployed(
-                    env, recorded.get(PREVIOUS_VERSION_ANNOTATION) or None,
+                    env,
+                    recorded.get(PREVIOUS_VERSION_ANNOTATION) or None,
                     recorded[PREVIOUS_IMAGE_ANNOTATION],
-                )  # fmt: skip
+                )
             return now
         self._patch(
-            env, deployment, model_version, image,
-            {PREVIOUS_IMAGE_ANNOTATION: now.image,
-             PREVIOUS_VERSION_ANNOTATION: now.model_version or "",
-             ROLLED_BACK_FROM_ANNOTATION: None},
-        )  # fmt: skip
+            env,
+            deployment,
+            model_version,
+            image,
+            {
+                PREVIOUS_IMAGE_ANNOTATION: now.image,
+                PREVIOUS_VERSION_ANNOTATION: now.model_version or "",
+                ROLLED_BACK_FROM_ANNOTATION: None,
+            },
+        )
         log.info("%s: rolling out %s (was %s)", env, target, describe(now.model_version, now.image))
         return now
 
@@ -141,19 +149,29 @@ class KubernetesBackend:
         now = self._state(env, deployment, target)
         if (now.model_version, now.image) != (previous.model_version, previous.image):
             self._patch(
-                env, deployment, previous.model_version, previous.image,
-                {PREVIOUS_IMAGE_ANNOTATION: None, PREVIOUS_VERSION_ANNOTATION: None,
-                 ROLLED_BACK_FROM_ANNOTATION: now.image},
-            )  # fmt: skip
+                env,
+                deployment,
+                previous.model_version,
+                previous.image,
+                {
+                    PREVIOUS_IMAGE_ANNOTATION: None,
+                    PREVIOUS_VERSION_ANNOTATION: None,
+                    ROLLED_BACK_FROM_ANNOTATION: now.image,
+                },
+            )
             log.warning("%s: rolling back to %s", env, target)
         self.wait(
             env, model_version=previous.model_version, image=previous.image, timeout_s=timeout_s
         )
 
     def _patch(
-        self, env: str, deployment: V1Deployment, model_version: str | None, image: str,
+        self,
+        env: str,
+        deployment: V1Deployment,
+        model_version: str | None,
+        image: str,
         record: dict[str, str | None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """One strategic merge patch; ``None`` values delete annotations."""
         target = describe(model_version, image)
         body = {
@@ -161,11 +179,13 @@ class KubernetesBackend:
                 "resourceVersion": deployment.metadata.resource_version,
                 "annotations": {**record, CHANGE_CAUSE_ANNOTATION: f"attrition: {target}"},
             },
-            "spec": {"template": {
-                "metadata": {"annotations": {MODEL_VERSION_ANNOTATION: model_version}},
-                "spec": {"containers": [{"name": self.settings.container, "image": image}]},
-            }},
-        }  # fmt: skip
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {MODEL_VERSION_ANNOTATION: model_version}},
+                    "spec": {"containers": [{"name": self.settings.container, "image": image}]},
+                }
+            },
+        }
         name, namespace = self._where(env)
         try:
             self.apps.patch_namespaced_deployment(
@@ -174,17 +194,22 @@ class KubernetesBackend:
         except ApiException as err:
             if err.status == 409:
                 raise RolloutFailed(
-                    env, target,
+                    env,
+                    target,
                     f"Deployment {namespace}/{name} changed while this patch was prepared "
                     "(resourceVersion conflict); nothing was changed, re-run to start from its "
                     "current state",
-                ) from err  # fmt: skip
+                ) from err
             raise
 
     def wait(
-        self, env: str, *, model_version: str | None, image: str | None,
+        self,
+        env: str,
+        *,
+        model_version: str | None,
+        image: str | None,
         timeout_s: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Until the rollout of exactly this image and version is complete."""
         timeout_s = self.settings.rollout_timeout_s if timeout_s is None else timeout_s
         model_version = version_str(model_version)
@@ -195,10 +220,11 @@ class KubernetesBackend:
             now = self._state(env, deployment, target)
             if (now.model_version, now.image) != (model_version, image):
                 raise RolloutFailed(
-                    env, target,
+                    env,
+                    target,
                     f"the Deployment now specifies {describe(now.model_version, now.image)}: "
                     "someone else rolled it out meanwhile",
-                )  # fmt: skip
+                )
             state, observed = rollout_status(deployment)
             if state == COMPLETE:
                 log.info("%s: %s rolled out (%s)", env, target, observed)

@@ -49,9 +49,11 @@ class LocalBackend:
     """Local serving processes, one per environment, each following its registry alias."""
 
     def __init__(
-        self, pipeline: PipelineSettings, serving: LocalServingSettings | None = None,
+        self,
+        pipeline: PipelineSettings,
+        serving: LocalServingSettings | None = None,
         deploy: DeploySettings | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.pipeline = pipeline
         self.serving = serving or LocalServingSettings()
         self.deploy = deploy or DeploySettings()
@@ -105,9 +107,13 @@ class LocalBackend:
         self.wait(env, model_version=target, image=None, timeout_s=timeout_s)
 
     def wait(
-        self, env: str, *, model_version: str | None, image: str | None = None,
+        self,
+        env: str,
+        *,
+        model_version: str | None,
+        image: str | None = None,
         timeout_s: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Until the server is ready and ``GET /model`` reports ``model_version``."""
         timeout_s = self.deploy.rollout_timeout_s if timeout_s is None else timeout_s
         model_version = version_str(model_version)
@@ -148,16 +154,22 @@ class LocalBackend:
         host, port = self.serving.host, self.serving.port(env)
         if _port_in_use(host, port):
             raise RolloutFailed(
-                env, f"a server on {host}:{port}",
+                env,
+                f"a server on {host}:{port}",
                 f"port {port} is taken by a process this backend did not start; free it or set "
                 f"ATTRITION_LOCAL_SERVING_{env.upper()}_PORT",
-            )  # fmt: skip
+            )
         command = [sys.executable, "-m", SERVER_APP, "--host", host, "--port", str(port)]
         with open(self.log_file(env), "ab") as out:
             process = subprocess.Popen(
-                command, env=self._server_env(env), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, cwd=self.pid_file(env).parent, start_new_session=True,
-            )  # fmt: skip
+                command,
+                env=self._server_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.pid_file(env).parent,
+                start_new_session=True,
+            )
         _CHILDREN[process.pid] = process  # keeps it reapable (and Popen quiet) in this process
         tmp = self.pid_file(env).with_suffix(".pid.tmp")
         tmp.write_text(f"{process.pid}\n")
@@ -186,11 +198,16 @@ class LocalBackend:
 
     def _server_env(self, env: str) -> dict[str, str]:
         inherited = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             # a fixed model would override the alias; a stray key would change auth
-            if k not in ("ATTRITION_SERVING_MODEL_DIR", "ATTRITION_SERVING_MODEL_URI",
-                         "ATTRITION_SERVING_API_KEY")
-        }  # fmt: skip
+            if k
+            not in (
+                "ATTRITION_SERVING_MODEL_DIR",
+                "ATTRITION_SERVING_MODEL_URI",
+                "ATTRITION_SERVING_API_KEY",
+            )
+        }
         server = {
             "ATTRITION_TARGET": "local",
             "ATTRITION_STATE_DIR": str(self.pipeline.state_dir.resolve()),

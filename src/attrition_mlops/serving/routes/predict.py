@@ -186,12 +186,15 @@ def build_router(max_records: int, *, route_class: type[APIRoute] = PredictRoute
         state.metrics.scored(card.version, len(rows), int(scored.is_outlier.sum()))
         started = request_started(request.scope) or time.perf_counter()
         entry = PendingEntry(
-            timestamp=datetime.now(UTC), request_id=rid,
-            model_name=card.name, model_version=card.version,
-            inputs=rows, outputs=outputs,
+            timestamp=datetime.now(UTC),
+            request_id=rid,
+            model_name=card.name,
+            model_version=card.version,
+            inputs=rows,
+            outputs=outputs,
             latency_ms=(time.perf_counter() - started) * 1000.0,
             simulated=request.headers.get(SIMULATED_HEADER) == "true",
-        )  # fmt: skip
+        )
         return Response(
             _response(rid, model, outputs),
             media_type="application/json",
