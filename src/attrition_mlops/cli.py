@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         "--history", type=int, default=10, metavar="N",
         help="latest N history entries per alias, newest first (0: all)",
     )  # fmt: skip
-    sub.add_parser("demo", help="run the local lifecycle demo")
+    sub.add_parser(
+        "demo",
+        help="the jobs demo without Airflow, as make jobs-demo (make demo: the Airflow lifecycle)",
+    )
     args = parser.parse_args(argv)
     if args.command == "status":
         try:

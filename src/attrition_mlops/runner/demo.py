@@ -1,4 +1,4 @@
-"""``make demo``: the lifecycle that exists so far, run locally end to end.
+"""``make jobs-demo``: the four jobs end to end, no Airflow (``make demo`` runs them in Airflow).
 
 validate the data snapshot → train a challenger → champion/challenger gate → batch scoring with
 the champion → summary. Each step is the real job entrypoint run as a process against the local
