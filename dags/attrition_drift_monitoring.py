@@ -10,9 +10,12 @@ and `purge_expired_logs`
 - **check_drift** runs `jobs/drift.py`: KS (numeric) and χ² (categorical/ordinal) per feature,
   Benjamini–Hochberg correction, an effect-size gate (PSI / Wasserstein), a minimum sample size
   ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow.
-- **signal_drift** is *skipped* when no drift is confirmed. On confirmed drift it alerts
-  on-call (which features, how much, links to this run, the report and the retraining DAG) and
-  updates the `attrition_drift` Asset, which schedules `attrition_training`. When the window
+- **signal_drift** counts the night in the drift incident of each model version. It is
+  *skipped* when no drift is confirmed, and when the drift only continues an open incident (at
+  most one `incident_digest` a day, no page). When confirmed drift opens an incident (or changes
+  its features) it pages on-call (which features, how much, the incident id, links to this run,
+  the report and the retraining DAG) and updates the `attrition_drift` Asset, which schedules
+  `attrition_training`. When the window
   held too few records to test (`insufficient_data`) it skips too, after an info alert
   (`drift_insufficient_data`): monitoring was blind that day.
 - **purge_expired_logs** deletes inference-log partitions older than

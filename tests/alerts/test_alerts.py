@@ -834,8 +834,12 @@ def test_confirmed_drift_and_a_new_champion_name_their_run_and_link_to_it(
         assert body["links"]["Airflow run"] == run
         assert body["links"]["task log"] == f"{run}/tasks/{ti.task_id}?try_number=1"
         assert body["links"]["Airflow DAG"] == f"http://airflow.test:8080/dags/{ti.dag_id}"
-        assert body["dedup_key"] == f"{body['event']}/{ti.dag_id}/{ti.run_id}"
         assert body["details"]["try_number"] == 1
+    # A drift alert belongs to its incident (receivers fold every alert of one incident into one
+    # page); other alerts to their DAG run.
+    assert drift["dedup_key"] == drift["details"]["incident_id"]
+    assert drift["dedup_key"].startswith("drift/v4/2026-11-21/")
+    assert promoted["dedup_key"] == f"champion_promoted/attrition_training/{TRAIN_RUN}"
     # ... and what each adds: the report, the MLflow drift run and the retraining it scheduled;
     # the evaluation run holding the decision report, and the new version.
     assert drift["links"]["report v4 (html)"].endswith("report.html")

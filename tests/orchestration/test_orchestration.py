@@ -87,7 +87,7 @@ def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
     assert alert["event"] == "champion_promoted" and alert["links"] == links
 
 
-def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
+def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch, state_dir):
     sent = []
     monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
     event, ti = _Event(), SimpleNamespace(task_id="signal_drift")
@@ -120,7 +120,7 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch):
     assert alert["details"]["n_simulated"] == 2000
 
 
-def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch):
+def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch, state_dir):
     sent = []
     monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
     event, ti = _Event(), SimpleNamespace(task_id="signal_drift")

@@ -17,7 +17,9 @@ The modules, by responsibility:
 - ``local_log``: the append-only alert log;
 - ``payloads``: what Slack, Teams, PagerDuty and a generic receiver get;
 - ``webhook`` and ``mail``: the transports;
-- ``delivery``: ``dispatch()``, which ties them together.
+- ``delivery``: ``dispatch()``, which ties them together;
+- ``incidents`` and ``incident_store``: one open incident per model version and signal (the
+  pure lifecycle, and its SQL table), so a persistent problem pages once.
 
 Import from ``attrition_mlops.alerts``; the submodules are an implementation detail.
 """

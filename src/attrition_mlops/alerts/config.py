@@ -48,6 +48,12 @@ class AlertSettings(BaseSettings):
     airflow_base_url: str = "http://127.0.0.1:8080"
     mlflow_base_url: str | None = Field(None, description="default: ATTRITION_MLFLOW_UI_URL")
     runbook_url: str = "docs/runbook.md"
+    incident_db_url: str | None = Field(
+        None, description="SQLAlchemy URL of the incidents table; default: SQLite in state_dir"
+    )
+    incident_resolve_after_nights: int = Field(
+        3, ge=1, le=60, description="clear nights in a row that resolve an open incident"
+    )
 
     split_lists = field_validator("email_to", "silence", mode="before")(_split_csv)
 
@@ -62,6 +68,14 @@ class AlertSettings(BaseSettings):
     @property
     def resolved_log_path(self) -> Path:
         return self.log_path or get_settings().state_dir / "alerts" / "alerts.jsonl"
+
+    @property
+    def resolved_incident_db_url(self) -> str:
+        if self.incident_db_url:
+            return self.incident_db_url
+        path = get_settings().state_dir / "alerts" / "incidents.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path.resolve()}"
 
     @property
     def resolved_mlflow_base_url(self) -> str:

@@ -15,6 +15,8 @@ Event = Literal[
     "dag_failed",
     "drift_confirmed",
     "drift_insufficient_data",
+    "incident_digest",
+    "incident_resolved",
     "champion_promoted",
     "approval_requested",
     "approval_rejected",
@@ -50,6 +52,18 @@ EVENTS: dict[str, EventSpec] = {
         "Too little traffic for a drift check",
         "The drift window held too few requests to test: check that traffic and the "
         "inference-log export are flowing.",
+    ),
+    "incident_digest": EventSpec(
+        "info",
+        "Incident still open",
+        "A monitoring incident was confirmed again: no page, its retraining was already "
+        "requested; follow it in the incident's first alert.",
+    ),
+    "incident_resolved": EventSpec(
+        "info",
+        "Incident resolved",
+        "A monitoring signal has been clear for the configured number of nights: the incident "
+        "is closed.",
     ),
     "champion_promoted": EventSpec(
         "info",

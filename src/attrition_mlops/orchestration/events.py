@@ -50,26 +50,52 @@ def record_promotion(
 
 
 def record_drift(
-    summary: dict[str, Any], drift_event: Any, links: dict[str, str], ti: Any = None
+    summary: dict[str, Any],
+    drift_event: Any,
+    links: dict[str, str],
+    ti: Any = None,
+    labelled_data: str | None = None,
 ) -> dict:
-    """Alert on-call and update the drift Asset when drift is confirmed; skip otherwise.
+    """Count the night in the drift incidents; page and schedule retraining only when one opens
+    or changes (or new labelled data arrived for it); skip otherwise.
 
-    A window too small to test (status ``insufficient_data``) is not drift, so it skips too, but
-    first tells on-call that monitoring saw nothing (``drift_insufficient_data``, info).
+    Each model version's result is an observation (:mod:`attrition_mlops.orchestration.incidents`):
+    a new incident sends ``drift_confirmed`` (paging), an open one at most a daily
+    ``incident_digest`` (info), a cleared one ``incident_resolved``. The ``attrition_drift``
+    Asset, which schedules retraining, is updated only when a step requests retraining. A window
+    too small to test is not drift and not clear either: it skips, after telling on-call that
+    monitoring saw nothing (``drift_insufficient_data``, info).
     """
-    if not summary.get("drift_confirmed"):
-        if summary.get("status") == "insufficient_data":
-            _notify_insufficient_data(summary, links, ti)
+    from attrition_mlops.orchestration import incidents
+
+    steps = incidents.track(incidents.drift_observations(summary, labelled_data))
+    incidents.announce_quiet_steps(steps, lambda **fields: _notify(ti, **fields), links)
+    if summary.get("status") == "insufficient_data":
+        _notify_insufficient_data(summary, links, ti)
+    paging = [(obs, st) for obs, st in steps if st.notice in ("opened", "changed")]
+    for obs, st in paging:
+        _notify_drift_incident(summary, obs.model_version, st, links, ti)
+    requested = [st.incident for _, st in steps if st.retrain and st.incident is not None]
+    if not requested:
+        told = "; ".join(f"v{obs.model_version}: {st.reason}" for obs, st in steps)
         raise AirflowSkipException(
             f"no drift confirmed ({summary.get('status')}, {summary.get('n_records')} records)"
+            if not summary.get("drift_confirmed")
+            else f"drift confirmed, retraining not requested again: {told}"
         )
-    drifted = [
-        {"model_version": version, **feature}
-        for version, result in summary["versions"].items()
-        for feature in result.get("drifted", [])
-    ]
-    names = ", ".join(sorted({d["feature"] for d in drifted})) or "see report"
-    drift_event.extra = {"window": summary.get("window"), "features": names}
+    names = ", ".join(sorted({f for incident in requested for f in incident.features}))
+    ids = [incident.incident_id for incident in requested]
+    drift_event.extra = {"window": summary.get("window"), "features": names, "incidents": ids}
+    return {"features": names, "window": summary.get("window"), "incidents": ids}
+
+
+def _notify_drift_incident(
+    summary: dict[str, Any], version: str, st: Any, links: dict[str, str], ti: Any
+) -> None:
+    incident = st.incident
+    result = summary["versions"][version]
+    drifted = [{"model_version": version, **feature} for feature in result.get("drifted", [])]
+    names = ", ".join(incident.features) or "see report"
     n_simulated = int(summary.get("n_simulated") or 0)
     simulated = (
         f" {n_simulated} of the {summary['n_records']} records were SIMULATED traffic (marked so "
@@ -77,6 +103,7 @@ def record_drift(
         if n_simulated
         else ""
     )
+    opened = st.notice == "opened"
     _notify(
         ti,
         event="drift_confirmed",
@@ -84,16 +111,29 @@ def record_drift(
         title=(
             f"{'[SIMULATED traffic] ' if n_simulated else ''}Input drift confirmed on "
             f"{summary.get('window', ['?'])[-1]}: {names}"
+            + ("" if opened else f" (incident {incident.incident_id} changed)")
         ),
         summary=(
-            f"{len(drifted)} feature(s) drifted over {summary['n_records']} logged records "
-            "(corrected p-value and effect size both past their thresholds). "
-            f"attrition_training was scheduled to retrain; its gate decides promotion.{simulated}"
+            f"{len(drifted)} feature(s) drifted on v{version} over {summary['n_records']} logged "
+            "records (corrected p-value and effect size both past their thresholds). "
+            + (
+                f"Incident {incident.incident_id} opened; "
+                if opened
+                else f"Incident {incident.incident_id} (open since "
+                f"{incident.opened_on.isoformat()}) now covers other features; "
+            )
+            + "attrition_training was scheduled to retrain; its gate decides promotion. Later "
+            f"nights update the incident without paging.{simulated}"
         ),
-        details={"drifted": drifted, "window": summary.get("window"), "n_simulated": n_simulated},
+        details={
+            "incident_id": incident.incident_id,
+            "drifted": drifted,
+            "window": summary.get("window"),
+            "n_simulated": n_simulated,
+        },
         links=links,
+        dedup_key=incident.incident_id,
     )
-    return {"features": names, "window": summary.get("window")}
 
 
 def _notify_insufficient_data(summary: dict[str, Any], links: dict[str, str], ti: Any) -> None:
