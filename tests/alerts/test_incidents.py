@@ -296,3 +296,20 @@ def test_a_write_between_read_and_write_is_not_lost(tmp_path):
     assert racer.record(_obs(day=0), resolve_after=3).notice == "opened"  # the night's replay
     [only] = IncidentStore(url2).all()
     assert only.nights_confirmed == 1
+
+
+def test_a_summary_without_a_window_is_refused_not_dated_today():
+    from attrition_mlops.orchestration.incidents import drift_observations
+
+    summary = _drift_summary(DAY)
+    del summary["window"]
+    with pytest.raises(ValueError, match="names no window"):
+        drift_observations(summary)
+    assert drift_observations({"status": "no_drift", "versions": {}}) == []
+    [obs] = drift_observations(_drift_summary(DAY), labelled_data="sha")
+    assert (obs.day, obs.status, obs.features, obs.labelled_data) == (
+        DAY,
+        "confirmed",
+        ("MonthlyIncome",),
+        "sha",
+    )

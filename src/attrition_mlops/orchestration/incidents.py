@@ -9,7 +9,7 @@ whose ``dedup_key`` is the incident id.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from attrition_mlops.alerts.incidents import Observation, Status, Step
@@ -22,20 +22,29 @@ _DRIFT_STATUS: dict[str, Status] = {
 
 
 def window_day(summary: dict[str, Any]) -> date:
-    """The night an observation counts for: the last day of the checked window."""
+    """The night an observation counts for: the last day of the checked window.
+
+    No fallback to today: a summary that cannot be placed in time would count every re-run as
+    a new night (or every night as the same one)."""
     window = summary.get("window") or []
-    if window:
-        return date.fromisoformat(str(window[-1]))
-    return datetime.now(UTC).date()
+    if not window:
+        raise ValueError(
+            "the drift summary names no window (jobs/drift.py adds it): cannot tell which night "
+            "it is"
+        )
+    return date.fromisoformat(str(window[-1]))
 
 
 def drift_observations(
     summary: dict[str, Any], labelled_data: str | None = None
 ) -> list[Observation]:
     """One observation per model version the drift job checked (unknown statuses: none)."""
+    versions = summary.get("versions", {})
+    if not versions:
+        return []
     day = window_day(summary)
     found = []
-    for version, result in sorted(summary.get("versions", {}).items()):
+    for version, result in sorted(versions.items()):
         features = [d["feature"] for d in result.get("drifted", [])]
         status = _DRIFT_STATUS.get(str(result.get("status")))
         if status is None:  # an older summary without per-version status
