@@ -7,6 +7,7 @@ module-scoped fixture, or a model a test is about to break on purpose) lives her
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -74,3 +75,24 @@ def serve_in_thread(app, timeout: float = 60, **config) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+#: Debian's Chromium (.ci/run installs it); ATTRITION_TEST_CHROMIUM names another Chromium-family
+#: browser (GitHub's runner: Google Chrome).
+CHROMIUM = Path(os.environ.get("ATTRITION_TEST_CHROMIUM") or "/usr/bin/chromium")
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[object]:
+    """A playwright Browser on Debian's Chromium. Missing Chromium fails the test, never skips
+    it: browser tests are part of ``make test`` (``apt-get install chromium``, as .ci/run does)."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.is_file():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()

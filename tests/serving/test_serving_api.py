@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from datetime import UTC, datetime
 
@@ -132,7 +133,32 @@ def test_openapi_documents_the_contract_and_the_original_example(client):
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["examples"]["original"]["value"] == EXAMPLE_REQUEST
     assert body["schema"]["maxItems"] == 50 and body["schema"]["minItems"] == 1
-    assert client.get("/docs").status_code == 200
+    # The documented 200 answers the documented request, and is a valid response.
+    [example] = schema["components"]["schemas"]["PredictResponse"]["examples"]
+    assert len(PredictResponse.model_validate(example).predictions) == len(EXAMPLE_REQUEST)
+
+
+def test_docs_page_loads_nothing_from_outside_the_api(client):
+    """Offline or air-gapped clusters: /docs must not need a CDN (it was blank without one)."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(
+        r"url: '([^']+)'", page.text
+    )
+    assert sources and all(s.startswith("/") for s in sources), sources
+    assert "http" not in "".join(sources) and "cdn" not in page.text
+    for path in sources:
+        asset = client.get(path)
+        assert asset.status_code == 200, path
+        assert asset.headers["content-type"].split(";")[0] in {
+            "text/javascript",
+            "text/css",
+            "image/png",
+            "application/json",
+        }
+    assert "swagger-ui" in client.get("/docs/assets/swagger-ui-bundle.js").text[:5000].lower()
+    assert client.get("/docs/assets/..%2Fpyproject.toml").status_code == 404
+    assert client.get("/docs/assets/other.js").status_code == 404
 
 
 def test_inference_log_lines(server, client):

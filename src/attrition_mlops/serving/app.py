@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 
 from attrition_mlops.data.inference_log import Pseudonymiser
 from attrition_mlops.serving.deps import ServingState
+from attrition_mlops.serving.docs_ui import install_docs
 from attrition_mlops.serving.errors import install_error_handlers
 from attrition_mlops.serving.log_writer import InferenceLogWriter
 from attrition_mlops.serving.metrics import ServingMetrics
@@ -136,12 +137,15 @@ def create_app(
         # No trailing-slash redirects: Starlette builds them from the client's Host header,
         # so `POST /predict/` with a foreign Host would be sent to that host. 404 instead.
         redirect_slashes=False,
+        docs_url=None,  # install_docs: the same page with Swagger UI served locally, not a CDN
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.serving = ServingState(settings, runtime, metrics, writer)
     install_error_handlers(app)
     app.add_middleware(ServingMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     key = settings.api_key
     auth = [Depends(api_key_guard(ApiKeyCheck(key)))] if key is not None else []
+    install_docs(app)
     app.include_router(ops.router)
     app.include_router(
         predict.build_router(settings.max_records, route_class=predict_route), dependencies=auth
