@@ -122,13 +122,27 @@ def _category_cases(feature: contract.Feature) -> Iterator[Case]:
         yield Case(name, "text cell", text, valid, engines=TEXT_ENGINES)
 
 
+def _label_cases() -> Iterator[Case]:
+    """The label: a column of a labelled snapshot, and the label of each logged prediction
+    (the batch scorer ignores a label column; a request has none)."""
+    engines = ("pandas", *LOG_ENGINES)
+    for label in contract.LABEL_VALUES:
+        yield Case(contract.LABEL, "label", label, True, engines=engines)
+        for near_miss in (label.lower(), label.upper(), f" {label}", label[0]):
+            if near_miss not in contract.LABEL_VALUES:
+                yield Case(contract.LABEL, "near miss", near_miss, False, engines=engines)
+    for other in ("", None, 1, True):
+        yield Case(contract.LABEL, "not a label", other, False, engines=engines)
+
+
 def row_cases(features: tuple[contract.Feature, ...] | None = None) -> list[Case]:
-    """Every case of every field of ``features`` (default: the contract's), plus a field the
-    contract does not know."""
+    """Every case of every field of ``features`` (default: the contract's), of the label, and
+    of a field the contract does not know."""
     features = contract.FEATURES if features is None else features
     cases: list[Case] = []
     for feature in features:
         cases += _integer_cases(feature) if feature.is_integer else _category_cases(feature)
+    cases += _label_cases()
     cases.append(Case("Salary", "unknown field", 1, False))
     return cases
 

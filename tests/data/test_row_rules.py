@@ -67,7 +67,7 @@ def _cells(case: Case) -> dict[str, tuple[Any, pa.DataType]]:
     cells = {}
     for name, value in _record(case, EXAMPLE_RECORD).items():
         feature = contract.FEATURES_BY_NAME.get(name)
-        categorical = feature is not None and not feature.is_integer
+        categorical = name == contract.LABEL or (feature is not None and not feature.is_integer)
         if text:
             cells[name] = (str(value), pa.string())
         elif value is None:
@@ -170,7 +170,10 @@ def _log_line(case: Case) -> str:
         model_version="1", inputs=[valid], outputs=[_OUTPUT], latency_ms=1.0,
         pseudonymise=_PSEUDONYMISE,
     )  # fmt: skip
-    line["inputs"] = [_record(case, line["inputs"][0])]
+    if case.field == contract.LABEL:  # the label of the logged prediction
+        line["outputs"] = [{**_OUTPUT, "label": case.value}]
+    else:
+        line["inputs"] = [_record(case, line["inputs"][0])]
     return inference_log.dump_line(line)
 
 
@@ -203,6 +206,8 @@ def _native(case: Case, engine: str) -> bool:
     """Is the value of a type the engine checks itself (so it must not pass the case on)?"""
     if _is_text_case(case) or case.value is None or case.value is ABSENT:
         return True
+    if case.field == contract.LABEL:
+        return type(case.value) is str
     feature = contract.FEATURES_BY_NAME.get(case.field)
     if feature is None:  # Arrow's JSON reader refuses a field its schema lacks: the model judges
         return engine != "log_arrow"
