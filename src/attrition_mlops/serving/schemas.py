@@ -8,6 +8,7 @@ contract's validity ranges, and unknown fields are rejected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
@@ -47,8 +48,9 @@ def _field(feature: contract.Feature) -> tuple[Any, Any]:
     return kind, info
 
 
-def _whole_floats_as_integers(integer_fields: tuple[str, ...]):
-    """36.0 becomes 36 before the strict checks; 3.5, "36", true and NaN stay rejected.
+def _whole_floats_as_integers(integer_fields: tuple[str, ...]) -> Callable[[Any], Any]:
+    """A before-validator of ``integer_fields``: 36.0 becomes 36 before the strict checks; 3.5,
+    "36", true and NaN stay rejected.
 
     The OpenAPI document says ``"type": "integer"``, and in JSON Schema (as in JSON itself)
     36.0 *is* that integer: clients that serialise whole numbers from float columns (pandas,
