@@ -81,12 +81,22 @@ def _logged_field(feature: contract.Feature) -> tuple[Any, Any]:
     return Literal[feature.categories], ...  # type: ignore[valid-type]
 
 
+def logged_employee_model(features: tuple[contract.Feature, ...] | None = None) -> type[BaseModel]:
+    """The logged record model compiled from ``features`` (default: the contract's, as read now).
+
+    The Arrow schema and column checks of the log (``monitoring.log_schema``) are derived in
+    turn from this model, so a contract change reaches them through here.
+    """
+    features = contract.FEATURES if features is None else features
+    return create_model(
+        "LoggedEmployee",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        **{feature.name: _logged_field(feature) for feature in features},
+    )
+
+
 #: One employee record as logged: the contract's input fields, identifier pseudonymised.
-LoggedEmployee = create_model(
-    "LoggedEmployee",
-    __config__=ConfigDict(extra="forbid", frozen=True),
-    **{feature.name: _logged_field(feature) for feature in contract.FEATURES},
-)
+LoggedEmployee = logged_employee_model()
 
 
 class LoggedPrediction(BaseModel):

@@ -19,9 +19,11 @@ import pandas as pd
 from attrition_mlops.data import contract
 
 _MAX_EXAMPLES = 5
-#: Optional sign, digits, and at most a zero fraction ("41", "+7", "41.0"). No exponents, no
-#: "inf"/"NaN": a value that needs those is not a whole number a person typed.
-_WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"  # ASCII only: "٤١" is not a number here
+#: How a whole number is written in a text cell: optional sign, digits, and at most a zero
+#: fraction ("41", "+7", "41.0"). No exponents, no "inf"/"NaN": a value that needs those is not a
+#: whole number a person typed. ASCII digits only ("٤١" is not a number here). The one
+#: declaration of the rule: the Arrow check (``scoring.columns``) anchors this same pattern.
+WHOLE_NUMBER = r"[+-]?[0-9]+(?:\.0*)?"
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def _parse_whole_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             whole = np.isfinite(values) & (values == np.floor(values))
         return values, whole
     text = column.astype("str").str.strip()
-    whole = text.str.fullmatch(_WHOLE_NUMBER).fillna(False).to_numpy(dtype=bool)
+    whole = text.str.fullmatch(WHOLE_NUMBER).fillna(False).to_numpy(dtype=bool)
     # Arrow's string-to-float cast is ~10x faster than numpy's on object arrays.
     numbers = text.where(whole).astype("float64[pyarrow]")
     return numbers.to_numpy(dtype="float64", na_value=np.nan), whole

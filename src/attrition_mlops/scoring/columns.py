@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from attrition_mlops.data import contract
-from attrition_mlops.data.validation import split_valid_rows
+from attrition_mlops.data.validation import WHOLE_NUMBER, split_valid_rows
 from attrition_mlops.model.compiled import (
     CompiledClassifier,
     CompiledEncoder,
@@ -45,9 +45,8 @@ log = logging.getLogger(__name__)
 INTEGER_COLUMNS = tuple(f.name for f in contract.FEATURES if f.is_integer)
 _INTEGER_INDEX = {name: i for i, name in enumerate(INTEGER_COLUMNS)}
 _ID_INDEX = _INTEGER_INDEX[contract.ID_COLUMN]
-#: ``validation._WHOLE_NUMBER`` anchored, for RE2. RE2's ``\d`` is ASCII-only, Python's is not:
-#: a digit from another script is therefore rejected here and decided by the reference check.
-_WHOLE_NUMBER = r"^[+-]?\d+(?:\.0*)?$"
+#: ``validation.WHOLE_NUMBER``, anchored for RE2's search (Python's ``fullmatch`` anchors there).
+_WHOLE_NUMBER = f"^(?:{WHOLE_NUMBER})$"
 #: Compiled and sklearn paths must agree this closely (probability; outlier score relative).
 SELF_CHECK_TOLERANCE = 1e-9
 SELF_CHECK_ROWS = 1_000

@@ -30,6 +30,8 @@ from attrition_mlops.data import contract
 
 FIELDS = len(contract.INPUT_COLUMNS)
 _NAMES = frozenset(contract.INPUT_COLUMNS)
+#: The problem reported for a field the contract does not have.
+UNKNOWN_FIELD = f"unknown field: not one of the {FIELDS} contract input fields"
 #: Unknown fields in one request beyond which validation is skipped: they alone fill the error
 #: list (each record with wrong keys also gets one "missing" error per absent field).
 MAX_UNKNOWN = 50
@@ -134,7 +136,7 @@ def _check_unknown(records: list[Any]) -> None:
     count = sum(len(r.keys() - _NAMES) for _, r in dicts)
     if count <= MAX_UNKNOWN:
         return
-    message = "unknown field: not one of the 34 contract input fields"
+    message = UNKNOWN_FIELD
     first = islice(((i, k) for i, r in dicts for k in r if k not in _NAMES), MAX_UNKNOWN)
     errors = [{"type": "extra_forbidden", "loc": ("body", i, k), "msg": message} for i, k in first]
     # the handler lists the first errors and counts them all: the rest need not be distinct

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from attrition_mlops.serving.body import decode_json
+from attrition_mlops.serving.body import UNKNOWN_FIELD, decode_json
 from attrition_mlops.serving.metrics import request_id
 from attrition_mlops.serving.schemas import ErrorResponse, FieldError
 
@@ -62,7 +62,7 @@ def _problem(error: dict[str, Any]) -> FieldError:
             "too_long": f"too many records: at most {ctx.get('max_length')} per request",
         }.get(kind, message)
     elif kind == "extra_forbidden":
-        message = "unknown field: not one of the 34 contract input fields"
+        message = UNKNOWN_FIELD
     elif kind == "missing":
         message = "required field is missing"
     elif kind == "model_type":
