@@ -80,6 +80,14 @@ class GateSettings(BaseSettings):
     tie_tolerance: float = Field(1e-9, ge=0)
     # Cold start (no champion yet) and an absolute floor for every promotion.
     min_auc: float = Field(0.75, gt=0.5, lt=1.0)
+    # The recent evidence window (docs/gate.md): below these it is too small to judge on, and
+    # the frozen holdout decides. On the frozen holdout the challenger may lose by at most
+    # holdout_margin AUC (with the win's confidence) before it is refused as a regression.
+    min_window_rows: int = Field(200, ge=20)
+    min_window_positives: int = Field(30, ge=5)
+    holdout_margin: float = Field(0.05, ge=0.0, lt=0.5)
+    # On the window a win is a gain of more than this (AUC): see bench/gate_decisions.py.
+    window_min_gain: float = Field(0.005, ge=0.0, lt=0.2)
 
 
 class ScoringSettings(BaseSettings):

@@ -7,6 +7,16 @@ Rules, in order:
    holdout; promote when the challenger wins (Δ > ``tie_tolerance``) on at least
    ``min_win_rate`` of resamples *and* clears ``min_auc``. Ties are not wins, so an identical or
    equivalent model never displaces the incumbent.
+
+With a recent evidence window (:func:`decide_on_window`, issue 14): labelled rows neither model
+trained or tuned on, after both models' training cutoffs. Rule 3 is then judged there (the world
+as it is now), and the frozen holdout becomes a non-regression guard: the challenger is refused
+when it loses to the champion there by more than ``holdout_margin`` on at least
+``min_win_rate`` of the paired resamples (the same confidence the win needs). A window with
+fewer than ``min_window_rows`` rows or ``min_window_positives`` leavers is too small to judge:
+the frozen-holdout rule decides, and the reason says so. On the window a win is a gain of more
+than ``window_min_gain`` AUC, and the AUC floor does not keep a champion the challenger beats
+there (it is reported instead): both models are judged on the same recent rows.
 """
 
 from __future__ import annotations
@@ -138,3 +148,103 @@ def slice_metrics(
                 row[f"{model}_positive_rate"] = float((s[mask] >= threshold).mean())
             rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class EvidenceWindow:
+    """The recent labelled rows both models are judged on: which, how many, and how they did."""
+
+    first: str
+    last: str
+    n: int
+    positives: int
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.first}..{self.last} (n={self.n}, {self.positives} leavers; {self.source})"
+
+
+def window_is_usable(window: EvidenceWindow | None, gate: GateSettings) -> bool:
+    return (
+        window is not None
+        and window.n >= gate.min_window_rows
+        and window.positives >= gate.min_window_positives
+    )
+
+
+def decide_on_window(
+    *,
+    challenger_version: str,
+    champion_version: str | None,
+    window: EvidenceWindow | None,
+    window_boot: PairedBootstrap | None,
+    holdout_boot: PairedBootstrap | None,
+    holdout_challenger_auc: float,
+    gate: GateSettings,
+) -> Decision:
+    """Judge on the recent window, guard on the frozen holdout; fall back to :func:`decide`."""
+    if (
+        champion_version in (None, challenger_version)
+        or window_boot is None
+        or not window_is_usable(window, gate)
+    ):
+        fallback = decide(
+            challenger_version=challenger_version,
+            champion_version=champion_version,
+            challenger_auc=holdout_challenger_auc,
+            boot=holdout_boot,
+            gate=gate,
+        )
+        if champion_version in (None, challenger_version):
+            return fallback
+        why = (
+            "no recent window"
+            if window is None
+            else f"recent window {window.describe()} is below the minimum "
+            f"{gate.min_window_rows} rows / {gate.min_window_positives} leavers"
+        )
+        return Decision(
+            fallback.promote,
+            f"{fallback.rule}_frozen_holdout",
+            f"{why}: judged on the frozen holdout instead. {fallback.reason}",
+        )
+    assert window is not None
+    # A win on the window is a gain of more than window_min_gain AUC: a challenger only as good
+    # as the champion (a fresh sample of the same world) must not win by sampling luck.
+    margin = max(gate.tie_tolerance, gate.window_min_gain)
+    win = window_boot.win_rate(margin)
+    if win < gate.min_win_rate:
+        return Decision(
+            False,
+            "window_bootstrap",
+            f"on the recent window {window.describe()} the challenger gains more than "
+            f"{margin:.3f} AUC in only {win:.1%} of {window_boot.n_boot} paired resamples "
+            f"(ΔAUC {window_boot.delta_point:+.4f}; needs ≥ {gate.min_win_rate:.0%})",
+        )
+    if holdout_boot is not None:
+        worse = float(np.mean(holdout_boot.delta < -gate.holdout_margin))
+        if worse >= gate.min_win_rate:
+            return Decision(
+                False,
+                "holdout_regression",
+                f"wins {win:.1%} on the recent window {window.describe()}, but on the frozen "
+                f"holdout it is worse than the champion by more than {gate.holdout_margin:.3f} "
+                f"AUC in {worse:.1%} of resamples (ΔAUC {holdout_boot.delta_point:+.4f})",
+            )
+    # The AUC floor is not a reason to keep a champion the challenger beats in the world as it
+    # is now (both are judged on the same rows); it is said, so on-call sees a weak model.
+    weak = (
+        f" Both models are weak on this window: the challenger's AUC "
+        f"{window_boot.auc_challenger:.4f} is below the floor {gate.min_auc:.4f}."
+        if window_boot.auc_challenger < gate.min_auc
+        else ""
+    )
+    return Decision(
+        True,
+        "window_bootstrap",
+        f"challenger gains more than {margin:.3f} AUC in {win:.1%} of {window_boot.n_boot} paired "
+        f"resamples on the recent window {window.describe()} (ΔAUC "
+        f"{window_boot.delta_point:+.4f}; needs ≥ {gate.min_win_rate:.0%}); frozen holdout ΔAUC "
+        f"{holdout_boot.delta_point if holdout_boot else float('nan'):+.4f} within the "
+        f"non-regression margin {gate.holdout_margin:.3f}.{weak}",
+    )

@@ -108,6 +108,15 @@ def _mean_shift(frame, rng, intensity, base, options):
     return frame, np.ones(len(frame), dtype=bool), 0.0  # a pure covariate shift: labels untouched
 
 
+def _senior_exodus(frame, rng, intensity, base, options):
+    # A concept shift: the inputs are untouched, what they mean changes. Story (an assumption):
+    # a pension reform makes staying past ten years worth less, so long-tenured employees, whom
+    # the real data shows leaving least (about 8 %), now leave often: 35 %·intensity of their
+    # "No" labels become "Yes". A model fit to the old world ranks exactly them lowest.
+    senior = frame["YearsAtCompany"].to_numpy() >= 10
+    return frame, senior, min(1.0, 0.35 * intensity)
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -124,6 +133,12 @@ SCENARIOS: dict[str, Scenario] = {
             "young_hiring_wave",
             "30 %·intensity of records replaced by new hires aged 18–25 at JobLevel 1",
             _young_hiring_wave,
+        ),
+        Scenario(
+            "senior_exodus",
+            "concept shift, inputs unchanged: 35 %·intensity of employees with ≥ 10 years at the "
+            "company who stayed now leave",
+            _senior_exodus,
         ),
         Scenario(
             "mean_shift",
