@@ -89,32 +89,33 @@ def split_valid_outcomes(
     date, or a file delivered with the wrong arrival day).
     """
     _check_columns(raw)
-    n = len(raw)
     ids, id_reasons = check_cells(raw[contract.ID_COLUMN], contract.ID_COLUMN)
-    reasons = [np.where(id_reasons != "", f"{contract.ID_COLUMN}: " + id_reasons, "")]
+    # The identifier's reasons come per row; prefixed with the column only for rejected rows.
+    named = np.asarray(id_reasons, dtype=object)
+    checks: list[_Check] = [(named != "", _Prefixed(named))]
     observed = pd.to_datetime(_text(raw[OBSERVED_ON]), format="%Y-%m-%d", errors="coerce")
     bad_date = observed.isna().to_numpy()
-    reasons.append(np.where(bad_date, f"{OBSERVED_ON}: not a YYYY-MM-DD date", ""))
+    checks.append((bad_date, f"{OBSERVED_ON}: not a YYYY-MM-DD date"))
     if arrived is not None:
         late = ~bad_date & (observed > pd.Timestamp(arrived)).to_numpy()
-        reasons.append(np.where(late, f"{OBSERVED_ON}: after its arrival day {arrived}", ""))
+        checks.append((late, f"{OBSERVED_ON}: after its arrival day {arrived}"))
     left = _text(raw[LEFT]).str.strip().str.capitalize()
-    bad_left = ~left.isin(contract.LABEL_VALUES).to_numpy()
-    reasons.append(np.where(bad_left, f"{LEFT}: not one of {', '.join(contract.LABEL_VALUES)}", ""))
+    values = ", ".join(contract.LABEL_VALUES)
+    checks.append((~left.isin(contract.LABEL_VALUES).to_numpy(), f"{LEFT}: not one of {values}"))
     horizon = _text(raw[HORIZON]).str.strip()
     bad_horizon = ~horizon.str.fullmatch(HORIZON_PATTERN).fillna(False).to_numpy(dtype=bool)
-    reasons.append(np.where(bad_horizon, f"{HORIZON}: expected <n>m or <n>d, e.g. 12m", ""))
+    checks.append((bad_horizon, f"{HORIZON}: expected <n>m or <n>d, e.g. 12m"))
     typed = pd.DataFrame({
         contract.ID_COLUMN: ids.to_numpy(dtype="float64"), OBSERVED_ON: observed.dt.date.values,
         LEFT: left.to_numpy(), HORIZON: horizon.to_numpy(),
     })  # fmt: skip
-    reason = _join_reasons(reasons, n)
-    reason = _join_reasons([reason, _repeat_reasons(typed, reason == "")], n)
-    bad = reason != ""
+    bad = np.logical_or.reduce([mask for mask, _ in checks])
+    checks.extend(_repeat_checks(typed, ~bad))
+    bad = np.logical_or.reduce([mask for mask, _ in checks])
     valid = typed[~bad].astype({contract.ID_COLUMN: "int64", LEFT: "str", HORIZON: "str"})
     valid.index = raw.index[~bad]
     rejects = raw[bad].copy()
-    rejects["reason"] = reason[bad]
+    rejects["reason"] = _reasons(checks, np.flatnonzero(bad))
     return valid, rejects
 
 
@@ -137,27 +138,49 @@ def _text(column: pd.Series) -> pd.Series:
     return column.reset_index(drop=True).astype("str")
 
 
-def _join_reasons(parts: list[np.ndarray], n: int) -> np.ndarray:
-    out = np.full(n, "", dtype=object)
-    for part in parts:
-        both = (out != "") & (part != "")
-        out = np.where(both, out + "; " + part, np.where(out != "", out, part))
-    return out.astype(str)
+class _Prefixed:
+    """Per-row reasons of the identifier column, read with the column's name in front."""
+
+    def __init__(self, reasons: np.ndarray) -> None:
+        self.reasons = reasons
+
+    def __getitem__(self, row: int) -> str:
+        return f"{contract.ID_COLUMN}: {self.reasons[row]}"
 
 
-def _repeat_reasons(typed: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
+#: (rows failing a check, its message: one text, or one per row)
+_Check = tuple[np.ndarray, "str | np.ndarray | _Prefixed"]
+
+
+def _reasons(checks: list[_Check], rows: np.ndarray) -> list[str]:
+    """Messages of the failed checks joined by "; ", for the rejected ``rows`` only."""
+    parts: list[list[str]] = [[] for _ in rows]
+    for mask, message in checks:
+        for k in np.flatnonzero(mask[rows]):
+            parts[k].append(message if isinstance(message, str) else str(message[rows[k]]))
+    return ["; ".join(p) for p in parts]
+
+
+def _repeat_checks(typed: pd.DataFrame, ok: np.ndarray) -> list[_Check]:
     """Among the otherwise valid rows: repeats of an earlier row, and conflicting rows."""
-    out = np.full(len(typed), "", dtype=object)
-    rows = typed[ok].assign(_row=np.flatnonzero(ok) + 1)
     key = [contract.ID_COLUMN, OBSERVED_ON, HORIZON]
-    conflicting = rows.groupby(key)[LEFT].transform("nunique").to_numpy() > 1
-    first_row = rows.groupby(key)["_row"].transform("min").to_numpy()
-    positions = rows["_row"].to_numpy() - 1
-    repeated = ~conflicting & (first_row != rows["_row"].to_numpy())
-    out[positions[conflicting]] = "conflicting: another row says the opposite for this "
-    out[positions[conflicting]] += f"{contract.ID_COLUMN}, {OBSERVED_ON} and {HORIZON}"
-    out[positions[repeated]] = [f"repeats row {r}" for r in first_row[repeated]]
-    return out.astype(str)
+    shared = np.zeros(len(typed), dtype=bool)
+    shared[ok] = typed[ok].duplicated(key, keep=False).to_numpy()
+    conflicting = np.zeros(len(typed), dtype=bool)
+    repeated = np.zeros(len(typed), dtype=bool)
+    messages = np.full(len(typed), "", dtype=object)
+    if shared.any():
+        rows = typed[shared].assign(_row=np.flatnonzero(shared) + 1)
+        many = rows.groupby(key)[LEFT].transform("nunique").to_numpy() > 1
+        first = rows.groupby(key)["_row"].transform("min").to_numpy()
+        positions = rows["_row"].to_numpy() - 1
+        conflicting[positions[many]] = True
+        again = ~many & (first != rows["_row"].to_numpy())
+        repeated[positions[again]] = True
+        messages[positions[again]] = [f"repeats row {r}" for r in first[again]]
+    conflict = (f"conflicting: another row says the opposite for this {contract.ID_COLUMN}, "
+                f"{OBSERVED_ON} and {HORIZON}")  # fmt: skip
+    return [(conflicting, np.full(len(typed), conflict, dtype=object)), (repeated, messages)]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ DEFAULT_LEVEL = 0.95
 #: Score resolution of the grouped bootstrap used for large cohorts (see :func:`auc_with_ci`).
 DEFAULT_RESOLUTION = 1e-3
 #: Rows × resamples up to which the bootstrap resamples rows (exact scores).
-EXACT_BUDGET = 20_000_000
+EXACT_BUDGET = 5_000_000
 #: Label draws × rows per chunk of the CBPE simulation (~32 MB of float64 at a time).
 _SAMPLE_CHUNK = 1 << 22
 
