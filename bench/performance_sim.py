@@ -75,7 +75,7 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(centre - half, 4), round(centre + half, 4)]
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
 
 
 def part_coverage(args: argparse.Namespace) -> dict:
