@@ -6,13 +6,19 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from attrition_mlops.data.inference_log import Pseudonymiser
+from attrition_mlops.data.outcomes import read_outcomes, write_outcomes
 from attrition_mlops.monitoring.outcomes import (
     JOINED_COLUMNS,
     join_batch_predictions,
     join_logged_predictions,
 )
+from attrition_mlops.monitoring.performance import realized_performance
+from attrition_mlops.scoring.batch import score_snapshot
+from attrition_mlops.simulate import simulate_labelled_snapshot
+from attrition_mlops.simulate.outcomes import simulate_outcomes
 
 AS_OF = date(2027, 2, 1)
 
@@ -127,3 +133,28 @@ def test_logs_join_on_the_same_keyed_pseudonym_and_never_hold_raw_ids() -> None:
         logs, outcomes, Pseudonymiser(b"x" * 32), horizon="12m", as_of=AS_OF
     )
     assert other["label"].isna().all()  # another key matches nobody
+
+
+def test_the_batch_scorers_partition_joins_its_simulated_outcomes(tmp_path, predictor, snapshot):
+    """End to end on real parts: simulate → score (the real job) → SIMULATED outcomes → join."""
+    employees = simulate_labelled_snapshot(snapshot.frame, 600, scenario="none", seed=5)
+    employees.to_csv(tmp_path / "simulated.csv", index=False)
+    day = date(2026, 3, 2)
+    score_snapshot(tmp_path / "simulated.csv", tmp_path / "predictions", day, predictor,
+                   model_name="employee_attrition", model_version="4", progress=False)  # fmt: skip
+    predictions = pd.read_parquet(tmp_path / "predictions" / f"run_date={day}")
+    for arrived in (date(2026, 9, 1), date(2027, 3, 2)):  # early leavers, then everyone
+        outcomes = simulate_outcomes(employees, day, arrived, seed=2)
+        write_outcomes(outcomes, tmp_path / "outcomes", arrived, simulated=True)
+    joined = join_batch_predictions(
+        predictions, read_outcomes(tmp_path / "outcomes"), horizon="12m", as_of=date(2027, 3, 2)
+    )
+    assert len(joined) == 600 and set(joined["status"]) <= {"positive", "negative"}
+    expected = employees.set_index("EmployeeNumber")["Attrition"].eq("Yes").astype(int)
+    by_id = joined.set_index("EmployeeNumber")
+    assert (by_id["label"].astype(int) == expected.loc[by_id.index]).all()
+    row = realized_performance(joined, n_boot=200).iloc[0]
+    assert (row["model_version"], row["cohort"], row["label_coverage"]) == ("4", "2026-03", 1.0)
+    assert row["auc"] == pytest.approx(
+        roc_auc_score(by_id["label"].astype(int), by_id["probability"])
+    )
