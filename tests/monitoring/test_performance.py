@@ -140,6 +140,7 @@ def test_realized_performance_per_cohort() -> None:
     labelled = joined[joined["label"].notna()]
     assert (row["n_predictions"], row["n_labelled"], row["n_pending"]) == (3000, 2400, 600)
     assert row["label_coverage"] == pytest.approx(0.8)
+    assert row["matured_share"] == pytest.approx(0.8)  # the 600 without outcomes are pending
     assert row["auc"] == pytest.approx(
         roc_auc_score(labelled["label"].astype(int), labelled["probability"])
     )

@@ -187,6 +187,7 @@ def realized_performance(
         row = {"model_version": version, "cohort": cohort, "n_predictions": len(group),
                "n_labelled": int(labelled.sum()), "n_positive": int(y.sum()),
                "label_coverage": float(labelled.mean()),
+               "matured_share": float((group["status"] != "pending").mean()),
                "n_pending": int((group["status"] == "pending").sum()),
                "n_missing": int((group["status"] == "missing").sum())}  # fmt: skip
         row.update(auc=np.nan, auc_low=np.nan, auc_high=np.nan, observed_rate=np.nan,
