@@ -158,3 +158,13 @@ def test_the_batch_scorers_partition_joins_its_simulated_outcomes(tmp_path, pred
     assert row["auc"] == pytest.approx(
         roc_auc_score(by_id["label"].astype(int), by_id["probability"])
     )
+
+
+@pytest.mark.parametrize(("as_of", "status"), [(date(2027, 1, 5), "missing"),
+                                               (date(2027, 1, 4), "pending")])  # fmt: skip
+def test_a_horizon_ending_on_the_as_of_day_has_elapsed(as_of, status) -> None:
+    joined = join_batch_predictions(
+        _predictions([(7, "2026-01-05", 0.3)]), _outcomes([(8, "2026-03-01", "Yes")]),
+        horizon="12m", as_of=as_of,
+    )  # fmt: skip
+    assert _status(joined, 7) == status
