@@ -180,7 +180,7 @@ def _repeat_checks(typed: pd.DataFrame, ok: np.ndarray) -> list[_Check]:
         messages[positions[again]] = [f"repeats row {r}" for r in first[again]]
     conflict = (f"conflicting: another row says the opposite for this {contract.ID_COLUMN}, "
                 f"{OBSERVED_ON} and {HORIZON}")  # fmt: skip
-    return [(conflicting, np.full(len(typed), conflict, dtype=object)), (repeated, messages)]
+    return [(conflicting, conflict), (repeated, messages)]
 
 
 @dataclass(frozen=True)
