@@ -133,3 +133,16 @@ def test_horizon_offset() -> None:
     assert day + outcomes.horizon_offset("90d") == pd.Timestamp("2026-05-01")
     with pytest.raises(ValueError, match="expected <n>m"):
         outcomes.horizon_offset("1y")
+
+
+def test_csv_and_typed_parquet_deliveries_read_alike(tmp_path) -> None:
+    typed = pd.DataFrame({"EmployeeNumber": [1, 2], "observed_on": [date(2026, 1, 2)] * 2,
+                          "left": ["Yes", "No"], "horizon": ["12m", "12m"]})  # fmt: skip
+    typed.to_parquet(tmp_path / "outcomes.parquet")
+    typed.to_csv(tmp_path / "outcomes.csv", index=False)
+    frames = [
+        outcomes.split_valid_outcomes(outcomes.read_outcome_file(tmp_path / name))[0]
+        for name in ("outcomes.parquet", "outcomes.csv")
+    ]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert frames[0]["EmployeeNumber"].tolist() == [1, 2]
