@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NANNYML_REQUIREMENTS = ("nannyml==0.13.1",)
+#: NannyML 0.13.1 imports statsmodels (its joy plots) without declaring it: installed alongside.
+NANNYML_REQUIREMENTS = ("nannyml==0.13.1", "statsmodels==0.15.0")
 PLAN = (("stable", 4), ("covariate_shift", 3), ("concept_shift", 3))
 
 
