@@ -16,6 +16,7 @@ from attrition_mlops.monitoring.outcomes import (
     join_logged_predictions,
 )
 from attrition_mlops.monitoring.performance import realized_performance
+from attrition_mlops.monitoring.predictions import read_batch_predictions
 from attrition_mlops.scoring.batch import score_snapshot
 from attrition_mlops.simulate import simulate_labelled_snapshot
 from attrition_mlops.simulate.outcomes import simulate_outcomes
@@ -142,7 +143,10 @@ def test_the_batch_scorers_partition_joins_its_simulated_outcomes(tmp_path, pred
     day = date(2026, 3, 2)
     score_snapshot(tmp_path / "simulated.csv", tmp_path / "predictions", day, predictor,
                    model_name="employee_attrition", model_version="4", progress=False)  # fmt: skip
-    predictions = pd.read_parquet(tmp_path / "predictions" / f"run_date={day}")
+    (tmp_path / "predictions" / "_staging" / "run_date=2026-03-03").mkdir(parents=True)
+    predictions = read_batch_predictions(tmp_path / "predictions")
+    assert read_batch_predictions(tmp_path / "predictions", since=date(2026, 3, 3)).empty
+    assert len(read_batch_predictions(tmp_path / "predictions", until=day)) == 600
     for arrived in (date(2026, 9, 1), date(2027, 3, 2)):  # early leavers, then everyone
         outcomes = simulate_outcomes(employees, day, arrived, seed=2)
         write_outcomes(outcomes, tmp_path / "outcomes", arrived, simulated=True)
