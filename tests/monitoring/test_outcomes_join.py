@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from attrition_mlops.data.inference_log import Pseudonymiser
 from attrition_mlops.data.outcomes import read_outcomes, write_outcomes
+from attrition_mlops.monitoring.log_reader import export_batches, read_frame
 from attrition_mlops.monitoring.outcomes import (
     JOINED_COLUMNS,
     join_batch_predictions,
@@ -18,7 +19,7 @@ from attrition_mlops.monitoring.outcomes import (
 from attrition_mlops.monitoring.performance import realized_performance
 from attrition_mlops.monitoring.predictions import read_batch_predictions
 from attrition_mlops.scoring.batch import score_snapshot
-from attrition_mlops.simulate import simulate_labelled_snapshot
+from attrition_mlops.simulate import simulate_labelled_snapshot, write_export_logs
 from attrition_mlops.simulate.outcomes import simulate_outcomes
 
 AS_OF = date(2027, 2, 1)
@@ -172,3 +173,21 @@ def test_a_horizon_ending_on_the_as_of_day_has_elapsed(as_of, status) -> None:
         horizon="12m", as_of=as_of,
     )  # fmt: skip
     assert _status(joined, 7) == status
+
+
+def test_exported_logs_join_their_simulated_outcomes_by_pseudonym(tmp_path, snapshot) -> None:
+    """The API's export format, read by the drift job's reader, joined with the serving key."""
+    employees = simulate_labelled_snapshot(snapshot.frame, 200, scenario="none", seed=9)
+    traffic = employees.drop(columns="Attrition")
+    traffic.attrs = employees.attrs
+    key = Pseudonymiser(b"serving-key-" * 3)
+    path = write_export_logs(traffic, tmp_path / "logs", date(2026, 3, 2), model_name="m",
+                             model_version="5", pseudonymise=key)  # fmt: skip
+    logs = read_frame(export_batches([path]))
+    outcomes = simulate_outcomes(employees, date(2026, 3, 2), date(2027, 3, 2), seed=1)
+    joined = join_logged_predictions(logs, outcomes, key, horizon="12m", as_of=date(2027, 3, 2))
+    assert len(joined) == 200 and joined["label"].notna().all()
+    expected = {
+        key(i): int(a == "Yes") for i, a in employees[["EmployeeNumber", "Attrition"]].values
+    }
+    assert joined.set_index("EmployeeNumber")["label"].astype(int).to_dict() == expected
