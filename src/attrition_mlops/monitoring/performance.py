@@ -36,6 +36,8 @@ DEFAULT_N_BOOT = 1000
 DEFAULT_N_SAMPLES = 500
 DEFAULT_BINS = 10
 DEFAULT_LEVEL = 0.95
+#: Label coverage a cohort needs before its realized AUC is compared with the estimate.
+DEFAULT_MIN_COVERAGE = 0.95
 #: Score resolution of the grouped bootstrap used for large cohorts (see :func:`auc_with_ci`).
 DEFAULT_RESOLUTION = 1e-3
 #: Rows × resamples up to which the bootstrap resamples rows (exact scores).
@@ -215,16 +217,21 @@ def estimated_performance(
     return pd.DataFrame(rows)
 
 
-def compare_estimates(estimated: pd.DataFrame, realized: pd.DataFrame) -> pd.DataFrame:
+def compare_estimates(
+    estimated: pd.DataFrame, realized: pd.DataFrame, *, min_coverage: float = DEFAULT_MIN_COVERAGE
+) -> pd.DataFrame:
     """Estimated vs realized AUC per (model_version, cohort) once outcomes arrive.
 
     ``error`` = realized − estimated; ``inside`` = the realized AUC lies in the estimate's
     interval (if it often does not, the calibration assumption behind the estimate has failed:
-    suspect a concept shift). Only cohorts with a realized AUC are compared.
+    suspect a concept shift). Only cohorts with a realized AUC and ``label_coverage >=
+    min_coverage`` are compared: the estimate covers every prediction of the cohort, and while
+    outcomes are censored (early leavers known first) the labelled part is not a fair sample.
     """
     keys = ["model_version", "cohort"]
     both = estimated.merge(realized[[*keys, "auc", "label_coverage"]], on=keys, how="inner")
-    both = both[both["auc"].notna()].rename(columns={"auc": "realized_auc"})
+    both = both[both["auc"].notna() & (both["label_coverage"] >= min_coverage)]
+    both = both.rename(columns={"auc": "realized_auc"})
     both["error"] = both["realized_auc"] - both["estimated_auc"]
     both["inside"] = (both["realized_auc"] >= both["low"]) & (both["realized_auc"] <= both["high"])
     return both.reset_index(drop=True)
