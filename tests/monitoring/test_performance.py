@@ -12,11 +12,6 @@ from sklearn.metrics import roc_auc_score
 
 from attrition_mlops.monitoring import performance as perf
 from attrition_mlops.monitoring.outcomes import join_batch_predictions
-from attrition_mlops.stats.bootstrap import (
-    auc_from_count_resamples,
-    auc_from_resamples,
-    stratified_resample_indices,
-)
 
 
 def _cohort(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,24 +26,6 @@ def test_auc_ci_holds_sklearns_point_estimate() -> None:
     assert auc == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert low < auc < high
     assert 0.01 < high - low < 0.1
-
-
-def test_grouped_bootstrap_matches_the_row_bootstrap() -> None:
-    """Large cohorts resample counts per score group: same distribution as resampling rows."""
-    y, p = _cohort(3000, 2)
-    grid = np.round(p, 2)  # coarse scores, so rows and groups describe the same data
-    rows = auc_from_resamples(
-        grid, y, stratified_resample_indices(y, 4000, np.random.default_rng(0))
-    )
-    _, group = np.unique(grid, return_inverse=True)
-    size = int(group.max()) + 1
-    pos = np.bincount(group[y == 1], minlength=size)
-    neg = np.bincount(group[y == 0], minlength=size)
-    counts = auc_from_count_resamples(pos, neg, 4000, np.random.default_rng(1))
-    assert counts.mean() == pytest.approx(rows.mean(), abs=0.002)
-    assert counts.std() == pytest.approx(rows.std(), rel=0.08)
-    one = auc_from_count_resamples([0, 3, 1], [2, 1, 0], 1, np.random.default_rng(0))
-    assert 0.0 <= one[0] <= 1.0
 
 
 def test_large_cohort_ci_at_the_default_resolution_agrees_with_exact_scores() -> None:
