@@ -127,6 +127,16 @@ def split_valid_rows(
     return valid, rejects
 
 
+def check_cells(column: pd.Series, name: str) -> tuple[pd.Series, np.ndarray]:
+    """One contract column checked cell by cell, for other row formats that carry it (outcomes).
+
+    Returns (values: float64 with NaN where invalid for integer columns, normalised text
+    otherwise; reasons: "" where the cell is valid, else what is wrong with it). The index is reset.
+    """
+    checked = _check_column(column.reset_index(drop=True), name, max_rows=0)
+    return checked.values, checked.reasons
+
+
 class _Checked(NamedTuple):
     values: pd.Series  # float64 (NaN where invalid) for integers, normalised text otherwise
     problems: list[Problem]

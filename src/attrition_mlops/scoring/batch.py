@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from attrition_mlops.data import contract
+from attrition_mlops.data.files import write_parquet_atomic as _write_atomic
 from attrition_mlops.data.validation import DataValidationError, Problem
 from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.scoring.columns import BatchModel, Columns, split_batch
@@ -97,12 +98,6 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _write_atomic(table: pa.Table, target: Path, **options) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, **options)
-    os.replace(tmp, target)
 
 
 def _prepare_staging(staging: Path, key: dict) -> tuple[int, str]:

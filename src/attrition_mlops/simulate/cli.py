@@ -1,4 +1,4 @@
-"""The command line: ``python -m attrition_mlops.simulate scenarios | traffic | snapshot``."""
+"""The command line: ``python -m attrition_mlops.simulate`` with a subcommand (see main)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from attrition_mlops.simulate.send import TrafficError, send_traffic
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``scenarios`` | ``traffic`` (to the API or the export folder) | ``snapshot`` (CSV)."""
+    """``scenarios`` | ``traffic`` (API or export folder) | ``snapshot`` (CSV) | ``outcomes``."""
     args = _parser().parse_args(argv)
     try:
         result = args.command(args)
@@ -70,7 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--output", type=Path, required=True, help="a .csv whose name "
                           "contains 'simulated'")  # fmt: skip
     snapshot.set_defaults(command=_cmd_snapshot)
+    _outcomes_parser(sub)
     return parser
+
+
+def _outcomes_parser(sub) -> None:
+    outcomes = sub.add_parser("outcomes", help="SIMULATED outcomes of labelled employees, "
+                              "written as an arrival partition (docs/performance.md)")  # fmt: skip
+    outcomes.add_argument("--employees", type=Path, required=True,
+                          help="labelled 35-column CSV (e.g. from `snapshot`)")  # fmt: skip
+    outcomes.add_argument("--predictions", type=Path, help="a batch partition run_date=…: "
+                          "time only its employees, from its run date")  # fmt: skip
+    outcomes.add_argument("--predicted-on", type=date.fromisoformat, help="without --predictions")
+    outcomes.add_argument("--arrived", type=date.fromisoformat, required=True)
+    outcomes.add_argument("--output-dir", type=Path, required=True, help="the outcomes root")
+    outcomes.add_argument("--horizon", default="12m")
+    outcomes.add_argument("--seed", type=int, default=0)
+    outcomes.set_defaults(command=_cmd_outcomes)
 
 
 def _common(parser: argparse.ArgumentParser, count: str) -> None:
@@ -121,6 +137,25 @@ def _cmd_traffic(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     return {"file": str(path), "records": len(frame), "date": day.isoformat(),
             "simulation": frame.attrs["simulation"]}  # fmt: skip
+
+
+def _cmd_outcomes(args: argparse.Namespace) -> dict[str, Any]:
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.data.outcomes import write_outcomes
+    from attrition_mlops.simulate.outcomes import simulate_outcomes
+
+    employees = load_snapshot(args.employees, require_label=True).frame
+    predicted_on = args.predicted_on
+    if args.predictions is not None:
+        scored = pd.read_parquet(args.predictions, columns=[contract.ID_COLUMN, "run_date"])
+        employees = employees[employees[contract.ID_COLUMN].isin(scored[contract.ID_COLUMN])]
+        predicted_on = date.fromisoformat(str(scored["run_date"].iloc[0]))
+    if predicted_on is None:
+        raise ValueError("give --predictions (a run_date=… partition) or --predicted-on")
+    frame = simulate_outcomes(employees, predicted_on, args.arrived, horizon=args.horizon,
+                              seed=args.seed)  # fmt: skip
+    delivery = write_outcomes(frame, args.output_dir, args.arrived, simulated=True)
+    return {"is_simulated": True, **frame.attrs["simulation"], **delivery.to_dict()}
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> dict[str, Any]:
