@@ -48,6 +48,11 @@ class PipelineSettings(BaseSettings):
     def holdout_dir(self) -> Path:
         return self.state_dir / "holdout"
 
+    @property
+    def snapshot_dir(self) -> Path:
+        """Labelled snapshots, one ``as_of=YYYY-MM-DD`` partition each (data/snapshots.py)."""
+        return self.state_dir / "snapshots"
+
 
 class TrainingSettings(BaseSettings):
     """Training search budget and the frozen split (ATTRITION_TRAIN_*)."""
