@@ -3,6 +3,7 @@ latest/named selection, and the bundled data as the first snapshot."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from datetime import date
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import REPO
 
+from attrition_mlops import cli
 from attrition_mlops.data import contract, snapshots
 from attrition_mlops.data.dataset import BUNDLED_SHA256, bundled_dataset_path, file_sha256
 from attrition_mlops.data.snapshots import (
@@ -172,3 +175,55 @@ def test_select_takes_the_latest_or_the_named_snapshot(root, rows):
     assert named.manifest.source == "earlier, added after" and named.snapshot.n_rows == 200
     with pytest.raises(SnapshotError, match=r"no snapshot as_of=2026-01-01 .*2017-03-31, 2026-11"):
         select_snapshot(root, date(2026, 1, 1))
+
+
+def _load_job(name: str):
+    # jobs/ holds scripts, not a package: load the file the way the job runner does.
+    spec = importlib.util.spec_from_file_location(f"{name}_job", REPO / "jobs" / f"{name}.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    return job
+
+
+def test_cli_adds_and_lists_snapshots_in_the_state_folder(state_dir, rows, tmp_path, capsys):
+    csv = tmp_path / "labels-2026-11.csv"
+    rows.to_csv(csv, index=False)
+    assert cli.main(["snapshot", "add", str(csv), "--as-of", "2026-11-30"]) == 0
+    added = json.loads(capsys.readouterr().out)
+    assert added["added"] is True and added["source"] == str(csv.resolve())
+    assert added["path"] == str(state_dir / "snapshots" / "as_of=2026-11-30")
+    assert cli.main(["snapshot", "add", str(csv), "--as-of", "2026-11-30", "--source", "x"]) == 0
+    assert "already holds these rows: nothing written" in capsys.readouterr().out
+
+    assert cli.main(["snapshot", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(m["as_of"], m["rows"]) for m in listed] == [("2017-03-31", 1470), ("2026-11-30", 400)]
+
+    rows.drop(columns=["Age"]).to_csv(csv, index=False)
+    assert cli.main(["snapshot", "add", str(csv), "--as-of", "2026-12-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("attrition snapshot add: 1 problem in ") and "Age" in err
+    rows.iloc[:10].to_csv(csv, index=False)
+    assert cli.main(["snapshot", "add", str(csv), "--as-of", "2026-11-30"]) == 2
+    assert "snapshots are immutable" in capsys.readouterr().err
+    assert [m.as_of for m in list_snapshots(state_dir / "snapshots")] == [
+        "2017-03-31", "2026-11-30",
+    ]  # fmt: skip
+
+
+def test_add_snapshot_job_reports_a_re_delivery_as_skipped(state_dir, rows, tmp_path, capsys):
+    job = _load_job("add_snapshot")
+    parquet = tmp_path / "labels.parquet"
+    rows.to_parquet(parquet)
+    argv = [str(parquet), "--as-of", "2026-11-30", "--source", "HR export"]
+    assert job.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["added"] is True and "skipped" not in first and first["rows"] == 400
+    assert job.main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (
+        again["skipped"] is True and again["reason"] == "as_of=2026-11-30 already holds these rows"
+    )
+    rows.iloc[:50].to_parquet(parquet)
+    assert job.main(argv) == 2  # an expected failure: one clear line, no traceback
+    assert capsys.readouterr().err.startswith("SnapshotConflictError: snapshot as_of=2026-11-30")
