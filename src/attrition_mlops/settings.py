@@ -127,7 +127,8 @@ class WorkflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTRITION_WORKFLOW_", extra="ignore")
 
     snapshot: str | None = Field(
-        None, description="training data snapshot (CSV/Parquet); default: the bundled data set"
+        None,
+        description="a CSV/Parquet file to train on; default: the latest labelled snapshot",
     )
     batch_input: str | None = Field(
         None,
