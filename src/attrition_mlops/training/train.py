@@ -5,6 +5,8 @@ frozen holdout; the holdout AUC is computed once for the final model and only re
 trial is a nested MLflow run under the training run. A ``run_key`` (the Airflow run, or any
 caller-chosen id) makes the job idempotent: a retry of the same key returns the version the
 first attempt registered, or registers the model the first attempt logged, never a duplicate.
+The run records its snapshot as its input, and a snapshot the champion was trained on is not
+trained again (``lineage``).
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def train_model(
             if skipped is not None:
                 return skipped
             run = _train_run(snapshot, run_key, settings, cfg, manifest)
-        tags = {k: run.data.tags[k] for k in (*_VERSION_TAGS, *SNAPSHOT_TAGS) if k in run.data.tags}
+        tags = {k: run.data.tags[k] for k in _VERSION_TAGS}
+        tags |= {k: run.data.tags[k] for k in SNAPSHOT_TAGS if k in run.data.tags}  # --data: none
         version, _ = registry.register_version(
             run.data.tags["model_uri"], name, run_key=run_key,
             tags=tags | {"run_id": run.info.run_id},
