@@ -77,10 +77,13 @@ def test_runs_record_their_snapshot_and_unchanged_data_is_not_retrained(fast, ca
     assert second.snapshot_as_of == "2026-11-30" and second.data_sha256 == latest.manifest.sha256
     _check_lineage(second.run_id, latest)
 
-    # Naming the old snapshot again is the champion's data: skipped, unless forced.
+    # Naming the old snapshot again is the champion's data: skipped.
     named = select_snapshot(settings.snapshot_dir, date(2017, 3, 31))
     assert isinstance(_train(settings, named, "run-4"), TrainingSkipped)
     assert _versions() == ["1", "2"]
+    # Only the champion's data counts as unchanged: v2 is a challenger, not the champion.
+    again = _train(settings, latest, "run-5")
+    assert isinstance(again, TrainResult) and again.version == "3"
 
 
 def _check_lineage(run_id: str, chosen) -> None:
