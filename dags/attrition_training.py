@@ -1,23 +1,26 @@
 """
 ### attrition_training
 
-Train a challenger on the current data snapshot and let the statistical gate decide whether it
-replaces the champion.
+Train a challenger on the latest labelled snapshot (or the one named by `snapshot_as_of`, or a
+file named by `snapshot`) and let the statistical gate decide whether it replaces the champion.
 
 `plan_training` → `validate_snapshot` → `train_challenger` → `evaluate_challenger` →
 `promote_champion`
 
-- **validate_snapshot** fails with the column and rows at fault when the snapshot is bad; nothing
-  is trained and the champion is untouched.
+- **validate_snapshot** fails with the column and rows at fault when the snapshot is bad (or its
+  data file no longer matches its manifest); nothing is trained and the champion is untouched.
 - **train_challenger** runs `jobs/train.py` (a Databricks job on the `azure` target, a local
-  process on `local`); the run key makes a retry reuse the registered version.
+  process on `local`); the run key makes a retry reuse the registered version. When the snapshot
+  is the one the champion was trained on, training is *skipped* ("training skipped: unchanged
+  snapshot") and so are the gate and the promotion: there is nothing new to judge.
 - **evaluate_challenger** runs `jobs/evaluate.py`: a paired bootstrap of ΔAUC on the frozen holdout;
   a challenger that wins at least 90% of resamples becomes `champion` (compare-and-set, audited).
 - **promote_champion** updates the `attrition_champion` Asset only when a promotion happened,
   which schedules `attrition_deployment`, and sends the `champion_promoted` alert (links to this
   run, the evaluation's MLflow run and the new version); otherwise it is *skipped* and says why.
 
-Runs weekly (Monday 03:00 UTC), on demand, and whenever `attrition_drift` is updated. One run at a
+Runs weekly (Monday 03:00 UTC), on demand, and whenever `attrition_drift` or
+`attrition_labelled_snapshot` (a new labelled snapshot was stored) is updated. One run at a
 time, so two evaluations never race for the champion alias. Runbook: `docs/runbook.md`.
 """
 
@@ -27,20 +30,26 @@ from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
+from attrition_mlops.orchestration.assets import CHAMPION, DRIFT, LABELLED_SNAPSHOT
 from attrition_mlops.orchestration.defaults import default_args
 from attrition_mlops.orchestration.operators import PipelineJobOperator
 
 
 @dag(
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"), assets=DRIFT
+        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
+        assets=DRIFT | LABELLED_SNAPSHOT,
     ),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
     dagrun_timeout=timedelta(hours=6),
-    params={"snapshot": Param(None, type=["null", "string"], description="snapshot path or URI")},
+    params={
+        "snapshot_as_of": Param(
+            None, type=["null", "string"], format="date", description="labelled snapshot date"
+        ),
+        "snapshot": Param(None, type=["null", "string"], description="or a file path or URI"),
+    },
     tags=["attrition", "training"],
     doc_md=__doc__,
 )
@@ -51,7 +60,10 @@ def attrition_training():
         from attrition_mlops.settings import get_workflow_settings
 
         key = plan.run_key(dag_run.dag_id, dag_run.run_id)
-        return plan.training_args(get_workflow_settings(), key=key, snapshot=params["snapshot"])
+        return plan.training_args(
+            get_workflow_settings(), key=key, snapshot=params["snapshot"],
+            snapshot_as_of=params["snapshot_as_of"],
+        )  # fmt: skip
 
     planned = plan_training()
     validate = PipelineJobOperator(

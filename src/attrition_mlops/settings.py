@@ -48,6 +48,11 @@ class PipelineSettings(BaseSettings):
     def holdout_dir(self) -> Path:
         return self.state_dir / "holdout"
 
+    @property
+    def snapshot_dir(self) -> Path:
+        """Labelled snapshots, one ``as_of=YYYY-MM-DD`` partition each (data/snapshots.py)."""
+        return self.state_dir / "snapshots"
+
 
 class TrainingSettings(BaseSettings):
     """Training search budget and the frozen split (ATTRITION_TRAIN_*)."""
@@ -130,7 +135,8 @@ class WorkflowSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTRITION_WORKFLOW_", extra="ignore")
 
     snapshot: str | None = Field(
-        None, description="training data snapshot (CSV/Parquet); default: the bundled data set"
+        None,
+        description="a CSV/Parquet file to train on; default: the latest labelled snapshot",
     )
     batch_input: str | None = Field(
         None,

@@ -178,17 +178,26 @@ def test_corrupt_parquet(good_csv: Path) -> None:
     assert "not a readable parquet file" in _file_problem(path)
 
 
-def test_job_main_writes_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_job_main_writes_summary(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # jobs/ holds scripts, not a package: load the file the way the job runner does.
     spec = importlib.util.spec_from_file_location("validate_data_job", JOB)
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
 
     out = tmp_path / "out" / "summary.json"
-    assert job.main(["--output-json", str(out)]) == 0
+    assert job.main(["--output-json", str(out)]) == 0  # the latest snapshot: the bundled one
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text())
-    assert printed["rows"] == 1470 and printed["sha256"] == BUNDLED_SHA256
+    partition = state_dir / "snapshots" / "as_of=2017-03-31"
+    assert printed["rows"] == 1470 and printed["snapshot_as_of"] == "2017-03-31"
+    assert printed["path"] == str(partition / "data.parquet")
+    assert printed["sha256"] == file_sha256(partition / "data.parquet")
+
+    (partition / "data.parquet").write_bytes(b"PAR1 not the stored rows PAR1")
+    assert job.main(["--snapshot-as-of", "2017-03-31"]) == 2
+    assert "does not match the manifest" in capsys.readouterr().err
 
 
 def _run_job(*args: str) -> subprocess.CompletedProcess[str]:

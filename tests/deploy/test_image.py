@@ -283,7 +283,8 @@ def test_build_context_bakes_a_registered_model(state_dir, monkeypatch, tmp_path
     card = json.loads((promoted.path / "model" / "model_card.json").read_text())
     assert card["aliases"] == ["challenger", "champion"]
 
-    second = run_job("train", ["--run-key", "img-2"], echo=False)
+    # The champion's snapshot again: --force, or training is skipped as unchanged.
+    second = run_job("train", ["--run-key", "img-2", "--force"], echo=False)
     assert second["version"] == "2"
     other = image.build_context(NAME, "2", tmp_path / "ctx-c", project_dir=project)
     assert TAG.match(other.tag).group(1) == "2"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
+from attrition_mlops.orchestration.assets import CHAMPION, DRIFT, LABELLED_SNAPSHOT
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 DAG_IDS = {
@@ -22,6 +22,7 @@ DAG_IDS = {
     "attrition_deployment",
     "attrition_batch_scoring",
     "attrition_drift_monitoring",
+    "attrition_snapshot_intake",
 }
 HEAVY = ("pandas", "sklearn", "scipy", "mlflow", "numpy", "pyarrow", "matplotlib", "optuna")
 
@@ -144,7 +145,7 @@ def dagbag(airflow_env):
     return bag
 
 
-def test_the_four_dags_exist(dagbag):
+def test_the_dags_exist(dagbag):
     assert set(dagbag.dag_ids) == DAG_IDS
     assert {f.stem for f in DAG_FILES} == DAG_IDS  # DAG id = file stem
 
@@ -190,9 +191,23 @@ def test_training_graph(dagbag):
     }
     outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
     assert outlets == {"promote_champion": ["attrition_champion"]}
-    # weekly, on demand, and on the drift Asset
-    assert dag.timetable.asset_condition == DRIFT
+    # weekly, on demand, on the drift Asset and on a new labelled snapshot
+    assert dag.timetable.asset_condition == DRIFT | LABELLED_SNAPSHOT
     assert dag.timetable.timetable.expression == "0 3 * * 1"
+    assert set(dag.params) == {"snapshot", "snapshot_as_of"}
+
+
+def test_snapshot_intake_graph(dagbag):
+    dag = dagbag.dags["attrition_snapshot_intake"]
+    assert _edges(dag) == {
+        ("plan_snapshot", "add_snapshot"),
+        ("add_snapshot", "announce_snapshot"),
+    }
+    outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
+    assert outlets == {"announce_snapshot": ["attrition_labelled_snapshot"]}
+    assert dag.get_task("add_snapshot").job == "add_snapshot"
+    assert type(dag.timetable).__name__ == "NullTimetable"  # on demand, with a file and its date
+    assert {"file", "as_of", "source"} == set(dag.params)
 
 
 def test_deployment_graph(dagbag):

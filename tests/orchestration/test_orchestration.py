@@ -15,6 +15,7 @@ from attrition_mlops.monitoring.window import purge_expired_partitions
 from attrition_mlops.orchestration import events, plan
 from attrition_mlops.orchestration.assets import CHAMPION, DRIFT
 from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY, MODEL_VERSION_KEY
+from attrition_mlops.orchestration.operators import JOB_RESULT_KEY, _skip_if_nothing_done
 from attrition_mlops.settings import PipelineSettings, WorkflowSettings
 
 
@@ -27,6 +28,53 @@ def test_training_args_carry_the_run_key_and_optional_snapshot_and_budget():
     args = plan.training_args(WorkflowSettings(n_trials=4), key=key, snapshot="s3://x.csv")
     assert args["validate"] == ["--data", "s3://x.csv"]
     assert args["train"] == ["--data", "s3://x.csv", "--run-key", key, "--n-trials", "4"]
+
+
+def test_a_named_labelled_snapshot_wins_over_a_file_and_bad_dates_fail_early():
+    key = plan.run_key("attrition_training", "manual__1")
+    workflow = WorkflowSettings(snapshot="/data/x.csv")
+    args = plan.training_args(workflow, key=key, snapshot_as_of="2026-11-30")
+    assert args["validate"] == ["--snapshot-as-of", "2026-11-30"]
+    assert args["train"] == ["--snapshot-as-of", "2026-11-30", "--run-key", key]
+    assert plan.training_args(workflow, key=key)["validate"] == ["--data", "/data/x.csv"]
+    with pytest.raises(ValueError):
+        plan.training_args(workflow, key=key, snapshot_as_of="30/11/2026")
+    assert plan.snapshot_args("/in/labels.csv", "2026-11-30") == [
+        "/in/labels.csv", "--as-of", "2026-11-30",
+    ]  # fmt: skip
+    assert plan.snapshot_args("f.csv", "2026-11-30", "HR export")[-2:] == ["--source", "HR export"]
+    with pytest.raises(ValueError):
+        plan.snapshot_args("f.csv", "yesterday")
+
+
+class _TI:
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+def test_a_job_with_nothing_to_do_ends_its_task_skipped_with_the_reason():
+    trained = {"version": "3", "skipped": False}
+    assert _skip_if_nothing_done({"ti": _TI()}, "train", trained) is trained
+    ti = _TI()
+    result = {"skipped": True, "reason": "unchanged snapshot: as_of=2017-03-31 (sha256 7d77…)"}
+    with pytest.raises(AirflowSkipException, match=r"^train: unchanged snapshot: as_of=2017"):
+        _skip_if_nothing_done({"ti": ti}, "train", result)
+    assert ti.pushed == {JOB_RESULT_KEY: result}  # still readable in the UI's XCom tab
+
+
+def test_a_stored_snapshot_updates_the_labelled_snapshot_asset(capsys):
+    event = _Event()
+    added = {"added": True, "as_of": "2026-11-30", "sha256": "ab" * 32, "rows": 400,
+             "positives": 61, "source": "HR export", "path": "/s/as_of=2026-11-30"}  # fmt: skip
+    announced = events.record_snapshot(added, event)
+    assert event.extra == announced == {
+        "as_of": "2026-11-30", "sha256": "ab" * 32, "rows": 400, "positives": 61,
+        "source": "HR export",
+    }  # fmt: skip
+    assert "retraining is scheduled" in capsys.readouterr().out
 
 
 def test_days_scheduled_runs_check_yesterday_and_params_win():

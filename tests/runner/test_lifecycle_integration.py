@@ -62,7 +62,11 @@ def test_model_lifecycle(fast_training, tmp_path):
     retry = run_job("train", ["--run-key", "run-a"], echo=False)
     assert retry["reused"] and retry["version"] == "1" and _versions() == [1]
 
-    second = run_job("train", ["--run-key", "run-b"], echo=False)
+    unchanged = run_job("train", ["--run-key", "run-b"], echo=False)
+    assert unchanged["skipped"] is True and unchanged["champion_version"] == "1"
+    assert unchanged["reason"].startswith("unchanged snapshot: as_of=2017-03-31")
+    assert _versions() == [1]  # the champion's own snapshot: nothing new, nothing trained
+    second = run_job("train", ["--run-key", "run-b", "--force"], echo=False)
     assert second["version"] == "2" and _versions() == [1, 2]
     gated = run_job("evaluate", ["--quiet", "--challenger-version", "2"], echo=False)
     # Same data, same seed: an equivalent model, so the incumbent keeps the title.

@@ -18,6 +18,7 @@ from support import serve_in_thread
 
 from attrition_mlops.data import contract, inference_log
 from attrition_mlops.data.dataset import load_snapshot
+from attrition_mlops.data.snapshots import load_snapshot_partition
 from attrition_mlops.data.validation import validate_frame
 from attrition_mlops.monitoring.window import read_window
 from attrition_mlops.serving.app import create_app
@@ -370,6 +371,22 @@ def test_cli_snapshot_is_a_valid_labelled_data_set(tmp_path, real, capsys):
     assert label["attrition_yes"] == summary["attrition_yes"] == loaded.label_counts["Yes"]
     assert main([*argv, "--output", str(tmp_path / "hr.csv")]) == 2
     assert "simulated" in capsys.readouterr().err and not (tmp_path / "hr.csv").exists()
+
+
+def test_cli_snapshot_can_go_straight_into_a_dated_partition(state_dir, real, capsys):
+    argv = ["snapshot", "--scenario", "overtime_surge", "--rows", "600", "--seed", "4"]
+    assert main([*argv, "--as-of", "2026-12-01"]) == 0
+    stored = json.loads(capsys.readouterr().out)
+    assert stored["is_simulated"] is True and stored["added"] is True
+    assert stored["source"].startswith("SIMULATED labelled snapshot (scenario=overtime_surge, ")
+    assert stored["as_of"] == "2026-12-01" and stored["rows"] == 600
+    loaded = load_snapshot_partition(date(2026, 12, 1), state_dir / "snapshots")
+    expected = simulate_labelled_snapshot(real, 600, scenario="overtime_surge", seed=4)
+    pd.testing.assert_frame_equal(loaded.snapshot.frame, expected, check_dtype=False)
+    assert main([*argv, "--as-of", "2026-12-01"]) == 0  # the same simulation again: a no-op
+    assert json.loads(capsys.readouterr().out)["added"] is False
+    assert main([*argv[:-1], "5", "--as-of", "2026-12-01"]) == 2  # other rows: immutable
+    assert "already exists" in capsys.readouterr().err
 
 
 @pytest.mark.integration  # starts a subprocess

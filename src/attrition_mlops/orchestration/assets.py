@@ -12,6 +12,14 @@ CHAMPION = Asset(
 )
 """Updated by attrition_training only when a challenger was promoted; schedules deployment."""
 
+LABELLED_SNAPSHOT = Asset(
+    name="attrition_labelled_snapshot",
+    uri="attrition://data/employee_attrition/labelled_snapshot",
+    group="data",
+)
+"""Updated by attrition_snapshot_intake when a new labelled snapshot was stored; schedules
+retraining (an identical re-delivery stores nothing and updates nothing)."""
+
 PREDICTIONS = Asset(
     name="attrition_predictions",
     uri="attrition://predictions/employee_attrition",

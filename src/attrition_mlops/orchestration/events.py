@@ -49,6 +49,16 @@ def record_promotion(
     return promoted
 
 
+def record_snapshot(added: dict[str, Any], snapshot_event: Any) -> dict[str, Any]:
+    """Update the labelled-snapshot Asset (which schedules retraining) for a stored snapshot."""
+    snapshot_event.extra = {k: added[k] for k in ("as_of", "sha256", "rows", "positives", "source")}
+    print(
+        f"labelled snapshot as_of={added['as_of']} stored ({added['rows']} rows, "
+        f"{added['positives']} positives, source {added['source']!r}): retraining is scheduled"
+    )
+    return dict(snapshot_event.extra)
+
+
 def record_drift(
     summary: dict[str, Any],
     drift_event: Any,

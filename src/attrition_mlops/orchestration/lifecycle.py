@@ -132,6 +132,8 @@ def lifecycle(today: date) -> dict[str, Any]:
         "training_queued_by": queued,
         "drift_alerts": len(drift_alerts),
         "retrain_promoted": retrain["tasks"]["promote_champion"] == "success",
+        # skipped: the drift alarm brought no new labelled snapshot, so nothing was retrained
+        "retrain_training": retrain["tasks"]["train_challenger"],
     }
 
 
@@ -148,7 +150,8 @@ def summary(outcome: dict[str, Any]) -> None:
 {serving.base_url("production")}
     quiet night: signal_drift {outcome["quiet_signal"]} (no alarm)
     drifted traffic: signal_drift {outcome["drift_signal"]}, {outcome["drift_alerts"]} alert(s)
-    retraining scheduled by {outcome["training_queued_by"]}; its gate promoted: \
+    retraining scheduled by {outcome["training_queued_by"]}: train_challenger \
+{outcome["retrain_training"]} (skipped = unchanged snapshot), promoted: \
 {outcome["retrain_promoted"]}
 
     Where to look

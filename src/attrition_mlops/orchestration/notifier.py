@@ -36,6 +36,9 @@ from attrition_mlops.alerts import (
 # with the anchor ``error-<classname>``, so the alert can link straight to it.
 RUNBOOK_ERRORS = (
     "DataValidationError",
+    "SnapshotConflictError",
+    "SnapshotIntegrityError",
+    "SnapshotError",
     "HoldoutError",
     "EvaluationError",
     "ConcurrentAliasMoveError",

@@ -8,6 +8,11 @@
   ``spark_python_task`` on a job cluster;
 - ``ATTRITION_TARGET=local``: as a child process of the worker.
 
+A job whose result says ``"skipped": true`` had nothing to do (training on the snapshot the
+champion was trained on, re-adding an identical snapshot): the task ends *skipped* with the job's
+reason, so its downstream tasks (the gate, an Asset event) are skipped too; the result stays
+readable as the XCom ``job_result``.
+
 The target is read when the task runs, never when the DAG file is parsed, so DAG files do not
 branch on it. The provider is imported only in ``execute`` as well: importing it costs ~2 s,
 which would blow the DAG files' parse budget.
@@ -30,6 +35,9 @@ from attrition_mlops.orchestration.links import (
     ModelVersionLink,
     push_links,
 )
+
+#: The XCom key holding a skipped job's result (a successful job's result is the return value).
+JOB_RESULT_KEY = "job_result"
 
 
 class PipelineJobOperator(BaseOperator):
@@ -92,7 +100,7 @@ class PipelineJobOperator(BaseOperator):
 
         result = local.run_job(self.job, args, env=env, on_start=started)
         push_links(context, result)
-        return result
+        return _skip_if_nothing_done(context, self.job, result)
 
     # -- azure target ---------------------------------------------------------------------------
     def databricks_operator(self, context: Any) -> Any:
@@ -126,7 +134,16 @@ class PipelineJobOperator(BaseOperator):
         run = hook.get_run(operator.run_id)
         result = result_from_run_output(hook.get_run_output(task_run_id(run)))
         push_links(context, result, databricks=True)
+        return _skip_if_nothing_done(context, self.job, result)
+
+
+def _skip_if_nothing_done(context: Any, job: str, result: dict[str, Any]) -> dict[str, Any]:
+    if not result.get("skipped"):
         return result
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    context["ti"].xcom_push(key=JOB_RESULT_KEY, value=result)
+    raise AirflowSkipException(f"{job}: {result.get('reason') or 'nothing to do'}")
 
 
 def _jobs_dir_next_to(dag_file: str) -> Path:

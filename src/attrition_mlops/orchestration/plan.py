@@ -15,14 +15,29 @@ def run_key(dag_id: str, run_id: str) -> str:
 
 
 def training_args(
-    workflow: WorkflowSettings, *, key: str, snapshot: str | None = None
+    workflow: WorkflowSettings,
+    *,
+    key: str,
+    snapshot: str | None = None,
+    snapshot_as_of: str | None = None,
 ) -> dict[str, list[str]]:
+    """A named labelled snapshot (``snapshot_as_of``), else a file (the ``snapshot`` param or
+    setting), else the jobs take the latest labelled snapshot."""
     data = snapshot or workflow.snapshot
-    data_args = ["--data", data] if data else []
+    if snapshot_as_of:
+        data_args = ["--snapshot-as-of", date.fromisoformat(snapshot_as_of).isoformat()]
+    else:
+        data_args = ["--data", data] if data else []
     train = [*data_args, "--run-key", key]
     if workflow.n_trials:
         train += ["--n-trials", str(workflow.n_trials)]
     return {"validate": data_args, "train": train}
+
+
+def snapshot_args(file: str, as_of: str, source: str | None = None) -> list[str]:
+    """The add_snapshot job's arguments; a malformed date fails here, before any job starts."""
+    args = [file, "--as-of", date.fromisoformat(as_of).isoformat()]
+    return args + (["--source", source] if source else [])
 
 
 def evaluate_args(train_result: dict[str, Any]) -> list[str]:

@@ -23,23 +23,29 @@ def _step(title: str) -> None:
 
 def run_demo(n_trials: int | None = None) -> int:
     settings = get_settings()
-    _step("1/4 validate the data snapshot (real IBM HR attrition data, bundled)")
+    _step("1/4 validate the data snapshot (the latest labelled snapshot; first: bundled IBM HR)")
     snap = run_job("validate_data")
-    print(f"{snap['rows']} rows, labels {snap['label_counts']}, sha256 {snap['sha256'][:12]}…")
+    print(
+        f"as_of {snap['snapshot_as_of']}: {snap['rows']} rows, labels {snap['label_counts']}, "
+        f"sha256 {snap['sha256'][:12]}…"
+    )
 
     _step("2/4 train a challenger (Optuna over model families, CV on the train part only)")
     args = ["--run-key", new_run_key("demo")]
     if n_trials:
         args += ["--n-trials", str(n_trials)]
     trained = run_job("train", args)
-    print(
-        f"registered {trained['model_name']} v{trained['version']} as '{registry.CHALLENGER}': "
-        f"{trained['family']}, CV AUC {trained['cv_auc']:.4f}, "
-        f"holdout AUC {trained['holdout_auc']:.4f}"
-    )
-
-    _step("3/4 champion vs challenger on the frozen holdout")
-    report = run_job("evaluate", ["--challenger-version", trained["version"]])
+    if trained.get("skipped"):
+        print(f"training skipped: {trained['reason']}")
+        report = {"decision": "not run", "reason": "training skipped: unchanged snapshot"}
+    else:
+        print(
+            f"registered {trained['model_name']} v{trained['version']} as "
+            f"'{registry.CHALLENGER}': {trained['family']}, CV AUC {trained['cv_auc']:.4f}, "
+            f"holdout AUC {trained['holdout_auc']:.4f}"
+        )
+        _step("3/4 champion vs challenger on the frozen holdout")
+        report = run_job("evaluate", ["--challenger-version", trained["version"]])
 
     _step("4/4 batch scoring with the champion (today's partition; a rerun replaces it)")
     scored = run_job("score", ["--input", str(bundled_dataset_path()), "--no-progress"])

@@ -1,10 +1,11 @@
 """What every job entrypoint in ``jobs/`` shares: logging, the JSON result, clean failures.
 
 A job prints its result as one JSON line on stdout (and to ``--output-json`` when given) so a
-DAG task can pass it on as a small XCom. Failures the operator can act on (invalid data, no
-holdout, a lost promotion race, nothing to roll back, an output partition another run is
-writing, an unreachable MLflow server) exit 2 with one clear message on stderr; anything else is a
-bug and keeps its traceback.
+DAG task can pass it on as a small XCom. A result with ``"skipped": true`` (and a ``reason``) means
+there was nothing to do; the DAG's task shows as skipped. Failures the operator can act on
+(invalid data, a missing, conflicting or modified snapshot, no holdout, a lost promotion race,
+nothing to roll back, an output partition another run is writing, an unreachable MLflow server)
+exit 2 with one clear message on stderr; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EXIT_EXPECTED_FAILURE = 2
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
+    from attrition_mlops.data.snapshots import SnapshotError
     from attrition_mlops.data.split import HoldoutError
     from attrition_mlops.data.validation import DataValidationError
     from attrition_mlops.gate.evaluate import EvaluationError
@@ -37,6 +39,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 
     return (
         DataValidationError,
+        SnapshotError,
         HoldoutError,
         EvaluationError,
         ConcurrentAliasMoveError,

@@ -67,8 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     traffic.set_defaults(command=_cmd_traffic)
     snapshot = sub.add_parser("snapshot", help="a labelled 35-column CSV for retraining demos")
     _common(snapshot, "--rows")
-    snapshot.add_argument("--output", type=Path, required=True, help="a .csv whose name "
-                          "contains 'simulated'")  # fmt: skip
+    into = snapshot.add_mutually_exclusive_group(required=True)
+    into.add_argument("--output", type=Path, help="a .csv whose name contains 'simulated'")
+    into.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                      help="store it as the labelled snapshot of that date")  # fmt: skip
     snapshot.set_defaults(command=_cmd_snapshot)
     _outcomes_parser(sub)
     return parser
@@ -159,6 +161,8 @@ def _cmd_outcomes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> dict[str, Any]:
+    if args.as_of:
+        return _snapshot_partition(args)
     if SIMULATED not in args.output.name.lower() or args.output.suffix != ".csv":
         raise ValueError(
             f"--output {args.output.name!r}: use a .csv whose name contains '{SIMULATED}', so "
@@ -172,3 +176,18 @@ def _cmd_snapshot(args: argparse.Namespace) -> dict[str, Any]:
              "attrition_yes": int(frame[contract.LABEL].eq("Yes").sum())}  # fmt: skip
     sidecar.write_text(json.dumps(label, indent=1) + "\n")
     return {"file": str(args.output), "label_file": str(sidecar), **label}
+
+
+def _snapshot_partition(args: argparse.Namespace) -> dict[str, Any]:
+    """Straight into the labelled-snapshot store, its source saying SIMULATED and how."""
+    from attrition_mlops.data.snapshots import SnapshotError, add_snapshot
+    from attrition_mlops.settings import get_settings
+
+    frame = simulate_labelled_snapshot(_base(args), args.n, **_simulation_kwargs(args))
+    how = ", ".join(f"{k}={v}" for k, v in frame.attrs["simulation"].items())
+    source = f"{SIMULATED.upper()} labelled snapshot ({how})"
+    try:
+        added = add_snapshot(frame, args.as_of, source=source, root=get_settings().snapshot_dir)
+    except SnapshotError as err:  # e.g. the date holds other rows: exit 2 like any bad input
+        raise ValueError(str(err)) from err
+    return {"is_simulated": True, **added.to_dict()}

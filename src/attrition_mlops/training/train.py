@@ -5,6 +5,8 @@ frozen holdout; the holdout AUC is computed once for the final model and only re
 trial is a nested MLflow run under the training run. A ``run_key`` (the Airflow run, or any
 caller-chosen id) makes the job idempotent: a retry of the same key returns the version the
 first attempt registered, or registers the model the first attempt logged, never a duplicate.
+The run records its snapshot as its input, and a snapshot the champion was trained on is not
+trained again (``lineage``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from attrition_mlops import registry
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import Snapshot, labels
+from attrition_mlops.data.snapshots import SnapshotManifest
 from attrition_mlops.data.split import split_snapshot
 from attrition_mlops.model.features import build_classifier, suggest_params
 from attrition_mlops.model.outliers import calibrate_outlier_detector
@@ -34,6 +37,13 @@ from attrition_mlops.model.predictor import AttritionPredictor, AttritionPyfunc,
 from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import actor, configure_mlflow, git_commit
 from attrition_mlops.settings import PipelineSettings, TrainingSettings
+from attrition_mlops.training.lineage import (
+    SNAPSHOT_TAGS,
+    TrainingSkipped,
+    log_snapshot_input,
+    snapshot_tags,
+    unchanged_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,8 @@ class TrainResult:
     holdout_auc: float
     holdout_sha256: str
     data_sha256: str
+    snapshot_as_of: str | None = None
+    skipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,22 +146,40 @@ def _result_from_version(version, run_key: str, reused: bool) -> TrainResult:
         holdout_auc=float(t["holdout_auc"]),
         holdout_sha256=t["holdout_sha256"],
         data_sha256=t["data_sha256"],
+        snapshot_as_of=t.get("snapshot_as_of"),
     )
 
 
 def train_model(
-    snapshot: Snapshot, *, run_key: str, settings: PipelineSettings, cfg: TrainingSettings
-) -> TrainResult:
-    """Train, log and register a challenger for ``snapshot`` (idempotent per ``run_key``)."""
+    snapshot: Snapshot,
+    *,
+    run_key: str,
+    settings: PipelineSettings,
+    cfg: TrainingSettings,
+    manifest: SnapshotManifest | None = None,
+    force: bool = False,
+) -> TrainResult | TrainingSkipped:
+    """Train, log and register a challenger for ``snapshot`` (idempotent per ``run_key``).
+
+    ``manifest`` names the labelled snapshot partition the rows came from (lineage). Unless
+    ``force``, a snapshot the champion was trained on is skipped (a TrainingSkipped result).
+    """
     configure_mlflow(settings)
     name = settings.model_name
     version = registry.find_version_by_run_key(name, run_key)
     reused = version is not None
     if version is None:
-        run = _finished_run_with_model(run_key) or _train_run(snapshot, run_key, settings, cfg)
+        run = _finished_run_with_model(run_key)
+        if run is None:
+            skipped = None if force else unchanged_snapshot(name, snapshot, manifest)
+            if skipped is not None:
+                return skipped
+            run = _train_run(snapshot, run_key, settings, cfg, manifest)
+        tags = {k: run.data.tags[k] for k in _VERSION_TAGS}
+        tags |= {k: run.data.tags[k] for k in SNAPSHOT_TAGS if k in run.data.tags}  # --data: none
         version, _ = registry.register_version(
             run.data.tags["model_uri"], name, run_key=run_key,
-            tags={k: run.data.tags[k] for k in _VERSION_TAGS} | {"run_id": run.info.run_id},
+            tags=tags | {"run_id": run.info.run_id},
         )  # fmt: skip
     else:
         log.info("run key %s already registered version %s: reusing it", run_key, version.version)
@@ -168,14 +198,14 @@ _VERSION_TAGS = (
 )  # fmt: skip
 
 
-def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg):
+def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg, manifest):
     train, holdout, meta = split_snapshot(
         snapshot.frame, settings.holdout_dir,
         fraction=cfg.holdout_fraction, seed=cfg.seed, source_sha256=snapshot.sha256,
     )  # fmt: skip
     tags = {
         registry.RUN_KEY_TAG: run_key,
-        "data_sha256": snapshot.sha256,
+        **snapshot_tags(snapshot, manifest),
         "holdout_sha256": meta.sha256,
         "git_commit": git_commit(),
     }
@@ -183,6 +213,7 @@ def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg
         mlflow.start_run(run_name=f"train-{run_key}", tags=tags) as run,
         threadpool_limits(cfg.threads),
     ):
+        log_snapshot_input(snapshot, manifest)
         mlflow.log_params({"n_train": len(train), "n_holdout": len(holdout), **_cfg_params(cfg)})
         study = search_hyperparameters(train, cfg)
         family, params, predictor = _fit_final(train, study, cfg)
