@@ -59,13 +59,14 @@ def attrition_drift_monitoring():
 
     @task(outlets=[DRIFT])
     def signal_drift(summary: dict, outlet_events=None, ti=None) -> dict:
-        from attrition_mlops.orchestration import events
+        from attrition_mlops.orchestration import events, incidents
         from attrition_mlops.orchestration.links import MLFLOW_RUN_KEY
 
         links = events.drift_links(
             summary, ti.xcom_pull(task_ids="check_drift", key=MLFLOW_RUN_KEY)
         )
-        return events.record_drift(summary, outlet_events[DRIFT], links, ti=ti)
+        data = incidents.latest_labelled_data()  # a new snapshot re-requests retraining
+        return events.record_drift(summary, outlet_events[DRIFT], links, ti=ti, labelled_data=data)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def purge_expired_logs(logical_date=None, dag_run=None) -> list[str]:

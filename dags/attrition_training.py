@@ -19,7 +19,8 @@ file named by `snapshot`) and let the statistical gate decide whether it replace
   which schedules `attrition_deployment`, and sends the `champion_promoted` alert (links to this
   run, the evaluation's MLflow run and the new version); otherwise it is *skipped* and says why.
 
-Runs weekly (Monday 03:00 UTC), on demand, and whenever `attrition_drift` or
+Runs weekly (Monday 03:00 UTC), on demand, and whenever `attrition_drift`,
+`attrition_performance` (degraded performance opened an incident) or
 `attrition_labelled_snapshot` (a new labelled snapshot was stored) is updated. One run at a
 time, so two evaluations never race for the champion alias. Runbook: `docs/runbook.md`.
 """
@@ -30,7 +31,7 @@ from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from attrition_mlops.orchestration.assets import CHAMPION, DRIFT, LABELLED_SNAPSHOT
+from attrition_mlops.orchestration.assets import CHAMPION, DRIFT, LABELLED_SNAPSHOT, PERFORMANCE
 from attrition_mlops.orchestration.defaults import default_args
 from attrition_mlops.orchestration.operators import PipelineJobOperator
 
@@ -38,7 +39,7 @@ from attrition_mlops.orchestration.operators import PipelineJobOperator
 @dag(
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
-        assets=DRIFT | LABELLED_SNAPSHOT,
+        assets=DRIFT | LABELLED_SNAPSHOT | PERFORMANCE,
     ),
     catchup=False,
     max_active_runs=1,

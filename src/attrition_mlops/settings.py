@@ -129,6 +129,25 @@ class DriftSettings(BaseSettings):
     seed: int = 0
 
 
+class PerformanceSettings(BaseSettings):
+    """Model performance from outcomes (ATTRITION_PERFORMANCE_*): docs/performance.md."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTRITION_PERFORMANCE_", extra="ignore")
+
+    outcomes_dir: Path | None = Field(None, description="default: <state_dir>/outcomes")
+    horizon: str = Field("12m", pattern=r"^[1-9][0-9]{0,3}[md]$")
+    # performance_degraded: the realized AUC's upper CI bound below this floor ...
+    min_auc: float = Field(0.70, gt=0.5, lt=1.0)
+    # ... or the expected calibration error above this limit.
+    max_ece: float = Field(0.10, gt=0, lt=1)
+    # A cohort is judged only with this many matured labels (and leavers) behind it.
+    min_labelled: int = Field(200, ge=20)
+    min_positives: int = Field(20, ge=5)
+    n_boot: int = Field(1000, ge=100)
+    estimate_samples: int = Field(500, ge=100)
+    seed: int = 0
+
+
 class WorkflowSettings(BaseSettings):
     """What the Airflow DAGs read and write, on either target (ATTRITION_WORKFLOW_*)."""
 
@@ -210,3 +229,8 @@ def get_workflow_settings() -> WorkflowSettings:
 @lru_cache
 def get_databricks_settings() -> DatabricksSettings:
     return DatabricksSettings()
+
+
+@lru_cache
+def get_performance_settings() -> PerformanceSettings:
+    return PerformanceSettings()

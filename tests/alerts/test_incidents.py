@@ -313,3 +313,14 @@ def test_a_summary_without_a_window_is_refused_not_dated_today():
         ("MonthlyIncome",),
         "sha",
     )
+
+
+def test_the_newest_labelled_snapshot_names_the_labelled_data(state_dir):
+    from attrition_mlops.data.snapshots import ensure_bundled_snapshot
+    from attrition_mlops.orchestration.incidents import latest_labelled_data
+    from attrition_mlops.settings import get_settings
+
+    assert latest_labelled_data() is None  # no snapshot stored yet
+    ensure_bundled_snapshot(get_settings().snapshot_dir)
+    first = latest_labelled_data()
+    assert first is not None and len(first) == 64

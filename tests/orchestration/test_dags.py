@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from support import REPO
 
-from attrition_mlops.orchestration.assets import CHAMPION, DRIFT, LABELLED_SNAPSHOT
+from attrition_mlops.orchestration.assets import (
+    CHAMPION,
+    DRIFT,
+    LABELLED_SNAPSHOT,
+    OUTCOMES,
+    PERFORMANCE,
+)
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 DAG_IDS = {
@@ -23,6 +29,8 @@ DAG_IDS = {
     "attrition_batch_scoring",
     "attrition_drift_monitoring",
     "attrition_snapshot_intake",
+    "attrition_outcomes_intake",
+    "attrition_performance_monitoring",
 }
 HEAVY = ("pandas", "sklearn", "scipy", "mlflow", "numpy", "pyarrow", "matplotlib", "optuna")
 
@@ -191,8 +199,8 @@ def test_training_graph(dagbag):
     }
     outlets = {t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}
     assert outlets == {"promote_champion": ["attrition_champion"]}
-    # weekly, on demand, on the drift Asset and on a new labelled snapshot
-    assert dag.timetable.asset_condition == DRIFT | LABELLED_SNAPSHOT
+    # weekly, on demand, on the drift Asset, on degraded performance, on a new labelled snapshot
+    assert dag.timetable.asset_condition == DRIFT | LABELLED_SNAPSHOT | PERFORMANCE
     assert dag.timetable.timetable.expression == "0 3 * * 1"
     assert set(dag.params) == {"snapshot", "snapshot_as_of"}
 
@@ -208,6 +216,28 @@ def test_snapshot_intake_graph(dagbag):
     assert dag.get_task("add_snapshot").job == "add_snapshot"
     assert type(dag.timetable).__name__ == "NullTimetable"  # on demand, with a file and its date
     assert {"file", "as_of", "source"} == set(dag.params)
+
+
+def test_outcomes_and_performance_graphs(dagbag):
+    intake = dagbag.dags["attrition_outcomes_intake"]
+    assert _edges(intake) == {
+        ("plan_outcomes", "add_outcomes"),
+        ("add_outcomes", "announce_outcomes"),
+    }
+    assert [a.name for a in intake.get_task("announce_outcomes").outlets] == ["attrition_outcomes"]
+    assert intake.get_task("add_outcomes").job == "add_outcomes"
+    assert {"file", "arrived", "simulated"} == set(intake.params)
+    check = dagbag.dags["attrition_performance_monitoring"]
+    assert _edges(check) == {
+        ("plan_performance", "check_performance"),
+        ("check_performance", "signal_performance"),
+    }
+    assert check.get_task("check_performance").job == "performance"
+    outlets = [a.name for a in check.get_task("signal_performance").outlets]
+    assert outlets == ["attrition_performance"]
+    # when outcomes arrive, and nightly for the label-free estimate
+    assert check.timetable.asset_condition == OUTCOMES
+    assert check.timetable.timetable.expression == "30 2 * * *"
 
 
 def test_deployment_graph(dagbag):

@@ -15,6 +15,8 @@ Event = Literal[
     "dag_failed",
     "drift_confirmed",
     "drift_insufficient_data",
+    "performance_degraded",
+    "performance_estimate_dropped",
     "incident_digest",
     "incident_resolved",
     "champion_promoted",
@@ -52,6 +54,18 @@ EVENTS: dict[str, EventSpec] = {
         "Too little traffic for a drift check",
         "The drift window held too few requests to test: check that traffic and the "
         "inference-log export are flowing.",
+    ),
+    "performance_degraded": EventSpec(
+        "warning",
+        "Model performance degraded",
+        "Matured outcomes show the serving model below its AUC floor or badly calibrated: "
+        "open the performance report and decide between retraining and a rollback.",
+    ),
+    "performance_estimate_dropped": EventSpec(
+        "info",
+        "Estimated performance dropped",
+        "The label-free AUC estimate of the latest cohort fell by more than its interval: "
+        "check the drift report; outcomes will confirm or clear it.",
     ),
     "incident_digest": EventSpec(
         "info",

@@ -33,3 +33,19 @@ DRIFT = Asset(
     group="monitoring",
 )
 """Updated by attrition_drift_monitoring when drift is confirmed; schedules retraining."""
+
+OUTCOMES = Asset(
+    name="attrition_outcomes",
+    uri="attrition://data/employee_attrition/outcomes",
+    group="data",
+)
+"""Updated by attrition_outcomes_intake when a delivery of realized outcomes was stored;
+schedules attrition_performance_monitoring."""
+
+PERFORMANCE = Asset(
+    name="attrition_performance",
+    uri="attrition://monitoring/employee_attrition/performance",
+    group="monitoring",
+)
+"""Updated by attrition_performance_monitoring when degraded performance opens (or changes) an
+incident; schedules retraining."""

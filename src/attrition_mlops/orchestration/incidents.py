@@ -35,6 +35,21 @@ def window_day(summary: dict[str, Any]) -> date:
     return date.fromisoformat(str(window[-1]))
 
 
+def latest_labelled_data() -> str | None:
+    """The newest stored labelled snapshot's sha256: what "new labelled data arrived" compares.
+
+    None when no snapshot is stored yet, or the store cannot be read (then the incident simply
+    does not re-request retraining on data; the drift signal itself is unaffected)."""
+    from attrition_mlops.data.snapshots import list_snapshots
+    from attrition_mlops.settings import get_settings
+
+    try:
+        manifests = list_snapshots(get_settings().snapshot_dir)
+    except (OSError, ValueError):
+        return None
+    return manifests[-1].sha256 if manifests else None
+
+
 def drift_observations(
     summary: dict[str, Any], labelled_data: str | None = None
 ) -> list[Observation]:
@@ -60,6 +75,23 @@ def drift_observations(
             )
         )
     return found
+
+
+def performance_observations(summary: dict[str, Any]) -> list[Observation]:
+    """One observation per model version the performance job judged (signal ``performance``;
+    the "features" of its incident are the failed rules: ``auc``, ``calibration``)."""
+    day = date.fromisoformat(str(summary["as_of"]))
+    statuses: dict[str, Status] = {"degraded": "confirmed", "ok": "clear"}
+    return [
+        Observation(
+            model_version=str(version),
+            signal="performance",
+            status=statuses.get(str(verdict.get("status")), "unknown"),
+            day=day,
+            features=tuple(verdict.get("reasons") or ()),
+        )
+        for version, verdict in sorted(summary.get("versions", {}).items())
+    ]
 
 
 def track(observations: list[Observation]) -> list[tuple[Observation, Step]]:

@@ -40,6 +40,16 @@ def snapshot_args(file: str, as_of: str, source: str | None = None) -> list[str]
     return args + (["--source", source] if source else [])
 
 
+def outcomes_args(file: str, arrived: str | None, simulated: bool = False) -> list[str]:
+    """The add_outcomes job's arguments; a malformed date fails here, before any job starts."""
+    args = [file] + (["--arrived", date.fromisoformat(arrived).isoformat()] if arrived else [])
+    return args + (["--simulated"] if simulated else [])
+
+
+def performance_args(as_of: date) -> list[str]:
+    return ["--as-of", as_of.isoformat(), "--log-to-mlflow"]
+
+
 def evaluate_args(train_result: dict[str, Any]) -> list[str]:
     return ["--challenger-version", str(train_result["version"]), "--quiet"]
 

@@ -1,0 +1,60 @@
+"""Judge each model version on the outcomes that have arrived: realized AUC and calibration per
+monthly prediction cohort, and the label-free estimate for cohorts still waiting for outcomes.
+
+Runs unchanged as a Databricks ``spark_python_task`` and as a local process. Prints a JSON
+summary whose per-version ``status`` (``ok``, ``degraded``, ``insufficient_data``) and
+``estimate_dropped`` are the signals for the caller (the performance DAG alerts on them and
+tracks them as incidents). docs/performance.md explains the rules and the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from attrition_mlops.monitoring.performance_check import check_performance, log_performance_run
+from attrition_mlops.registry.tracking import configure_mlflow
+from attrition_mlops.runner.entrypoint import run_job
+from attrition_mlops.settings import get_performance_settings, get_scoring_settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="judge with what was known that day (default: today)",
+    )
+    parser.add_argument("--predictions", type=Path, help="default: <state>/predictions")
+    parser.add_argument("--outcomes", type=Path, help="default: <state>/outcomes")
+    parser.add_argument(
+        "--output", type=Path, help="report folder (default: <state>/performance/<as-of>)"
+    )
+    parser.add_argument(
+        "--log-to-mlflow", action="store_true", help="log the summary and report as an MLflow run"
+    )
+    parser.add_argument("--output-json", type=Path, help="also write the JSON summary here")
+    args = parser.parse_args(argv)
+
+    def work() -> dict:
+        settings, perf = get_settings(), get_performance_settings()
+        as_of = args.as_of or datetime.now(UTC).date()
+        predictions = args.predictions or (
+            get_scoring_settings().output_root or settings.state_dir / "predictions"
+        )
+        outcomes = args.outcomes or perf.outcomes_dir or settings.state_dir / "outcomes"
+        out = args.output or settings.state_dir / "performance" / as_of.isoformat()
+        summary = check_performance(Path(predictions), Path(outcomes), as_of, perf, out)
+        if args.log_to_mlflow:
+            configure_mlflow(settings)
+            summary.update(
+                log_performance_run(summary, out, settings.experiment_name + "-monitoring")
+            )
+        return summary
+
+    return run_job(work, args.output_json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
