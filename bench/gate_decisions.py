@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
+from sklearn.metrics import roc_auc_score
 
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import load_snapshot
@@ -80,6 +81,8 @@ def one_world(base, seed: int, args: argparse.Namespace, gate: GateSettings) -> 
         True: (sample(args.train_rows, SHIFT, 3), sample(args.window_rows, SHIFT, 4)),
         False: (sample(args.train_rows, "none", 5), sample(args.window_rows, "none", 6)),
     }
+    # The truth a window only samples: each world's population, to say which model IS better.
+    truth = {True: sample(args.truth_rows, SHIFT, 9), False: sample(args.truth_rows, "none", 10)}
     challengers = {
         "adapted": (True, lambda: _fit(worlds[True][0], seed + 1)),
         "equal": (False, lambda: _fit(worlds[False][0], seed + 1)),
@@ -127,7 +130,12 @@ def one_world(base, seed: int, args: argparse.Namespace, gate: GateSettings) -> 
             ).promote
             for w, g, m in VARIANTS
         }
+        _, y_truth = _xy(truth[shifted])
+        true_delta = roc_auc_score(y_truth, _scores(challenger, truth[shifted])) - roc_auc_score(
+            y_truth, _scores(champion, truth[shifted])
+        )
         out[name] = {
+            "true_delta_auc": float(true_delta),
             "frozen_only": frozen.promote,
             "window_rule": recent.promote,
             "window_rule_reason": recent.rule,
@@ -169,11 +177,19 @@ def summarise(trials: list[dict[str, Any]]) -> dict[str, Any]:
                 key: round(sum(r["variants"][key] for r in rows) / len(rows), 4)
                 for key in rows[0]["variants"]
             },
+            "median_true_delta_auc": float(np.median([r["true_delta_auc"] for r in rows])),
             "window_rule_refusals": {
                 rule: sum(r["window_rule_reason"] == rule for r in rows if not r["window_rule"])
                 for rule in sorted({r["window_rule_reason"] for r in rows})
             },
         }
+    worse = [t[name] for t in trials for name in CONDITIONS if t[name]["true_delta_auc"] < 0]
+    summary["truly_worse_any_condition"] = {
+        "what": "every challenger whose AUC on the world's population is below the champion's",
+        "window_rule": _rate(sum(r["window_rule"] for r in worse), len(worse)),
+        "frozen_only": _rate(sum(r["frozen_only"] for r in worse), len(worse)),
+        "target_window_rule": "<= 0.01",
+    }
     return summary
 
 
@@ -182,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worlds", type=int, default=500, help="simulated worlds (trials)")
     parser.add_argument("--train-rows", type=int, default=1200)
     parser.add_argument("--holdout-rows", type=int, default=300, help="frozen holdout size")
-    parser.add_argument("--window-rows", type=int, default=400, help="recent window size")
+    parser.add_argument("--window-rows", type=int, default=600, help="recent window size")
+    parser.add_argument(
+        "--truth-rows", type=int, default=5000, help="population sample that says which is better"
+    )
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--json-out", type=Path)
@@ -213,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_rows": args.train_rows,
             "holdout_rows": args.holdout_rows,
             "window_rows": args.window_rows,
+            "truth_rows": args.truth_rows,
         },
         "seconds": round(time.perf_counter() - started, 1),
         "conditions": summarise(trials),
