@@ -14,6 +14,8 @@ from attrition_mlops.data import contract
 
 POSITIVE_INDEX = contract.LABEL_VALUES.index(contract.POSITIVE_LABEL)
 NEGATIVE_INDEX = contract.LABEL_VALUES.index(contract.NEGATIVE_LABEL)
+if (NEGATIVE_INDEX, POSITIVE_INDEX) != (0, 1):  # the contract lists the negative label first
+    raise ImportError(f"LABEL_VALUES must be (negative, positive): {contract.LABEL_VALUES}")
 _LABELS = np.array(contract.LABEL_VALUES)
 
 
@@ -22,8 +24,8 @@ def label_index(probability: ArrayLike, threshold: float) -> np.ndarray:
 
     The positive label at or above the threshold, the other one below it (and for NaN).
     """
-    positive = np.asarray(probability) >= threshold
-    return np.where(positive, POSITIVE_INDEX, NEGATIVE_INDEX).astype(np.int8)
+    # Negative first in LABEL_VALUES: the 0/1 verdict is the index (one numpy pass, no where()).
+    return (np.asarray(probability) >= threshold).astype(np.int8)
 
 
 def labels(probability: ArrayLike, threshold: float) -> np.ndarray:
