@@ -68,7 +68,11 @@ class OutlierDetector:
         return self.pipeline.score_samples(frame)
 
     def is_outlier(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.score(frame) > self.threshold
+        return self.flags(self.score(frame))
+
+    def flags(self, score: np.ndarray) -> np.ndarray:
+        """Outlier flag per score (from any path: sklearn or compiled): above the threshold."""
+        return score > self.threshold
 
 
 def calibrate_outlier_detector(

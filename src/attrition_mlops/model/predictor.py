@@ -48,7 +48,7 @@ class AttritionPredictor:
             {
                 "probability": probability,
                 "label": labels(probability, self.threshold),
-                "is_outlier": score > self.detector.threshold,
+                "is_outlier": self.detector.flags(score),
                 "outlier_score": score,
             },
             index=frame.index,

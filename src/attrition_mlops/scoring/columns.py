@@ -274,7 +274,7 @@ class BatchModel:
             probability, score = self.predictor.scores(columns.to_frame())
         else:
             probability, score = self._compiled.predict(columns)
-        return probability, score > self.predictor.detector.threshold
+        return probability, self.predictor.detector.flags(score)
 
     def _self_check(self, sample: Columns) -> None:
         reference = self.predictor.scores(sample.to_frame())

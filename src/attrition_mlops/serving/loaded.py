@@ -85,7 +85,7 @@ class LoadedModel:
             probability, score = self.compiled.predict(RecordBatch(records))
         else:
             probability, score = self.predict_sklearn(records)
-        is_outlier = score > self.predictor.detector.threshold
+        is_outlier = self.predictor.detector.flags(score)
         return Scored(probability, is_outlier, self.predictor.threshold)
 
     def predict_sklearn(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
