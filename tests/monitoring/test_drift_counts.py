@@ -13,11 +13,11 @@ import pytest
 from scipy import stats
 
 from attrition_mlops.data import contract
-from attrition_mlops.monitoring.drift import (
+from attrition_mlops.monitoring.two_sample import (
     KS_EXACT_MAX_N,
     Sample,
-    _quantile_bin_shares,
     ks_two_sample,
+    quantile_bin_shares,
 )
 
 NUMERIC = [f.name for f in contract.FEATURES if f.kind == "numeric" and f.role == "model"]
@@ -64,7 +64,7 @@ def test_wasserstein_and_psi_bins_equal_the_raw_computation(snapshot):
         sample = Sample.of(current)
         weighted = stats.wasserstein_distance(reference, sample.values, v_weights=sample.counts)
         assert weighted == pytest.approx(stats.wasserstein_distance(reference, current), rel=1e-10)
-        ref_share, cur_share = _quantile_bin_shares(reference, sample, 10)
+        ref_share, cur_share = quantile_bin_shares(reference, sample, 10)
         edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)[1:-1]))
         raw = np.bincount(np.searchsorted(edges, current, side="right"), minlength=edges.size + 1)
         assert np.array_equal(cur_share, raw / current.size)

@@ -128,8 +128,9 @@ FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 
 LABEL = "Attrition"
 POSITIVE_LABEL = "Yes"
-#: Negative first, so a 0/1 prediction indexes its label.
-LABEL_VALUES = ("No", POSITIVE_LABEL)
+NEGATIVE_LABEL = "No"
+#: Negative first, so a 0/1 prediction indexes its label (``model.labels.label_index``).
+LABEL_VALUES = (NEGATIVE_LABEL, POSITIVE_LABEL)
 ID_COLUMN = "EmployeeNumber"
 
 #: The 34 fields a prediction request carries (the data set's columns minus the label).

@@ -8,11 +8,8 @@ The deployment DAG calls :func:`build_context`. It assembles a directory that ``
     model/  MLmodel, artifacts/, ... + model_card.json      (the registered version)
     build.json                                              (this build's record; not sent)
 
-The tag is content-addressed: ``v<version>-<12 hex>`` where the hex is a sha256 over every file
-of the context except ``build.json``, so the same inputs always give the same tag and any changed
-byte (model, code, lock, Dockerfile) gives a new one. The one thing left out of the hash is the
-model card's ``aliases`` list: it is a snapshot for humans that moves when the model is promoted,
-and a promotion must not turn the image that staging tested into a "different" one for production.
+The tag is content-addressed, ``v<version>-<12 hex>``: the same inputs always give the same tag,
+any changed byte a new one (:mod:`attrition_mlops.deploy.context_digest` says what is hashed).
 
 Only the ``local`` target lacks an engine; there :func:`maybe_docker_build` reports that the
 context was assembled without building and returns False.
@@ -21,7 +18,6 @@ context was assembled without building and returns False.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -37,16 +33,20 @@ from types import MappingProxyType
 from typing import Any
 
 from attrition_mlops import registry
+from attrition_mlops.deploy.context_digest import (
+    BUILD_RECORD,
+    CARD_FILE,
+    MODEL_DIR,
+    content_digest,
+    file_digests,
+    image_tag,
+)
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import PipelineSettings, get_settings
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = "model"
 DIST_DIR = "dist"
-CARD_FILE = "model_card.json"
-BUILD_RECORD = "build.json"
-DIGEST_HEX_CHARS = 12
 # AKS node pools are amd64; say so, so a build on an arm64 laptop does not ship the wrong arch.
 PLATFORM = "linux/amd64"
 PROJECT_DIR_ENV = "ATTRITION_PROJECT_DIR"
@@ -59,8 +59,6 @@ PROJECT_FILES = {
 }
 # Written by training on every registered version; an image without its provenance is refused.
 REQUIRED_TAGS = ("trained_at", "holdout_auc", "data_sha256", "git_commit")
-# Card fields that change without the model changing (see the module docstring).
-VOLATILE_CARD_FIELDS = ("aliases",)
 
 
 class BuildContextError(RuntimeError):
@@ -115,7 +113,7 @@ def build_context(
             shutil.copyfile(project / source, work / target)
         _normalise_permissions(work)
         inputs = file_digests(work)
-        tag = f"v{version}-{content_digest(inputs)[:DIGEST_HEX_CHARS]}"
+        tag = image_tag(version, inputs)
         ctx = BuildContext(out, f"{registry_image}:{tag}", tag, version, MappingProxyType(inputs))
         _write_build_record(work, ctx, model_name)
         if out.exists():
@@ -232,30 +230,6 @@ def _normalise_permissions(root: Path) -> None:
         os.chmod(directory, 0o755)
         for name in files:
             os.chmod(os.path.join(directory, name), 0o644)
-
-
-def file_digests(root: Path) -> dict[str, str]:
-    """sha256 per context file (relative POSIX path), in sorted path order; no ``build.json``."""
-    digests = {}
-    for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
-        relative = path.relative_to(root).as_posix()
-        if path.is_file() and relative != BUILD_RECORD:
-            digests[relative] = hashlib.sha256(_digest_bytes(path, relative)).hexdigest()
-    return digests
-
-
-def _digest_bytes(path: Path, relative: str) -> bytes:
-    data = path.read_bytes()
-    if relative == f"{MODEL_DIR}/{CARD_FILE}":
-        card = {k: v for k, v in json.loads(data).items() if k not in VOLATILE_CARD_FIELDS}
-        data = json.dumps(card, sort_keys=True).encode()
-    return data
-
-
-def content_digest(digests: Mapping[str, str]) -> str:
-    """One sha256 over ``<file sha256>  <path>`` lines in sorted path order (sha256sum style)."""
-    manifest = "".join(f"{digest}  {path}\n" for path, digest in sorted(digests.items()))
-    return hashlib.sha256(manifest.encode()).hexdigest()
 
 
 def _write_build_record(root: Path, ctx: BuildContext, model_name: str) -> None:

@@ -26,6 +26,7 @@ import httpx
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import load_snapshot
 from attrition_mlops.data.example import EXAMPLE_REQUEST
+from attrition_mlops.model.labels import labels
 
 SMOKE_RECORDS = 3  # the first rows of the bundled data set (both labels occur among them)
 PROBABILITY_TOLERANCE = 1e-9  # one record alone vs. in a batch: the same arithmetic
@@ -127,7 +128,7 @@ class _Smoke:
         probability, label = prediction["probability"], prediction.get("label")
         threshold = self.model.get("threshold")
         if threshold is not None:  # known only when /model answered
-            implied = "Yes" if probability >= threshold else "No"
+            implied = str(labels(probability, threshold))
             _expect(
                 label == implied, f"label {label!r}, but threshold {threshold} implies {implied}"
             )

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from attrition_mlops.data import contract
+from attrition_mlops.model.labels import labels
 from attrition_mlops.model.outliers import OutlierDetector
 
 PREDICTOR_FILE = "predictor.joblib"
@@ -37,14 +38,17 @@ class AttritionPredictor:
         """P(Attrition = Yes) per record."""
         return self.classifier.predict_proba(frame)[:, 1]
 
+    def scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(P(Attrition = Yes), outlier score) per record: the sklearn reference path."""
+        return self.predict_proba(frame), self.detector.score(frame)
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        probability = self.predict_proba(frame)
-        score = self.detector.score(frame)
+        probability, score = self.scores(frame)
         return pd.DataFrame(
             {
                 "probability": probability,
-                "label": np.where(probability >= self.threshold, "Yes", "No"),
-                "is_outlier": score > self.detector.threshold,
+                "label": labels(probability, self.threshold),
+                "is_outlier": self.detector.flags(score),
                 "outlier_score": score,
             },
             index=frame.index,

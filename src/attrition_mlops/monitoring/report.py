@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from attrition_mlops.data.inference_log import count_simulated
-from attrition_mlops.monitoring.drift import DriftResult, FeatureDrift, Sample
+from attrition_mlops.monitoring.drift import DriftResult, FeatureDrift
+from attrition_mlops.monitoring.two_sample import Sample
 
 SUMMARY_FILE = "drift_summary.json"
 HTML_FILE = "drift_report.html"

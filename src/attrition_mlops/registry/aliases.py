@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import mlflow
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -28,6 +27,7 @@ from attrition_mlops.registry.history import (
 )
 from attrition_mlops.registry.lock import registry_lock
 from attrition_mlops.registry.undo import Undo, repoint, tag_version
+from attrition_mlops.registry.versions import UnknownModelError, get_version
 from attrition_mlops.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 STAGING = "staging"
 PRODUCTION = "production"
-RUN_KEY_TAG = "run_key"
 
 
 class ConcurrentAliasMoveError(RuntimeError):
@@ -45,10 +44,6 @@ class ConcurrentAliasMoveError(RuntimeError):
 
 class RollbackError(RuntimeError):
     """There is nothing to roll back to."""
-
-
-class UnknownModelError(LookupError):
-    """A model URI names no registered version (a missing alias, a bad URI)."""
 
 
 @dataclass(frozen=True)
@@ -94,91 +89,9 @@ def resolve_model_uri(uri: str) -> tuple[str, str]:
     return name, version
 
 
-def load_reference_profile(name: str, version: str) -> dict:
-    """The training reference profile stored with a registered version (for drift)."""
-    import json
-
-    import mlflow
-
-    path = mlflow.artifacts.download_artifacts(
-        f"models:/{name}/{version}/artifacts/reference_profile.json"
-    )
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def find_reference_profile(name: str, version: str) -> dict | None:
-    """The reference profile of a registered version; None if the registry holds no such version.
-
-    Log lines name the version that served them; one the registry does not know (a typo, a
-    deleted version, another registry's number) is the caller's to count, not a crash. A model
-    name the registry does not know at all is a configuration error: ``UnknownModelError``.
-    """
-    client = MlflowClient()
-    try:
-        client.get_model_version(name, version)  # a stage name or "abc" is no version either
-    except MlflowException as exc:
-        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise
-        try:
-            client.get_registered_model(name)
-        except MlflowException as missing:
-            if missing.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise UnknownModelError(
-                    f"no registered model {name!r} (ATTRITION_MODEL_NAME): nothing to check "
-                    "the logs against"
-                ) from missing
-            raise
-        return None
-    return load_reference_profile(name, version)
-
-
-def get_version(name: str, version: str, client: MlflowClient | None = None) -> ModelVersion:
-    return (client or MlflowClient()).get_model_version(name, version)
-
-
-def find_version_by_run_key(name: str, run_key: str) -> ModelVersion | None:
-    """The version an earlier attempt of the same pipeline run registered, if any."""
-    client = MlflowClient()
-    try:
-        found = client.search_model_versions(
-            f"name = '{name}' and tags.{RUN_KEY_TAG} = '{run_key}'"
-        )
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    return min(found, key=lambda v: int(v.version)) if found else None
-
-
-def register_version(
-    model_uri: str, name: str, *, run_key: str, tags: dict[str, str]
-) -> tuple[ModelVersion, bool]:
-    """Register ``model_uri`` unless this run key already did; returns (version, created)."""
-    existing = find_version_by_run_key(name, run_key)
-    if existing is not None:
-        return existing, False
-    client = MlflowClient()
-    try:
-        client.create_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    created = client.create_model_version(
-        name, model_uri, tags={**tags, RUN_KEY_TAG: run_key}, run_id=tags.get("run_id")
-    )
-    return created, True
-
-
 def was_moved_to(name: str, version: str, alias: str) -> bool:
     """Whether ``alias`` was ever moved to ``version`` (its audit tag is there)."""
     return _tag(alias, "moved_at") in get_version(name, version).tags
-
-
-def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
-    client = MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, str(value))
 
 
 def _snapshot(client: MlflowClient, name: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from attrition_mlops.data import contract
 from attrition_mlops.data.files import write_parquet_atomic as _write_atomic
 from attrition_mlops.data.validation import DataValidationError, Problem
+from attrition_mlops.model.labels import label_index
 from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.scoring.columns import BatchModel, Columns, split_batch
 from attrition_mlops.scoring.csv_input import (
@@ -68,7 +68,7 @@ OUTPUT_SCHEMA = pa.schema([
     ("scored_at", _TEXT), ("run_date", _TEXT),
 ])  # fmt: skip
 OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
-_LABELS = pa.array(contract.LABEL_VALUES, _TEXT)  # index 1 = the positive label
+_LABELS = pa.array(contract.LABEL_VALUES, _TEXT)  # indexed by model.labels.label_index
 #: Dictionary-encode only the few-valued text columns: identifiers and probabilities are all
 #: distinct, and building a dictionary for them first costs time and space for nothing.
 _PART_OPTIONS = {"use_dictionary": [name for name in OUTPUT_COLUMNS if name in
@@ -128,7 +128,7 @@ def _score_batch(
 
 def _predictions(columns: Columns, model: BatchModel, meta: dict) -> pa.Table:
     probability, is_outlier = model.predict(columns)
-    label = _LABELS.take(pa.array((probability >= model.threshold).view(np.int8)))
+    label = _LABELS.take(pa.array(label_index(probability, model.threshold)))
     constant = [pa.repeat(pa.scalar(meta[name], _TEXT), columns.n) for name in OUTPUT_COLUMNS[4:]]
     return pa.Table.from_arrays(
         [pa.array(columns.ids), pa.array(probability), label, pa.array(is_outlier), *constant],

@@ -2,9 +2,10 @@
 
 The batch scorer's hot path. A record batch is checked column by column with Arrow and NumPy
 kernels (typed Parquet columns are compared as numbers, never turned into text), and the valid
-rows go through the serving fast path's compiled encoders (:mod:`attrition_mlops.model.compiled`)
-as whole columns, through their public ``encode_columns``: one-hot indicators set by one scatter
-per column instead of a Python loop per row.
+rows go through the compiled model runtime that serving uses too
+(:mod:`attrition_mlops.model.compiled`), fed whole columns through the encoders' public
+``encode_columns``: one-hot indicators set by one scatter per column instead of a Python loop
+per row.
 
 Two references keep it honest:
 
@@ -13,9 +14,9 @@ Two references keep it honest:
   it accepts is scored after all. A column type with no vectorised check here (booleans, dates,
   decimals) sends the whole batch through it. Tests hold both checks to the same verdicts on
   hostile input.
-- **The sklearn pipeline.** The compiled model is compared with it on the first rows it scores;
-  if they disagree, or the pipeline holds a step the compiler does not know, scoring stays on
-  sklearn for the whole run.
+- **The sklearn pipeline.** The compiled model is compared with it on the first rows it scores,
+  by the runtime's one agreement rule (``model.compiled.check``); if they disagree, or the
+  pipeline holds a step the compiler does not know, scoring stays on sklearn for the whole run.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ import pyarrow.compute as pc
 from attrition_mlops.data import contract
 from attrition_mlops.data.validation import WHOLE_NUMBER, split_valid_rows
 from attrition_mlops.model.compiled import (
-    CompiledClassifier,
     CompiledEncoder,
-    CompiledScorer,
+    CompiledModel,
     UnsupportedPipelineError,
+    agrees,
+    disagreement,
 )
 from attrition_mlops.model.predictor import AttritionPredictor
 
@@ -47,8 +49,7 @@ _INTEGER_INDEX = {name: i for i, name in enumerate(INTEGER_COLUMNS)}
 _ID_INDEX = _INTEGER_INDEX[contract.ID_COLUMN]
 #: ``validation.WHOLE_NUMBER``, anchored for RE2's search (Python's ``fullmatch`` anchors there).
 _WHOLE_NUMBER = f"^(?:{WHOLE_NUMBER})$"
-#: Compiled and sklearn paths must agree this closely (probability; outlier score relative).
-SELF_CHECK_TOLERANCE = 1e-9
+#: The first rows of a run, scored both ways and held to ``model.compiled``'s tolerance.
 SELF_CHECK_ROWS = 1_000
 
 
@@ -208,7 +209,7 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 class ColumnEncoder:
-    """A fastpath ``CompiledEncoder`` fed with :class:`Columns`.
+    """A compiled ``CompiledEncoder`` fed with :class:`Columns`.
 
     Turns each categorical Arrow column into the encoder's category codes (an alias finds its
     category's code; a dictionary array is looked up once per distinct value), then calls the
@@ -269,51 +270,33 @@ class BatchModel:
         if self._compiled is not None and not self._checked and columns.n:
             self._self_check(columns.head(SELF_CHECK_ROWS))
         if self._compiled is None:
-            frame = columns.to_frame()
-            probability, score = self.predictor.predict_proba(frame), self._detect(frame)
+            probability, score = self.predictor.scores(columns.to_frame())
         else:
             probability, score = self._compiled.predict(columns)
-        return probability, score > self.predictor.detector.threshold
-
-    def _detect(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predictor.detector.score(frame)
+        return probability, self.predictor.detector.flags(score)
 
     def _self_check(self, sample: Columns) -> None:
-        frame = sample.to_frame()
-        probability, score = self._compiled.predict(sample)
-        reference = self.predictor.predict_proba(frame), self._detect(frame)
-        scale = max(1.0, float(np.max(np.abs(reference[1]))))
-        gap = max(
-            float(np.max(np.abs(probability - reference[0]))),
-            float(np.max(np.abs(score - reference[1]))) / scale,
-        )
+        reference = self.predictor.scores(sample.to_frame())
+        gap = disagreement(self._compiled.predict(sample), reference)
         self._checked = True
-        if not gap <= SELF_CHECK_TOLERANCE:  # NaN counts as a disagreement too
+        if not agrees(gap):
             log.warning("compiled path disagrees with sklearn by %.3g: using sklearn", gap)
             self._compiled = None
 
 
 class _CompiledModel:
-    """Classifier and outlier score from columns; one encoding when both pipelines share it."""
+    """The model core's :class:`CompiledModel` fed with :class:`Columns` (one encoding when
+    both pipelines share it)."""
 
     def __init__(self, predictor: AttritionPredictor) -> None:
-        # fastpath's compilers check the pipelines' shape and raise on anything unknown.
-        classifier = CompiledClassifier(predictor.classifier)
-        scorer = CompiledScorer(predictor.detector.pipeline)
-        self._estimator = predictor.classifier.steps[-1][1]
-        mahalanobis = predictor.detector.pipeline.steps[-1][1]
-        self._location = np.asarray(mahalanobis.location_, dtype=np.float64)
-        self._precision = np.asarray(mahalanobis.precision_, dtype=np.float64)
-        self.shared = classifier.encoder.same_as(scorer.encoder)
-        self._encoder = ColumnEncoder(classifier.encoder)
-        self._detector_encoder = self._encoder if self.shared else ColumnEncoder(scorer.encoder)
+        # The compilers check the pipelines' shape and raise on anything unknown.
+        self.model = CompiledModel(predictor.classifier, predictor.detector.pipeline)
+        self.shared = self.model.shared_encoding
+        self._encoder = ColumnEncoder(self.model.classifier.encoder)
+        self._detector_encoder = None if self.shared else ColumnEncoder(self.model.scorer.encoder)
 
     def predict(self, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
-        X = self._encoder.encode(columns)
-        # The pipeline's own final estimator on the same matrix: identical probabilities.
-        probability = self._estimator.predict_proba(X)[:, 1]
-        centred = X if self.shared else self._detector_encoder.encode(columns)
-        centred -= self._location  # in place: the classifier is done with X
-        # Mahalanobis as a matrix product (BLAS) rather than a three-operand einsum: ~6x
-        # faster at 100k rows; differs from the einsum by rounding only (~1e-13 relative).
-        return probability, np.einsum("ij,ij->i", centred @ self._precision, centred)
+        """(P(Attrition = Yes), outlier score) per row."""
+        detector = self._detector_encoder
+        X_detector = None if detector is None else detector.encode(columns)
+        return self.model.predict_encoded(self._encoder.encode(columns), X_detector)

@@ -24,14 +24,15 @@ from attrition_mlops.model.compiled import (
     RecordBatch,
     Records,
     UnsupportedPipelineError,
+    agrees,
+    disagreement,
     pin_native_threads,
 )
+from attrition_mlops.model.labels import labels
 from attrition_mlops.model.predictor import AttritionPredictor
 from attrition_mlops.serving.schemas import EmployeeRecord
 
 log = logging.getLogger(__name__)
-#: Compiled and sklearn paths must agree this closely on the warm-up record, or we fall back.
-SELF_CHECK_TOLERANCE = 1e-9
 
 
 class ModelCard(BaseModel):
@@ -55,9 +56,12 @@ class Scored:
     threshold: float
 
     def outputs(self) -> list[dict[str, Any]]:
+        label = labels(self.probability, self.threshold).tolist()
         return [
-            {"probability": p, "label": "Yes" if p >= self.threshold else "No", "is_outlier": o}
-            for p, o in zip(self.probability.tolist(), self.is_outlier.tolist(), strict=True)
+            {"probability": p, "label": lab, "is_outlier": o}
+            for p, lab, o in zip(
+                self.probability.tolist(), label, self.is_outlier.tolist(), strict=True
+            )
         ]
 
 
@@ -81,12 +85,12 @@ class LoadedModel:
             probability, score = self.compiled.predict(RecordBatch(records))
         else:
             probability, score = self.predict_sklearn(records)
-        is_outlier = score > self.predictor.detector.threshold
+        is_outlier = self.predictor.detector.flags(score)
         return Scored(probability, is_outlier, self.predictor.threshold)
 
     def predict_sklearn(self, records: Records) -> tuple[np.ndarray, np.ndarray]:
         frame = pd.DataFrame.from_records(list(records), columns=list(contract.INPUT_COLUMNS))
-        return self.predictor.predict_proba(frame), self.predictor.detector.score(frame)
+        return self.predictor.scores(frame)
 
 
 def _compile(predictor: AttritionPredictor) -> CompiledModel | None:
@@ -95,17 +99,6 @@ def _compile(predictor: AttritionPredictor) -> CompiledModel | None:
     except UnsupportedPipelineError as err:
         log.warning("fast path unavailable, serving through the sklearn pipeline: %s", err)
         return None
-
-
-def _fast_path_gap(model: LoadedModel, records: Records) -> float:
-    """Largest disagreement of the two paths (probability; outlier score relative to size)."""
-    probability, score = model.predict_sklearn(records)
-    fast_probability, fast_score = model.compiled.predict(RecordBatch(records))
-    score_scale = max(1.0, float(np.max(np.abs(score))))
-    return max(
-        float(np.max(np.abs(fast_probability - probability))),
-        float(np.max(np.abs(fast_score - score))) / score_scale,
-    )
 
 
 def prepare_model(
@@ -122,8 +115,10 @@ def prepare_model(
     example = [EmployeeRecord.model_validate(EXAMPLE_RECORD).__dict__]
     model.predict(example)  # warm-up: the first request pays no first-call costs
     if model.fast_path:
-        gap = _fast_path_gap(model, example)
-        if not gap <= SELF_CHECK_TOLERANCE:  # NaN counts as a disagreement too
+        gap = disagreement(
+            model.compiled.predict(RecordBatch(example)), model.predict_sklearn(example)
+        )
+        if not agrees(gap):
             log.warning("fast path disagrees with sklearn by %.3g: using the sklearn path", gap)
             model = LoadedModel(card, source, predictor, threads=threads)
             model.predict(example)

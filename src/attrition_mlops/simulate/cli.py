@@ -172,8 +172,9 @@ def _cmd_snapshot(args: argparse.Namespace) -> dict[str, Any]:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.output, index=False)
     sidecar = args.output.with_name(args.output.name + ".simulation.json")
+    positives = int(frame[contract.LABEL].eq(contract.POSITIVE_LABEL).sum())
     label = {"is_simulated": True, **frame.attrs["simulation"], "rows": len(frame),
-             "attrition_yes": int(frame[contract.LABEL].eq("Yes").sum())}  # fmt: skip
+             "attrition_yes": positives}  # fmt: skip
     sidecar.write_text(json.dumps(label, indent=1) + "\n")
     return {"file": str(args.output), "label_file": str(sidecar), **label}
 

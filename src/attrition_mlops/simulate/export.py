@@ -36,7 +36,7 @@ def simulated_log_lines(
     records = frame[list(contract.INPUT_COLUMNS)].to_dict(orient="records")
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     step = timedelta(days=1) / max(1, -(-len(records) // per_request))
-    placeholder = {"probability": 0.0, "label": "No", "is_outlier": False}
+    placeholder = {"probability": 0.0, "label": contract.NEGATIVE_LABEL, "is_outlier": False}
     for n, i in enumerate(range(0, len(records), per_request)):
         batch = records[i : i + per_request]
         yield inference_log.dump_line(

@@ -248,7 +248,8 @@ def _make_valid(frame: pd.DataFrame) -> None:
 def _flip_labels(
     labels: np.ndarray, changed: np.ndarray, shift: float, rng: np.random.Generator
 ) -> np.ndarray:
-    source, target = ("No", "Yes") if shift > 0 else ("Yes", "No")
+    negative, positive = contract.NEGATIVE_LABEL, contract.POSITIVE_LABEL
+    source, target = (negative, positive) if shift > 0 else (positive, negative)
     flip = changed & (labels == source) & (rng.random(labels.size) < abs(shift))
     return np.where(flip, target, labels)
 

@@ -1,14 +1,10 @@
-"""The online fast path: the fitted pipelines compiled once into plain numpy arithmetic.
+"""The compiled encoder: a fitted ColumnTransformer read into plain numpy arithmetic.
 
-A one-record ``predict_proba`` through a sklearn Pipeline spends ~10 ms building a DataFrame and
-walking the ColumnTransformer; the model's own arithmetic takes well under 1 ms. At load time we
-read the *fitted* preprocessor (StandardScaler ``mean_``/``scale_`` or passthrough for numbers,
-OneHotEncoder ``categories_`` for categories, unknown → all-zero columns as with
-``handle_unknown="ignore"``) into an encoder that turns validated records (or, for batch
-scoring, whole columns) straight into the float64 matrix the final estimator was fitted on, in
-its column order. The same arithmetic in the same order: on the bundled data set the results
-are bit-identical to the sklearn pipeline (docs/serving.md; tests assert < 1e-9 on all 1,470
-rows).
+At load time the *fitted* preprocessor (StandardScaler ``mean_``/``scale_`` or passthrough for
+numbers, OneHotEncoder ``categories_`` for categories, unknown → all-zero columns as with
+``handle_unknown="ignore"``) becomes an encoder that turns validated records (serving) or whole
+columns (batch scoring) straight into the float64 matrix the final estimator was fitted on, in
+its column order, with the same arithmetic in the same order.
 
 Anything the compiler does not recognise raises :class:`UnsupportedPipelineError`; the caller
 then keeps the sklearn path and logs a warning.
@@ -16,22 +12,16 @@ then keeps the sklearn path and logs a warning.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
 
 from attrition_mlops.data import contract
-from attrition_mlops.model.outliers import MahalanobisScorer
 
 Records = Sequence[Mapping[str, Any]]
 
@@ -281,91 +271,3 @@ def _one_hot_blocks(
         blocks.append(_OneHotBlock(column, slots))
         start += len(categories)
     return blocks
-
-
-def _split(pipeline: Any) -> tuple[CompiledEncoder, Any]:
-    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
-        raise UnsupportedPipelineError(f"expected Pipeline(preprocess, estimator): {pipeline!r}")
-    (_, preprocessor), (_, estimator) = pipeline.steps
-    if hasattr(estimator, "feature_names_in_"):
-        raise UnsupportedPipelineError("estimator was fitted on a DataFrame, not an array")
-    return compile_encoder(preprocessor), estimator
-
-
-class CompiledClassifier:
-    """P(positive class) from records: compiled encoder + the final estimator on an ndarray."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.encoder, estimator = _split(pipeline)
-        classes = list(getattr(estimator, "classes_", []))
-        if len(classes) != 2 or not hasattr(estimator, "predict_proba"):
-            raise UnsupportedPipelineError("not a fitted binary classifier")
-        self._column = 1  # AttritionPredictor reads predict_proba(...)[:, 1]
-        self._estimator = estimator
-        self._linear = None
-        if type(estimator) is LogisticRegression and estimator.coef_.shape[0] == 1:
-            self._linear = (estimator.coef_.T.copy(), estimator.intercept_.copy())
-
-    def predict_proba(self, batch: RecordBatch) -> np.ndarray:
-        return self.classify(self.encoder.encode(batch))
-
-    def classify(self, X: np.ndarray) -> np.ndarray:
-        """P(positive class) from an encoded matrix (not modified)."""
-        if self._linear is not None:  # LogisticRegression.predict_proba, minus its validation
-            coef_t, intercept = self._linear
-            return expit((X @ coef_t + intercept).reshape(-1))
-        return self._estimator.predict_proba(X)[:, self._column]
-
-
-class CompiledScorer:
-    """Outlier scores from records: compiled encoder + the fitted Mahalanobis scorer."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.encoder, scorer = _split(pipeline)
-        if type(scorer) is not MahalanobisScorer:
-            raise UnsupportedPipelineError(f"no compiled form of {scorer!r}")
-        self._location = np.asarray(scorer.location_, dtype=np.float64)
-        self._precision = np.asarray(scorer.precision_, dtype=np.float64)
-
-    def score(self, batch: RecordBatch) -> np.ndarray:
-        return self.score_encoded(self.encoder.encode(batch))
-
-    def score_encoded(self, X: np.ndarray) -> np.ndarray:
-        """Outlier scores from an encoded matrix (not modified)."""
-        centred = X - self._location
-        return np.einsum("ij,jk,ik->i", centred, self._precision, centred)
-
-
-class CompiledModel:
-    """The classifier and the outlier scorer, compiled together.
-
-    When both pipelines were fitted with the same preprocessing on the same data (logistic
-    regression: scaled numbers + one-hot categories, for the classifier and for the detector),
-    their encoders are equal and each request is encoded once for both.
-    """
-
-    def __init__(self, classifier: Pipeline, detector: Pipeline) -> None:
-        self.classifier = CompiledClassifier(classifier)
-        self.scorer = CompiledScorer(detector)
-        self.shared_encoding = self.classifier.encoder.same_as(self.scorer.encoder)
-
-    def predict(self, batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-        """(P(positive class), outlier score) per record."""
-        X = self.classifier.encoder.encode(batch)
-        X_detector = X if self.shared_encoding else self.scorer.encoder.encode(batch)
-        return self.classifier.classify(X), self.scorer.score_encoded(X_detector)
-
-
-_pinned = threading.local()
-
-
-def pin_native_threads(threads: int) -> None:
-    """Limit OpenMP/BLAS threads for the calling thread, once per thread.
-
-    OpenMP's thread count is per calling thread, so a limit set at start-up does not reach the
-    server's worker threads. Unpinned, HistGradientBoosting's OpenMP pool spin-waits on a busy
-    2-core box: a one-record prediction went from 0.6 ms to over 200 ms here.
-    """
-    if getattr(_pinned, "threads", None) != threads:
-        _pinned.limiter = threadpool_limits(limits=threads)
-        _pinned.threads = threads
