@@ -49,6 +49,11 @@ class PipelineSettings(BaseSettings):
         return self.state_dir / "holdout"
 
     @property
+    def evidence_dir(self) -> Path:
+        """Recent evidence windows held out of new snapshots (data/evidence.py)."""
+        return self.state_dir / "evidence"
+
+    @property
     def snapshot_dir(self) -> Path:
         """Labelled snapshots, one ``as_of=YYYY-MM-DD`` partition each (data/snapshots.py)."""
         return self.state_dir / "snapshots"
@@ -61,6 +66,9 @@ class TrainingSettings(BaseSettings):
 
     seed: int = 42
     holdout_fraction: float = Field(0.2, gt=0.05, lt=0.5)
+    # Share of a new (not the first) labelled snapshot held out as the gate's recent evidence
+    # window: the challenger never trains on it (data/evidence.py).
+    window_fraction: float = Field(0.3, gt=0.05, lt=0.6)
     cv_folds: int = Field(5, ge=2)
     n_trials: int = Field(24, ge=2, description="Optuna trials, shared by all model families")
     families: tuple[str, ...] = ("logistic_regression", "hist_gradient_boosting")

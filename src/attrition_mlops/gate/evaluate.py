@@ -19,8 +19,9 @@ from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import labels
 from attrition_mlops.data.split import HoldoutError, load_holdout
 from attrition_mlops.gate.bootstrap import paired_bootstrap_auc
+from attrition_mlops.gate.evidence import find_window, window_bootstrap, window_report
 from attrition_mlops.gate.report import plot_decision
-from attrition_mlops.gate.rules import decide, power_statement, slice_metrics
+from attrition_mlops.gate.rules import decide_on_window, power_statement, slice_metrics
 from attrition_mlops.model.predictor import load_predictor
 from attrition_mlops.registry.tracking import actor, configure_mlflow
 from attrition_mlops.settings import GateSettings, PipelineSettings, TrainingSettings
@@ -62,9 +63,10 @@ def evaluate_challenger(
         )
     y = labels(holdout)
     X = holdout[list(contract.INPUT_COLUMNS)]
-    scores = {"challenger": load_predictor(f"models:/{name}/{challenger}").predict_proba(X)}
+    predictors = {"challenger": load_predictor(f"models:/{name}/{challenger}")}
     if champion is not None and champion != challenger:
-        scores["champion"] = load_predictor(f"models:/{name}/{champion}").predict_proba(X)
+        predictors["champion"] = load_predictor(f"models:/{name}/{champion}")
+    scores = {role: p.predict_proba(X) for role, p in predictors.items()}
     # Cold start: pair the challenger with itself, which still yields its own AUC interval.
     boot = paired_bootstrap_auc(
         y,
@@ -73,14 +75,19 @@ def evaluate_challenger(
         n_boot=gate.n_boot,
         seed=gate.seed,
     )
-    decision = decide(
+    evidence = find_window(settings, challenger, champion)
+    recent = window_bootstrap(evidence, predictors, gate)
+    decision = decide_on_window(
         challenger_version=challenger,
         champion_version=champion,
-        challenger_auc=boot.auc_challenger,
-        boot=boot if "champion" in scores else None,
+        window=evidence.window,
+        window_boot=recent,
+        holdout_boot=boot if "champion" in scores else None,
+        holdout_challenger_auc=boot.auc_challenger,
         gate=gate,
     )
     report = _report(settings, gate, meta, challenger, champion, boot, decision, scores, y)
+    report["evidence_window"] = window_report(evidence, recent, gate)
     report["slices"] = slice_metrics(holdout, y, scores, training.decision_threshold)
     return _log_and_apply(settings, report, boot, y, scores)
 

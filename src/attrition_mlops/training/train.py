@@ -29,7 +29,8 @@ from threadpoolctl import threadpool_limits
 from attrition_mlops import registry
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import Snapshot, labels
-from attrition_mlops.data.snapshots import SnapshotManifest
+from attrition_mlops.data.evidence import split_window
+from attrition_mlops.data.snapshots import BUNDLED_AS_OF, SnapshotManifest
 from attrition_mlops.data.split import split_snapshot
 from attrition_mlops.model.features import build_classifier, suggest_params
 from attrition_mlops.model.outliers import calibrate_outlier_detector
@@ -177,6 +178,7 @@ def train_model(
             run = _train_run(snapshot, run_key, settings, cfg, manifest)
         tags = {k: run.data.tags[k] for k in _VERSION_TAGS}
         tags |= {k: run.data.tags[k] for k in SNAPSHOT_TAGS if k in run.data.tags}  # --data: none
+        tags |= {k: run.data.tags[k] for k in WINDOW_TAGS if k in run.data.tags}
         version, _ = registry.register_version(
             run.data.tags["model_uri"], name, run_key=run_key,
             tags=tags | {"run_id": run.info.run_id},
@@ -193,6 +195,7 @@ def train_model(
     return _result_from_version(version, run_key, reused=reused)
 
 
+WINDOW_TAGS = ("window_as_of", "window_sha256")
 _VERSION_TAGS = (
     "family", "cv_auc", "holdout_auc", "holdout_sha256", "data_sha256", "git_commit", "trained_at",
 )  # fmt: skip
@@ -209,6 +212,14 @@ def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg
         "holdout_sha256": meta.sha256,
         "git_commit": git_commit(),
     }
+    if manifest is not None and manifest.as_of != BUNDLED_AS_OF.isoformat():
+        # A new snapshot: hold out the gate's recent evidence window before anything trains.
+        train, window, window_meta = split_window(
+            train, settings.evidence_dir, as_of=manifest.as_of, snapshot_sha256=manifest.sha256,
+            fraction=cfg.window_fraction, seed=cfg.seed,
+        )  # fmt: skip
+        tags |= {"window_as_of": window_meta.as_of, "window_sha256": window_meta.sha256}
+        log.info("evidence window as_of=%s: %d rows held out", manifest.as_of, len(window))
     with (
         mlflow.start_run(run_name=f"train-{run_key}", tags=tags) as run,
         threadpool_limits(cfg.threads),
