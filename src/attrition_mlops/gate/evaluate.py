@@ -19,7 +19,12 @@ from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import labels
 from attrition_mlops.data.split import HoldoutError, load_holdout
 from attrition_mlops.gate.bootstrap import paired_bootstrap_auc
-from attrition_mlops.gate.evidence import find_window, window_bootstrap, window_report
+from attrition_mlops.gate.evidence import (  # EvaluationError: re-exported, jobs catch it here
+    EvaluationError,
+    find_window,
+    window_bootstrap,
+    window_report,
+)
 from attrition_mlops.gate.report import plot_decision
 from attrition_mlops.gate.rules import decide_on_window, power_statement, slice_metrics
 from attrition_mlops.model.predictor import load_predictor
@@ -27,10 +32,6 @@ from attrition_mlops.registry.tracking import actor, configure_mlflow
 from attrition_mlops.settings import GateSettings, PipelineSettings, TrainingSettings
 
 log = logging.getLogger(__name__)
-
-
-class EvaluationError(RuntimeError):
-    """The evaluation cannot be made soundly (no holdout, no challenger, mismatched holdout)."""
 
 
 def _versions(settings: PipelineSettings, challenger: str | None) -> tuple[str, str | None]:

@@ -18,6 +18,11 @@ from attrition_mlops.gate.rules import EvidenceWindow
 from attrition_mlops.settings import GateSettings, PipelineSettings
 
 
+class EvaluationError(RuntimeError):
+    """The evaluation cannot be made soundly (no holdout, no challenger, mismatched holdout or
+    evidence window). Raised by :mod:`~attrition_mlops.gate.evaluate`, which re-exports it."""
+
+
 class WindowEvidence:
     """The window's rows, what the report says about it, and why it is missing if it is."""
 
@@ -29,8 +34,6 @@ def find_window(
     settings: PipelineSettings, challenger: str, champion: str | None
 ) -> WindowEvidence:
     """The challenger's evidence window minus any employee the champion trained on."""
-    from attrition_mlops.gate.evaluate import EvaluationError
-
     name = settings.model_name
     tags = registry.get_version(name, challenger).tags
     as_of, sha = tags.get("window_as_of"), tags.get("window_sha256")
