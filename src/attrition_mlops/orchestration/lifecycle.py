@@ -1,9 +1,12 @@
 """``make demo``: the whole lifecycle, locally, in real Airflow and real MLflow.
 
 train and promote → deploy to local staging and production (approval granted automatically:
-demo mode) → SIMULATED normal traffic → batch scoring → drift check on it (no alarm) →
-SIMULATED drifted traffic → drift check (alarm, alert, retraining scheduled) → the retraining
-run and its gate → a summary of what happened and where to look.
+demo mode) → SIMULATED normal traffic → batch scoring (today, and a cohort a year back) → drift
+check on it (no alarm) → SIMULATED drifted traffic → drift check (alarm, incident, retraining
+scheduled) → the retraining run (skipped: no new labelled data) → a new SIMULATED labelled
+snapshot with a concept shift → retraining, judged on the snapshot's recent window, promoted →
+deployment → SIMULATED outcomes of the year-old cohort → the performance check (realized AUC on
+matured outcomes, estimated AUC on the latest cohort) → a summary of what happened and where.
 
 Every DAG run goes through Airflow (``dag.test()``: the real task runner, metadata DB, XComs,
 Asset events). Without a scheduler nothing starts Asset-triggered runs by itself, so where the
@@ -24,6 +27,12 @@ from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, ru
 NORMAL_RECORDS = 600
 DRIFTED_RECORDS = 1800
 DRIFT_SCENARIO = "salary_inflation"
+#: The new labelled snapshot: a concept shift (long-tenured employees now leave), SIMULATED.
+SNAPSHOT_SCENARIO = "senior_exodus"
+SNAPSHOT_ROWS = 1500
+#: The cohort whose SIMULATED outcomes have matured by today: scored a 12-month horizon ago.
+COHORT_DAYS_BACK = 400
+STEPS = 14
 
 
 def say(text: str) -> None:
@@ -80,36 +89,46 @@ def send(records: int, scenario: str, seed: int) -> dict[str, Any]:
     return sent
 
 
+def _step(n: int, text: str) -> None:
+    say(f"{n}/{STEPS} {text}")
+
+
 def lifecycle(today: date) -> dict[str, Any]:
+    from datetime import timedelta
+
     from attrition_mlops import alerts
 
     day = {"date": today.isoformat()}
-    say("1/8 attrition_training: validate → train → evaluate → promote")
+    cohort_day = today - timedelta(days=COHORT_DAYS_BACK)
+    _step(1, "attrition_training: validate → train → evaluate → promote")
     first = run("attrition_training")
     promoted = first["tasks"]["promote_champion"] == "success"
     queued = queued_by_assets("attrition_deployment")
     print(f"    champion promoted: {promoted}; Airflow queued attrition_deployment on: {queued}")
     clear_queue("attrition_deployment")
 
-    say("2/8 attrition_deployment: image → staging → smoke test → approval → production")
+    _step(2, "attrition_deployment: image → staging → smoke test → approval → production")
     print("    DEMO MODE: the production approval is granted automatically (a person does it")
     print("    in the Airflow UI's Required actions outside the demo)")
     run("attrition_deployment")
+    before = _champion()
 
-    say("3/8 SIMULATED normal traffic to the production API")
+    _step(3, "SIMULATED normal traffic to the production API")
     send(NORMAL_RECORDS, "none", seed=1)
 
-    say("4/8 attrition_batch_scoring: the day's snapshot with the production model")
+    _step(4, "attrition_batch_scoring: today's snapshot, and a cohort dated a year back")
     run("attrition_batch_scoring", day)
+    print(f"    SIMULATED time: the same rows scored as of {cohort_day} (its outcomes mature)")
+    run("attrition_batch_scoring", {"date": cohort_day.isoformat()})
 
-    say("5/8 attrition_drift_monitoring on normal traffic (expect: no alarm)")
+    _step(5, "attrition_drift_monitoring on normal traffic (expect: no alarm)")
     quiet = run("attrition_drift_monitoring", day)
     print(f"    signal_drift: {quiet['tasks']['signal_drift']} (skipped = no drift confirmed)")
 
-    say(f"6/8 SIMULATED drifted traffic ({DRIFT_SCENARIO}) to the production API")
+    _step(6, f"SIMULATED drifted traffic ({DRIFT_SCENARIO}) to the production API")
     send(DRIFTED_RECORDS, DRIFT_SCENARIO, seed=2)
 
-    say("7/8 attrition_drift_monitoring on drifted traffic (expect: alarm)")
+    _step(7, "attrition_drift_monitoring on drifted traffic (expect: alarm, an incident)")
     alarm = run("attrition_drift_monitoring", day)
     queued = queued_by_assets("attrition_training")
     drift_alerts = [
@@ -117,24 +136,154 @@ def lifecycle(today: date) -> dict[str, Any]:
         for r in alerts.read_alert_log()
         if r.get("record") == "alert" and r.get("event") == "drift_confirmed"
     ]
+    incident = drift_alerts[-1]["details"].get("incident_id") if drift_alerts else None
     print(
-        f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)}"
+        f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)};"
+        f" incident {incident}"
     )
     print(f"    Airflow queued attrition_training on: {queued}")
     clear_queue("attrition_training")
 
-    say("8/8 attrition_training again (the retraining drift scheduled), gated as always")
+    _step(8, "attrition_training again (the retraining drift scheduled), gated as always")
     retrain = run("attrition_training")
+    print(f"    train_challenger: {retrain['tasks']['train_challenger']} (no new labelled data)")
+
+    _step(9, f"a new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
+    snapshot_file = _simulated_snapshot()
+    run(
+        "attrition_snapshot_intake",
+        {
+            "file": str(snapshot_file),
+            "as_of": today.isoformat(),
+            "source": f"SIMULATED labelled snapshot ({SNAPSHOT_SCENARIO}, {SNAPSHOT_ROWS} rows)",
+        },
+    )
+    queued_by_snapshot = queued_by_assets("attrition_training")
+    print(f"    Airflow queued attrition_training on: {queued_by_snapshot}")
+    clear_queue("attrition_training")
+
+    _step(10, "attrition_training on the new snapshot, judged on its recent evidence window")
+    adapted = run("attrition_training")
+    adapted_promoted = adapted["tasks"]["promote_champion"] == "success"
+    after = _champion()
+    print(f"    {after.get('gate.reason', 'no gate reason recorded')}")
+    clear_queue("attrition_deployment")
+
+    _step(11, "attrition_deployment of the adapted champion (staging → approval → production)")
+    if adapted_promoted:
+        run("attrition_deployment")
+    else:
+        print("    not promoted: production keeps its model")
+
+    _step(12, "SIMULATED outcomes of the year-old cohort arrive (attrition_outcomes_intake)")
+    outcomes_file = _simulated_outcomes(cohort_day, today)
+    run(
+        "attrition_outcomes_intake",
+        {"file": str(outcomes_file), "arrived": today.isoformat(), "simulated": True},
+    )
+    print(f"    Airflow queued the performance check on: {queued_by_assets(PERFORMANCE_DAG)}")
+    clear_queue(PERFORMANCE_DAG)
+
+    _step(13, "attrition_performance_monitoring: realized and estimated AUC")
+    checked = run(PERFORMANCE_DAG, day)
+    performance = _performance(today)
+
+    _step(14, "the incidents and alerts so far")
+    sent = [r for r in alerts.read_alert_log() if r.get("record") == "alert"]
+    print("    " + ", ".join(f"{r['event']} ({r['severity']})" for r in sent))
     return {
         "promoted_first": promoted,
         "quiet_signal": quiet["tasks"]["signal_drift"],
         "drift_signal": alarm["tasks"]["signal_drift"],
+        "drift_incident": incident,
         "training_queued_by": queued,
         "drift_alerts": len(drift_alerts),
         "retrain_promoted": retrain["tasks"]["promote_champion"] == "success",
         # skipped: the drift alarm brought no new labelled snapshot, so nothing was retrained
         "retrain_training": retrain["tasks"]["train_challenger"],
+        "snapshot_queued_training": queued_by_snapshot,
+        "champion_before": before.get("version"),
+        "champion_after": after.get("version"),
+        "adapted_promoted": adapted_promoted,
+        "adapted_reason": after.get("gate.reason"),
+        "performance_signal": checked["tasks"]["signal_performance"],
+        "performance": performance,
     }
+
+
+PERFORMANCE_DAG = "attrition_performance_monitoring"
+
+
+def _champion() -> dict[str, Any]:
+    from attrition_mlops import registry
+    from attrition_mlops.settings import get_settings
+
+    name = get_settings().model_name
+    version = registry.get_alias_version(name, registry.CHAMPION)
+    if version is None:
+        return {}
+    return {"version": str(version), **registry.get_version(name, version).tags}
+
+
+def _simulated_snapshot():
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.simulate import simulate_labelled_snapshot
+
+    frame = simulate_labelled_snapshot(
+        load_snapshot().frame, SNAPSHOT_ROWS, scenario=SNAPSHOT_SCENARIO, seed=3
+    )
+    path = get_settings().state_dir / "incoming" / f"snapshot-{SNAPSHOT_SCENARIO}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(f"    {len(frame)} SIMULATED labelled rows written to {path}")
+    return path
+
+
+def _simulated_outcomes(cohort_day: date, today: date):
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.simulate.outcomes import simulate_outcomes
+
+    employees = load_snapshot().frame[[contract.ID_COLUMN, contract.LABEL]]
+    frame = simulate_outcomes(employees, cohort_day, today, seed=4)
+    path = get_settings().state_dir / "incoming" / f"outcomes-{today.isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(
+        f"    {len(frame)} SIMULATED outcomes (timed from the real labels) for the cohort "
+        f"scored {cohort_day}: {path}"
+    )
+    return path
+
+
+def _performance(today: date) -> dict[str, Any]:
+    from attrition_mlops.settings import get_settings
+
+    path = get_settings().state_dir / "performance" / today.isoformat() / "performance_summary.json"
+    if not path.exists():
+        return {}
+    summary = json.loads(path.read_text())
+    for version, verdict in sorted(summary.get("versions", {}).items()):
+        estimate = verdict.get("estimate") or {}
+        realized = verdict.get("realized_auc")
+        print(
+            f"    v{version}: {verdict['status']}"
+            + (
+                f", realized AUC {realized:.3f} ({verdict['auc_low']:.3f}–"
+                f"{verdict['auc_high']:.3f}) on cohort {verdict['judged_cohort']}"
+                if realized is not None
+                else ""
+            )
+            + (
+                f", estimated AUC {estimate['estimated_auc']:.3f} ({estimate['low']:.3f}–"
+                f"{estimate['high']:.3f}) on cohort {estimate['cohort']}"
+                if estimate
+                else ""
+            )
+        )
+    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
 
 
 def summary(outcome: dict[str, Any]) -> None:
@@ -152,16 +301,44 @@ def summary(outcome: dict[str, Any]) -> None:
     drifted traffic: signal_drift {outcome["drift_signal"]}, {outcome["drift_alerts"]} alert(s)
     retraining scheduled by {outcome["training_queued_by"]}: train_challenger \
 {outcome["retrain_training"]} (skipped = unchanged snapshot), promoted: \
-{outcome["retrain_promoted"]}
+{outcome["retrain_promoted"]}; drift incident {outcome["drift_incident"]}
+    new SIMULATED labelled snapshot ({SNAPSHOT_SCENARIO}) queued training on \
+{outcome["snapshot_queued_training"]}
+    champion before → after: v{outcome["champion_before"]} → v{outcome["champion_after"]} \
+(adapted challenger promoted: {outcome["adapted_promoted"]})
+      gate: {outcome["adapted_reason"]}
+    performance ({outcome["performance"].get("status")}; SIMULATED outcomes): \
+signal_performance {outcome["performance_signal"]}
+{_performance_lines(outcome["performance"])}
 
     Where to look
       alerts:        {get_alert_settings().resolved_log_path}
       drift reports: {state / "drift"}
+      performance:   {state / "performance"} (performance_report.html)
       predictions:   {state / "predictions"}
       inference logs (SIMULATED traffic): {state / "inference-logs"}
       MLflow UI:     make mlflow-ui  → http://127.0.0.1:5000
       Airflow UI:    make up         → http://127.0.0.1:8080 (these runs are in its history)
       registry:      make status""")
+
+
+def _performance_lines(performance: dict[str, Any]) -> str:
+    lines = []
+    for version, verdict in sorted(performance.get("versions", {}).items()):
+        estimate = verdict.get("estimate") or {}
+        realized = (
+            f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
+            f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
+            if verdict.get("realized_auc") is not None
+            else "no matured cohort"
+        )
+        guess = (
+            f"estimated AUC {estimate['estimated_auc']:.3f} (cohort {estimate['cohort']})"
+            if estimate
+            else "no estimate"
+        )
+        lines.append(f"      v{version}: {realized}; {guess}")
+    return "\n".join(lines) or "      (no predictions judged)"
 
 
 def main() -> int:
