@@ -22,14 +22,14 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any
 
+from attrition_mlops.orchestration import demo_data
 from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag
 
 NORMAL_RECORDS = 600
 DRIFTED_RECORDS = 1800
 DRIFT_SCENARIO = "salary_inflation"
 #: The new labelled snapshot: a concept shift (long-tenured employees now leave), SIMULATED.
-SNAPSHOT_SCENARIO = "senior_exodus"
-SNAPSHOT_ROWS = 1500
+SNAPSHOT_SCENARIO, SNAPSHOT_ROWS = demo_data.SNAPSHOT_SCENARIO, demo_data.SNAPSHOT_ROWS
 #: The cohort whose SIMULATED outcomes have matured by today: scored a 12-month horizon ago.
 COHORT_DAYS_BACK = 400
 STEPS = 14
@@ -111,7 +111,7 @@ def lifecycle(today: date) -> dict[str, Any]:
     print("    DEMO MODE: the production approval is granted automatically (a person does it")
     print("    in the Airflow UI's Required actions outside the demo)")
     run("attrition_deployment")
-    before = _champion()
+    before = demo_data.champion()
 
     _step(3, "SIMULATED normal traffic to the production API")
     send(NORMAL_RECORDS, "none", seed=1)
@@ -149,7 +149,7 @@ def lifecycle(today: date) -> dict[str, Any]:
     print(f"    train_challenger: {retrain['tasks']['train_challenger']} (no new labelled data)")
 
     _step(9, f"a new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
-    snapshot_file = _simulated_snapshot()
+    snapshot_file = demo_data.simulated_snapshot()
     run(
         "attrition_snapshot_intake",
         {
@@ -165,7 +165,7 @@ def lifecycle(today: date) -> dict[str, Any]:
     _step(10, "attrition_training on the new snapshot, judged on its recent evidence window")
     adapted = run("attrition_training")
     adapted_promoted = adapted["tasks"]["promote_champion"] == "success"
-    after = _champion()
+    after = demo_data.champion()
     print(f"    {after.get('gate.reason', 'no gate reason recorded')}")
     clear_queue("attrition_deployment")
 
@@ -176,7 +176,7 @@ def lifecycle(today: date) -> dict[str, Any]:
         print("    not promoted: production keeps its model")
 
     _step(12, "SIMULATED outcomes of the year-old cohort arrive (attrition_outcomes_intake)")
-    outcomes_file = _simulated_outcomes(cohort_day, today)
+    outcomes_file = demo_data.simulated_outcomes(cohort_day, today)
     run(
         "attrition_outcomes_intake",
         {"file": str(outcomes_file), "arrived": today.isoformat(), "simulated": True},
@@ -186,7 +186,7 @@ def lifecycle(today: date) -> dict[str, Any]:
 
     _step(13, "attrition_performance_monitoring: realized and estimated AUC")
     checked = run(PERFORMANCE_DAG, day)
-    performance = _performance(today)
+    performance = demo_data.performance(today)
 
     _step(14, "the incidents and alerts so far")
     sent = [r for r in alerts.read_alert_log() if r.get("record") == "alert"]
@@ -214,78 +214,6 @@ def lifecycle(today: date) -> dict[str, Any]:
 PERFORMANCE_DAG = "attrition_performance_monitoring"
 
 
-def _champion() -> dict[str, Any]:
-    from attrition_mlops import registry
-    from attrition_mlops.settings import get_settings
-
-    name = get_settings().model_name
-    version = registry.get_alias_version(name, registry.CHAMPION)
-    if version is None:
-        return {}
-    return {"version": str(version), **registry.get_version(name, version).tags}
-
-
-def _simulated_snapshot():
-    from attrition_mlops.data.dataset import load_snapshot
-    from attrition_mlops.settings import get_settings
-    from attrition_mlops.simulate import simulate_labelled_snapshot
-
-    frame = simulate_labelled_snapshot(
-        load_snapshot().frame, SNAPSHOT_ROWS, scenario=SNAPSHOT_SCENARIO, seed=3
-    )
-    path = get_settings().state_dir / "incoming" / f"snapshot-{SNAPSHOT_SCENARIO}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    print(f"    {len(frame)} SIMULATED labelled rows written to {path}")
-    return path
-
-
-def _simulated_outcomes(cohort_day: date, today: date):
-    from attrition_mlops.data import contract
-    from attrition_mlops.data.dataset import load_snapshot
-    from attrition_mlops.settings import get_settings
-    from attrition_mlops.simulate.outcomes import simulate_outcomes
-
-    employees = load_snapshot().frame[[contract.ID_COLUMN, contract.LABEL]]
-    frame = simulate_outcomes(employees, cohort_day, today, seed=4)
-    path = get_settings().state_dir / "incoming" / f"outcomes-{today.isoformat()}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    print(
-        f"    {len(frame)} SIMULATED outcomes (timed from the real labels) for the cohort "
-        f"scored {cohort_day}: {path}"
-    )
-    return path
-
-
-def _performance(today: date) -> dict[str, Any]:
-    from attrition_mlops.settings import get_settings
-
-    path = get_settings().state_dir / "performance" / today.isoformat() / "performance_summary.json"
-    if not path.exists():
-        return {}
-    summary = json.loads(path.read_text())
-    for version, verdict in sorted(summary.get("versions", {}).items()):
-        estimate = verdict.get("estimate") or {}
-        realized = verdict.get("realized_auc")
-        print(
-            f"    v{version}: {verdict['status']}"
-            + (
-                f", realized AUC {realized:.3f} ({verdict['auc_low']:.3f}–"
-                f"{verdict['auc_high']:.3f}) on cohort {verdict['judged_cohort']}"
-                if realized is not None
-                else ""
-            )
-            + (
-                f", estimated AUC {estimate['estimated_auc']:.3f} ({estimate['low']:.3f}–"
-                f"{estimate['high']:.3f}) on cohort {estimate['cohort']}"
-                if estimate
-                else ""
-            )
-        )
-    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
-
-
 def summary(outcome: dict[str, Any]) -> None:
     from attrition_mlops.alerts import get_alert_settings
     from attrition_mlops.deploy.rollout import LocalServingSettings
@@ -309,7 +237,7 @@ def summary(outcome: dict[str, Any]) -> None:
       gate: {outcome["adapted_reason"]}
     performance ({outcome["performance"].get("status")}; SIMULATED outcomes): \
 signal_performance {outcome["performance_signal"]}
-{_performance_lines(outcome["performance"])}
+{demo_data.performance_lines(outcome["performance"])}
 
     Where to look
       alerts:        {get_alert_settings().resolved_log_path}
@@ -320,25 +248,6 @@ signal_performance {outcome["performance_signal"]}
       MLflow UI:     make mlflow-ui  → http://127.0.0.1:5000
       Airflow UI:    make up         → http://127.0.0.1:8080 (these runs are in its history)
       registry:      make status""")
-
-
-def _performance_lines(performance: dict[str, Any]) -> str:
-    lines = []
-    for version, verdict in sorted(performance.get("versions", {}).items()):
-        estimate = verdict.get("estimate") or {}
-        realized = (
-            f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
-            f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
-            if verdict.get("realized_auc") is not None
-            else "no matured cohort"
-        )
-        guess = (
-            f"estimated AUC {estimate['estimated_auc']:.3f} (cohort {estimate['cohort']})"
-            if estimate
-            else "no estimate"
-        )
-        lines.append(f"      v{version}: {realized}; {guess}")
-    return "\n".join(lines) or "      (no predictions judged)"
 
 
 def main() -> int:

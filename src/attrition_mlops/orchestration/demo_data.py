@@ -1,0 +1,103 @@
+"""What ``make demo`` (:mod:`attrition_mlops.orchestration.lifecycle`) feeds in and reads back:
+the SIMULATED labelled snapshot and outcomes it delivers, the champion's gate verdict, and the
+performance summary it prints."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+SNAPSHOT_SCENARIO = "senior_exodus"
+SNAPSHOT_ROWS = 1500
+
+
+def champion() -> dict[str, Any]:
+    from attrition_mlops import registry
+    from attrition_mlops.settings import get_settings
+
+    name = get_settings().model_name
+    version = registry.get_alias_version(name, registry.CHAMPION)
+    if version is None:
+        return {}
+    return {"version": str(version), **registry.get_version(name, version).tags}
+
+
+def simulated_snapshot():
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.simulate import simulate_labelled_snapshot
+
+    frame = simulate_labelled_snapshot(
+        load_snapshot().frame, SNAPSHOT_ROWS, scenario=SNAPSHOT_SCENARIO, seed=3
+    )
+    path = get_settings().state_dir / "incoming" / f"snapshot-{SNAPSHOT_SCENARIO}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(f"    {len(frame)} SIMULATED labelled rows written to {path}")
+    return path
+
+
+def simulated_outcomes(cohort_day: date, today: date):
+    from attrition_mlops.data import contract
+    from attrition_mlops.data.dataset import load_snapshot
+    from attrition_mlops.settings import get_settings
+    from attrition_mlops.simulate.outcomes import simulate_outcomes
+
+    employees = load_snapshot().frame[[contract.ID_COLUMN, contract.LABEL]]
+    frame = simulate_outcomes(employees, cohort_day, today, seed=4)
+    path = get_settings().state_dir / "incoming" / f"outcomes-{today.isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    print(
+        f"    {len(frame)} SIMULATED outcomes (timed from the real labels) for the cohort "
+        f"scored {cohort_day}: {path}"
+    )
+    return path
+
+
+def performance(today: date) -> dict[str, Any]:
+    from attrition_mlops.settings import get_settings
+
+    path = get_settings().state_dir / "performance" / today.isoformat() / "performance_summary.json"
+    if not path.exists():
+        return {}
+    summary = json.loads(path.read_text())
+    for version, verdict in sorted(summary.get("versions", {}).items()):
+        estimate = verdict.get("estimate") or {}
+        realized = verdict.get("realized_auc")
+        print(
+            f"    v{version}: {verdict['status']}"
+            + (
+                f", realized AUC {realized:.3f} ({verdict['auc_low']:.3f}–"
+                f"{verdict['auc_high']:.3f}) on cohort {verdict['judged_cohort']}"
+                if realized is not None
+                else ""
+            )
+            + (
+                f", estimated AUC {estimate['estimated_auc']:.3f} ({estimate['low']:.3f}–"
+                f"{estimate['high']:.3f}) on cohort {estimate['cohort']}"
+                if estimate
+                else ""
+            )
+        )
+    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
+
+
+def performance_lines(performance: dict[str, Any]) -> str:
+    lines = []
+    for version, verdict in sorted(performance.get("versions", {}).items()):
+        estimate = verdict.get("estimate") or {}
+        realized = (
+            f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
+            f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
+            if verdict.get("realized_auc") is not None
+            else "no matured cohort"
+        )
+        guess = (
+            f"estimated AUC {estimate['estimated_auc']:.3f} (cohort {estimate['cohort']})"
+            if estimate
+            else "no estimate"
+        )
+        lines.append(f"      v{version}: {realized}; {guess}")
+    return "\n".join(lines) or "      (no predictions judged)"
