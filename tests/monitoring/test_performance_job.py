@@ -185,3 +185,23 @@ def test_add_outcomes_job_stores_a_delivery_once_and_refuses_a_bad_file(tmp_path
     bad.write_text("EmployeeNumber,when\n1,2026-01-01\n")
     assert job.main([str(bad), "--outcomes", str(root)]) == 2
     assert "outcome columns" in capsys.readouterr().err
+
+
+def test_the_drift_summary_carries_the_label_free_estimate_of_its_window(predictor, snapshot):
+    import pandas as pd
+
+    from attrition_mlops.monitoring.window import ESTIMATE_MAX_RECORDS, label_free_estimate
+
+    p = predictor.predict_proba(snapshot.frame[list(contract.INPUT_COLUMNS)])
+    estimate = label_free_estimate(pd.DataFrame({"probability": p}))
+    assert (
+        estimate["n"] == len(p) and estimate["low"] < estimate["estimated_auc"] < estimate["high"]
+    )
+    # A calibrated model's own estimate lands near its realized AUC on the same rows.
+    y = (snapshot.frame[contract.LABEL] == "Yes").to_numpy(int)
+    assert abs(estimate["estimated_auc"] - roc_auc_score(y, p)) < 0.08
+    # Probabilities that say nothing estimate a coin flip; a million records are sampled down.
+    assert label_free_estimate(pd.DataFrame({"probability": [0.3] * 50}))["estimated_auc"] == 0.5
+    big = pd.DataFrame({"probability": np.resize(p, 1_000_000)})
+    assert label_free_estimate(big)["n"] == ESTIMATE_MAX_RECORDS
+    assert label_free_estimate(pd.DataFrame({"probability": [0.4]})) is None

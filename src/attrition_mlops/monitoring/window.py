@@ -123,11 +123,36 @@ def check_window(
                 "drifted_features": list(r.drifted_features),
                 "drifted": _drifted_details(r),
                 "message": r.message,
+                "estimated_performance": label_free_estimate(parts[version][0])
+                if version in parts
+                else None,
                 "reports": reports[version],
             }
             for version, r in per_version.items()
         },
     }
+
+
+#: The label-free estimate beside the drift result uses at most this many of the window's
+#: predictions (a seeded sample): its interval then describes that sample, and the drift job
+#: stays fast on a million records.
+ESTIMATE_MAX_RECORDS = 20_000
+
+
+def label_free_estimate(part: pd.DataFrame, seed: int = 0) -> dict[str, Any] | None:
+    """The CBPE-style AUC estimate of the window's predictions (monitoring.performance), with its
+    interval: what the model's own probabilities say its AUC on these inputs should be."""
+    import numpy as np
+
+    from attrition_mlops.monitoring.performance import estimate_auc
+
+    p = part["probability"].to_numpy(dtype="float64")
+    if p.size > ESTIMATE_MAX_RECORDS:
+        p = np.random.default_rng(seed).choice(p, ESTIMATE_MAX_RECORDS, replace=False)
+    if p.size < 2:
+        return None
+    estimate = estimate_auc(p, n_samples=200, seed=seed).to_dict()
+    return {key: estimate[key] for key in ("estimated_auc", "low", "high", "n")}
 
 
 def line_counts(

@@ -138,6 +138,8 @@ def _notify_drift_incident(
         details={
             "incident_id": incident.incident_id,
             "drifted": drifted,
+            # What the model's own probabilities say its AUC on these inputs should be.
+            "estimated_performance": result.get("estimated_performance"),
             "window": summary.get("window"),
             "n_simulated": n_simulated,
         },

@@ -77,7 +77,9 @@ def drift_observations(
     return found
 
 
-def performance_observations(summary: dict[str, Any]) -> list[Observation]:
+def performance_observations(
+    summary: dict[str, Any], labelled_data: str | None = None
+) -> list[Observation]:
     """One observation per model version the performance job judged (signal ``performance``;
     the "features" of its incident are the failed rules: ``auc``, ``calibration``)."""
     day = date.fromisoformat(str(summary["as_of"]))
@@ -89,6 +91,7 @@ def performance_observations(summary: dict[str, Any]) -> list[Observation]:
             status=statuses.get(str(verdict.get("status")), "unknown"),
             day=day,
             features=tuple(verdict.get("reasons") or ()),
+            labelled_data=labelled_data,
         )
         for version, verdict in sorted(summary.get("versions", {}).items())
     ]

@@ -21,7 +21,9 @@ def record_performance(
     changes, and update the retraining Asset then; skip otherwise (the reason in the log)."""
     from attrition_mlops.orchestration import incidents
 
-    steps = incidents.track(incidents.performance_observations(summary))
+    # A new labelled snapshot since the last request re-requests retraining, as for drift.
+    observations = incidents.performance_observations(summary, incidents.latest_labelled_data())
+    steps = incidents.track(observations)
     incidents.announce_quiet_steps(steps, lambda **fields: _notify(ti, **fields), links)
     for version, verdict in sorted(summary.get("versions", {}).items()):
         if verdict.get("estimate_dropped"):
