@@ -112,13 +112,26 @@ def test_demo_runs_the_whole_loop(demo, stack):
     # No new labelled snapshot arrived: the champion's data is not retrained, nothing to gate.
     assert outcome["retrain_training"] == "skipped" and outcome["retrain_promoted"] is False
     assert "DEMO MODE" in demo["stdout"] and "Summary" in demo["stdout"]
+    assert outcome["drift_incident"].startswith(f"drift/v{outcome['champion_before']}/")
+    # A new SIMULATED labelled snapshot (a concept shift) schedules training; the adapted
+    # challenger is judged on the snapshot's recent window and promoted, then deployed.
+    assert outcome["snapshot_queued_training"] == ["attrition_labelled_snapshot"]
+    assert outcome["adapted_promoted"] is True
+    assert outcome["champion_after"] != outcome["champion_before"]
+    assert "recent window" in outcome["adapted_reason"]
+    # The year-old cohort's SIMULATED outcomes give the first champion a realized AUC; the
+    # latest cohort an estimate.
+    first = outcome["performance"]["versions"][outcome["champion_before"]]
+    assert first["status"] in ("ok", "degraded") and first["auc_low"] < first["auc_high"]
+    assert 0.5 < first["estimate"]["estimated_auc"] < 1.0
+    assert "realized AUC" in demo["stdout"] and "estimated AUC" in demo["stdout"]
 
     name = _mlflow(stack)
     champion = registry.get_alias_version(name, "champion")
     assert registry.get_alias_version(name, "staging") == champion
     assert registry.get_alias_version(name, "production") == champion
 
-    [alert] = _alerts(stack, "drift_confirmed")
+    [alert] = _alerts(stack, "drift_confirmed")  # one page: later nights update the incident
     features = {d["feature"] for d in alert["details"]["drifted"]}
     assert "MonthlyIncome" in features  # the SIMULATED scenario inflates salaries
     # The simulator's requests are marked in the inference log, so the alarm says so.
