@@ -15,11 +15,15 @@ from attrition_mlops.data.dataset import load_snapshot
 from attrition_mlops.data.validation import DataValidationError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="CSV or Parquet file (default: bundled data)")
     parser.add_argument("--output-json", type=Path, help="also write the summary JSON here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         snapshot = load_snapshot(args.data)
     except DataValidationError as err:
