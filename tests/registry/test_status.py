@@ -117,6 +117,13 @@ def test_an_empty_registry_says_what_to_do(mlflow_store, capsys):
     assert f"No registered model {mlflow_store.model_name!r}" in out and "make jobs-demo" in out
 
 
+def test_status_creates_no_store_where_there_is_none(state_dir, capsys):
+    """A fresh checkout: status says nothing is registered, and leaves no .state/ behind."""
+    assert cli.main(["status"]) == 0
+    assert "No registered model" in capsys.readouterr().out
+    assert not state_dir.exists()
+
+
 def test_the_table_shows_utc_and_removed_aliases():
     status = {
         "staging": {

@@ -13,6 +13,7 @@ when the command runs, so ``attrition --help`` stays instant.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -24,9 +25,8 @@ from attrition_mlops.registry.aliases import (
     STAGING,
     previous_alias,
 )
-from attrition_mlops.registry.connection import reaching
+from attrition_mlops.registry.connection import bound_http_requests, reaching
 from attrition_mlops.registry.history import aliases_with_history, parse_history
-from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import get_settings
 
 #: The aliases of the promotion path, in the order a reader follows them.
@@ -44,12 +44,19 @@ def _ordered(aliases: set[str]) -> list[str]:
 
 
 def alias_status(history_limit: int = 10) -> dict:
-    """Which version holds each alias, with its audit tags and its latest history entries."""
+    """Which version holds each alias, with its audit tags and its latest history entries.
+
+    Read-only: no experiment is created, and a local store that does not exist yet is not
+    created (and migrated, 1-4 s) just to say that nothing is registered.
+    """
     settings = get_settings()
-    configure_mlflow(settings)
     uri = settings.registry_uri or settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return {}
+    bound_http_requests()
+    client = MlflowClient(tracking_uri=settings.resolved_tracking_uri, registry_uri=uri)
     with reaching(uri):
-        return read_status(MlflowClient(), settings.model_name, history_limit)
+        return read_status(client, settings.model_name, history_limit)
 
 
 def read_status(client: MlflowClient, name: str, history_limit: int = 10) -> dict:
