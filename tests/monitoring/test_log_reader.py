@@ -55,7 +55,7 @@ def _drop(path: tuple):
     return change
 
 
-#: (label, how to break a valid line). Some are accepted by the model's lax coercion: the point
+#: (label, how to break a valid line). Some are accepted by the model's coercions: the point
 #: is that both readers decide alike, whatever they decide.
 BREAKS = {
     "int as numeric string": _set(("inputs", 0, "Age"), "41"),
