@@ -63,3 +63,12 @@ def test_a_flag_without_help_is_found():
     sub.add_parser("quiet", description="a command").add_argument("--deep")
     assert _undescribed(parser) == ["--bare: no help", "command quiet: no help",
                                     "quiet --deep: no help"]  # fmt: skip
+
+
+def test_attrition_demo_runs_the_jobs_demo_with_its_flag(monkeypatch):
+    from attrition_mlops.runner import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "main", lambda argv: calls.append(argv) or 0)
+    assert cli.main(["demo", "--n-trials", "3"]) == 0 and cli.main(["demo"]) == 0
+    assert calls == [["--n-trials", "3"], []]
