@@ -60,12 +60,12 @@ score: install ## Batch-score the bundled snapshot with the champion into .state
 	$(RUN) python jobs/score.py --input src/attrition_mlops/data/ibm_hr_attrition.csv
 
 .PHONY: serve
-serve: install ## Serve the API on http://127.0.0.1:8000 (follows the production alias, else champion)
-	$(RUN) python -m attrition_mlops.serving.server
+serve: install ## Serve the API on http://127.0.0.1:8000 (PORT=8080 HOST=0.0.0.0 to change; model: production, else champion)
+	$(if $(PORT),ATTRITION_SERVING_PORT=$(PORT) )$(if $(HOST),ATTRITION_SERVING_HOST=$(HOST) )$(RUN) python -m attrition_mlops.serving.server
 
 .PHONY: simulate
-simulate: install ## Send SIMULATED traffic to `make serve` (SCENARIO=none RECORDS=1000 URL=...; docs/simulator.md)
-	$(RUN) python -m attrition_mlops.simulate traffic --scenario $${SCENARIO:-none} --records $${RECORDS:-1000} --send $${URL:-http://127.0.0.1:8000}
+simulate: install ## Send SIMULATED traffic to `make serve` (SCENARIO=none RECORDS=1000 URL=... or PORT=...; docs/simulator.md)
+	$(RUN) python -m attrition_mlops.simulate traffic --scenario $${SCENARIO:-none} --records $${RECORDS:-1000} --send $${URL:-http://127.0.0.1:$(or $(PORT),8000)}
 
 .PHONY: image-context
 image-context: install ## Assemble the serving image's build context for the champion in build/image-ctx

@@ -14,12 +14,16 @@ from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_gate_settings, get_settings, get_training_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--challenger-version", help="default: the 'challenger' alias")
     parser.add_argument("--output-json", type=Path, help="also write the decision report here")
     parser.add_argument("--quiet", action="store_true", help="print only the JSON report")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         report = evaluate_challenger(

@@ -11,12 +11,22 @@ from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alias", default=registry.CHAMPION)
-    parser.add_argument("--reason", default="manual rollback")
-    parser.add_argument("--output-json", type=Path)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--alias", default=registry.CHAMPION,
+        help="the alias to roll back: champion, staging or production (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reason", default="manual rollback",
+        help="why, kept in the alias history and audit tags (default: %(default)r)",
+    )  # fmt: skip
+    parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         settings = get_settings()

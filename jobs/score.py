@@ -20,19 +20,37 @@ from attrition_mlops.scoring.batch import score_snapshot
 from attrition_mlops.settings import get_scoring_settings, get_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, required=True, help="CSV/Parquet file or folder")
+    parser.add_argument(
+        "--input", type=Path, required=True, help="CSV/Parquet file or folder to score"
+    )
     parser.add_argument("--output", type=Path, help="output root (default: <state>/predictions)")
-    parser.add_argument("--run-date", type=date.fromisoformat, help="default: today (UTC)")
-    parser.add_argument("--model-uri", help="default: models:/<name>@<ATTRITION_SCORE_MODEL_ALIAS>")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--threads", type=int, default=1, help="native threads; 0: no cap")
-    parser.add_argument("--output-json", type=Path)
+    parser.add_argument(
+        "--run-date", type=date.fromisoformat,
+        help="the run_date= partition to write, YYYY-MM-DD (default: today, UTC)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--model-uri",
+        help="model to score with (default: models:/<name>@<ATTRITION_SCORE_MODEL_ALIAS>)",
+    )
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="native (BLAS/OpenMP) threads while scoring; 0: no cap (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
     parser.add_argument(
         "--run-id", help="named in the manifest and the partition lock (default: Airflow's run id)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         settings, cfg = get_settings(), get_scoring_settings()

@@ -19,7 +19,7 @@ from attrition_mlops.settings import get_settings, get_training_settings
 from attrition_mlops.training.train import train_model
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", type=Path, help="a CSV/Parquet file instead of a stored snapshot")
@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-key", help="idempotency key; a retry with the same key reuses it")
     parser.add_argument("--n-trials", type=int, help="override ATTRITION_TRAIN_N_TRIALS")
     parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         settings, cfg = get_settings(), get_training_settings()

@@ -21,14 +21,18 @@ from attrition_mlops.data.validation import DataValidationError
 from attrition_mlops.settings import get_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", type=Path, help="CSV or Parquet file (default: latest snapshot)")
     data.add_argument("--snapshot-as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
                       help="a stored labelled snapshot")  # fmt: skip
     parser.add_argument("--output-json", type=Path, help="also write the summary JSON here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.data:
             summary = load_snapshot(args.data).summary()

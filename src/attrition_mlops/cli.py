@@ -1,5 +1,9 @@
-"""``attrition``: operator commands (status, demo, snapshot); the jobs, rollback too, live in
-``jobs/``."""
+"""``attrition``: operator commands (status, demo, snapshot). The jobs, rollback included, are in
+``jobs/``.
+
+Imports stay inside the commands: MLflow alone takes seconds to import, and ``attrition --help``
+or a mistyped flag should answer at once.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,68 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from attrition_mlops.registry.connection import TrackingServerUnreachableError
-from attrition_mlops.registry.status import alias_status
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attrition",
+        description="Operator commands of the attrition MLOps pipeline. The jobs (validate_data, "
+        "train, evaluate, score, drift, rollback) are the scripts in jobs/: "
+        "uv run python jobs/<job>.py --help; make help lists the make targets.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    status_cmd = sub.add_parser(
+        "status",
+        help="which model version holds each alias, who moved it, and the alias history",
+        description="Which version holds each registry alias (champion, challenger, staging, "
+        "production and their previous-* rollback targets), its training time and holdout AUC, "
+        "who moved it, when and why, then each alias's latest history entries, newest first. "
+        "Reads ATTRITION_TRACKING_URI / ATTRITION_REGISTRY_URI (default: the local store in "
+        "ATTRITION_STATE_DIR); exit code 2 if the tracking server cannot be reached.",
+    )
+    status_cmd.add_argument(
+        "--history", type=int, default=10, metavar="N",
+        help="latest N history entries per alias, newest first; 0: all (default: %(default)s)",
+    )  # fmt: skip
+    status_cmd.add_argument(
+        "--json", action="store_true",
+        help="print the status as JSON (every audit tag, nothing truncated) instead of tables",
+    )  # fmt: skip
+    demo_cmd = sub.add_parser(
+        "demo",
+        help="the jobs demo without Airflow, as make jobs-demo (make demo: the Airflow lifecycle)",
+        description="Validate the bundled data, train a challenger, run the champion/challenger "
+        "gate and batch-score, each as the real job process against the local MLflow store in "
+        "ATTRITION_STATE_DIR (default .state/), without Airflow (make jobs-demo). The Airflow "
+        "lifecycle is make demo.",
+    )
+    demo_cmd.add_argument(
+        "--n-trials", type=int, metavar="N", help="training search budget (default: the setting)"
+    )
+    snap = sub.add_parser("snapshot", help="labelled snapshots (dated, immutable partitions)")
+    actions = snap.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="validate a CSV/Parquet file and store it as as_of")
+    add.add_argument("file", type=Path, help="labelled rows (the 35 contract columns)")
+    add.add_argument(
+        "--as-of", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+        help="the snapshot's date: its partition as_of=YYYY-MM-DD",
+    )  # fmt: skip
+    add.add_argument("--source", help="where the rows come from (default: the file's path)")
+    actions.add_parser("list", help="the stored snapshots' manifests, oldest first")
+    return parser
 
 
-def status(history_limit: int = 10) -> dict:
-    """Which version holds each alias, with its audit tags and its latest history entries."""
-    return alias_status(history_limit)
+def status(history_limit: int = 10, as_json: bool = False) -> str:
+    """The text ``attrition status`` prints (tables, or JSON with ``as_json``)."""
+    from attrition_mlops.registry.connection import display_uri
+    from attrition_mlops.registry.status import alias_status, format_status
+    from attrition_mlops.settings import get_settings
+
+    shown = alias_status(history_limit)
+    if as_json:
+        return json.dumps(shown, indent=2)
+    settings = get_settings()
+    where = display_uri(settings.registry_uri or settings.resolved_tracking_uri)
+    return format_status(shown, settings.model_name, where)
 
 
 def snapshot(args: argparse.Namespace) -> int:
@@ -41,33 +100,13 @@ def snapshot(args: argparse.Namespace) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attrition", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    status_cmd = sub.add_parser("status", help="show which version holds each alias")
-    status_cmd.add_argument(
-        "--history", type=int, default=10, metavar="N",
-        help="latest N history entries per alias, newest first (0: all)",
-    )  # fmt: skip
-    sub.add_parser(
-        "demo",
-        help="the jobs demo without Airflow, as make jobs-demo (make demo: the Airflow lifecycle)",
-    )
-    snap = sub.add_parser("snapshot", help="labelled snapshots (dated, immutable partitions)")
-    actions = snap.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="validate a CSV/Parquet file and store it as as_of")
-    add.add_argument("file", type=Path, help="labelled rows (the 35 contract columns)")
-    add.add_argument("--as-of", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
-    add.add_argument("--source", help="where the rows come from (default: the file's path)")
-    actions.add_parser("list", help="the stored snapshots' manifests, oldest first")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "status":
+        from attrition_mlops.registry.connection import TrackingServerUnreachableError
+
         try:
-            print(json.dumps(status(args.history), indent=2))
+            print(status(args.history, args.json))
         except TrackingServerUnreachableError as err:
             print(f"attrition status: {err}", file=sys.stderr)
             return 2
@@ -76,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return snapshot(args)
     from attrition_mlops.runner.demo import main as demo_main
 
-    return demo_main([])
+    return demo_main(["--n-trials", str(args.n_trials)] if args.n_trials else [])
 
 
 if __name__ == "__main__":

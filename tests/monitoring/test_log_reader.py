@@ -55,7 +55,7 @@ def _drop(path: tuple):
     return change
 
 
-#: (label, how to break a valid line). Some are accepted by the model's lax coercion: the point
+#: (label, how to break a valid line). Some are accepted by the model's coercions: the point
 #: is that both readers decide alike, whatever they decide.
 BREAKS = {
     "int as numeric string": _set(("inputs", 0, "Age"), "41"),
@@ -205,11 +205,11 @@ def test_same_frame_and_rejections_as_the_line_reader(tmp_path, lines, chunk_byt
     assert frame.loc[frame.request_id == replayed[1], "Age"].iloc[0] == first_age != 30
 
 
-def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
+def test_coercions_are_accepted_with_the_models_values(tmp_path, lines):
     path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
     path.parent.mkdir()
     changed = [
-        _edit(lines[0], _set(("inputs", 0, "Age"), "41")),
+        _edit(lines[0], _set(("inputs", 0, "Age"), 41.0)),
         _edit(lines[1], _set(("inputs", 0, "Age"), 42.0)),
         _edit(lines[2], _drop(("event",))),
         _edit(lines[3], _set(("timestamp",), "2026-11-20T21:30:00-02:00")),
@@ -220,6 +220,23 @@ def test_lax_coercions_are_accepted_with_the_models_values(tmp_path, lines):
     assert frame["Age"].iloc[[0, 3]].tolist() == [41, 42]
     assert frame["timestamp"].iloc[9] == pd.Timestamp("2026-11-20T23:30:00Z")
     assert frame["request_id"].tolist()[::3] == [json.loads(x)["request_id"] for x in lines[:10]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("JobLevel", "1"), ("JobLevel", True), ("StockOptionLevel", False)],
+    ids=["text", "true", "false"],
+)
+def test_both_readers_refuse_what_the_request_model_refuses(tmp_path, lines, field, value):
+    """A log line holds what the API accepted: "1" or a boolean in an integer field is refused
+    by both readers as the request model refuses it, even where 1 (or 0) is in range."""
+    path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
+    path.parent.mkdir()
+    path.write_text(_edit(lines[0], _set(("inputs", 0, field), value)) + "\n" + lines[1])
+    frame = _columnar([path], rejected := [])
+    assert len(rejected) == 1 and field in rejected[0] and len(frame) == 3
+    pd.testing.assert_frame_equal(frame, _reference([path], reference_rejected := []))
+    assert reference_rejected == rejected
 
 
 def test_lines_from_before_the_simulated_field_stay_on_the_fast_path(tmp_path, lines, monkeypatch):

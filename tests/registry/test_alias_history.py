@@ -181,7 +181,7 @@ def test_status_shows_each_alias_history_newest_first(mlflow_store, tmp_path, ca
     _promote(name, v1)
     _promote(name, v2)
     registry.rollback_alias(name, ALIAS, actor="oncall", reason="bad canary")
-    assert cli.main(["status", "--history", "2"]) == 0
+    assert cli.main(["status", "--history", "2", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)[ALIAS]
     assert shown["version"] == v1 and shown["history_entries"] == 3
     assert [

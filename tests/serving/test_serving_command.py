@@ -11,6 +11,7 @@ import importlib.util
 import json
 import re
 import shlex
+import subprocess
 
 import pytest
 from support import REPO
@@ -93,6 +94,25 @@ def test_make_serve_runs_the_launcher(recorded, monkeypatch):
     assert words[words.index("python") :] == LAUNCHER
     _launch(monkeypatch, {}, [])
     _assert_production(recorded, host="127.0.0.1")
+
+
+def _make_serve(*variables: str) -> list[str]:
+    """The command ``make serve`` runs with ``variables`` (dry run: nothing starts)."""
+    done = subprocess.run(["make", "-n", "serve", *variables], cwd=REPO, capture_output=True,
+                          text=True, check=True, timeout=60)  # fmt: skip
+    return shlex.split(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.integration  # runs make
+def test_make_serve_port_and_host_reach_uvicorn(recorded, monkeypatch):
+    words = _make_serve("PORT=9123", "HOST=0.0.0.0")
+    assert words[words.index("python") :] == LAUNCHER
+    env = dict(word.split("=", 1) for word in words[: words.index("python")] if "=" in word)
+    assert env == {"ATTRITION_SERVING_PORT": "9123", "ATTRITION_SERVING_HOST": "0.0.0.0"}
+    _launch(monkeypatch, env, [])
+    assert (recorded["host"], recorded["port"]) == ("0.0.0.0", 9123)
+    plain = _make_serve()  # without them: the settings' defaults (or ATTRITION_SERVING_*)
+    assert not [word for word in plain[: plain.index("python")] if "=" in word]
 
 
 def test_serving_app_entrypoint(recorded):

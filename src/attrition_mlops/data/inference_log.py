@@ -39,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from attrition_mlops.data import contract
+from attrition_mlops.data import contract, record_fields
 
 SCHEMA_VERSION = 1
 #: Marks our lines among everything else a container writes to stdout.
@@ -75,8 +75,8 @@ class Pseudonymiser:
 def _logged_field(feature: contract.Feature) -> tuple[Any, Any]:
     if feature.name == contract.ID_COLUMN:
         return str, Field(pattern=PSEUDONYM_PATTERN)
-    if feature.is_integer:
-        return int, Field(ge=feature.minimum, le=feature.maximum)
+    if feature.is_integer:  # as strict as the request model: no "41", no true
+        return record_fields.strict_integer(feature), ...
     # Logged values are already normalised (aliases replaced), so only categories are valid.
     return Literal[feature.categories], ...  # type: ignore[valid-type]
 
@@ -84,13 +84,18 @@ def _logged_field(feature: contract.Feature) -> tuple[Any, Any]:
 def logged_employee_model(features: tuple[contract.Feature, ...] | None = None) -> type[BaseModel]:
     """The logged record model compiled from ``features`` (default: the contract's, as read now).
 
+    Integer fields follow the request model's rule (``record_fields``): a whole number (41 or
+    41.0), never ``"41"`` or ``true``, so a line is judged as the API judged its request.
+
     The Arrow schema and column checks of the log (``monitoring.log_schema``) are derived in
     turn from this model, so a contract change reaches them through here.
     """
     features = contract.FEATURES if features is None else features
+    integers = tuple(f for f in features if f.name != contract.ID_COLUMN)  # a pseudonym is text
     return create_model(
         "LoggedEmployee",
         __config__=ConfigDict(extra="forbid", frozen=True),
+        __validators__=record_fields.whole_numbers_validator(integers),
         **{feature.name: _logged_field(feature) for feature in features},
     )
 

@@ -7,10 +7,11 @@ the pydantic model makes (required fields, ranges, categories, the pseudonym pat
 lengths, an aware timestamp inside the file's ``date=`` partition day, a finite latency) are
 then made on whole columns. Only a line that fails any of them, or that Arrow cannot read as one
 clean object (wrong JSON types, an unknown field, a duplicate key, two objects on one line,
-invalid UTF-8), is handed to ``parse_line``. That line is accepted or
-rejected exactly as the line-by-line reader would (lax coercions such as ``41.0`` for an integer
-included), and its rejection names the file, line and first problem. The fast checks are
-stricter than the model, never looser, so the verdicts are the same:
+invalid UTF-8), is handed to ``parse_line``. That line is accepted or rejected exactly as the
+line-by-line reader would (its coercions, such as a whole ``41.0`` for an integer, included;
+``"41"`` and ``true`` are refused, as the API refuses them), and its rejection names the file,
+line and first problem. The fast checks are stricter than the model, never looser, so the
+verdicts are the same:
 ``tests/monitoring/test_log_reader.py`` holds the two readers to identical frames and
 rejections on a corpus of broken lines.
 

@@ -9,8 +9,9 @@ model, and a field added to the model is parsed and checked without another edit
 
 Only what a field declares is derived. The model's two validators (a timestamp inside its
 partition day, list lengths equal to ``n_records``) are rules across fields and stay written out
-in the reader; :data:`MIRRORED_VALIDATORS` names them, and a test holds the model to that list, so
-a new validator cannot slip past the column checks unnoticed.
+in the reader; :data:`MIRRORED_VALIDATORS` names them, :data:`PASSED_ON_VALIDATORS` names the one
+the reader leaves to the model (a logged record's whole floats), and a test holds the model to
+those lists, so a new validator cannot slip past the column checks unnoticed.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ import pyarrow.compute as pc
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from attrition_mlops.data import inference_log
+from attrition_mlops.data import inference_log, record_fields
 
 #: Validators of the model the reader makes itself (they are not field constraints).
 MIRRORED_VALIDATORS = frozenset({"_inside_partition", "_counts_agree"})
+#: Validators that only ever see lines Arrow cannot read as typed, so the model judges them:
+#: a whole float (41.0) becomes an integer, and Arrow's JSON reader refuses any float in an
+#: int64 column.
+PASSED_ON_VALIDATORS = frozenset({record_fields.WHOLE_NUMBERS})
 
 _SCALARS: dict[type, pa.DataType] = {
     bool: pa.bool_(),  # before int: bool is an int subclass

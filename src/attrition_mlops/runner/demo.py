@@ -63,7 +63,9 @@ def run_demo(n_trials: int | None = None) -> int:
 def _summary(settings, report: dict) -> str:
     from attrition_mlops.registry.status import alias_status  # what `make status` prints
 
-    held = ", ".join(f"{alias} → v{info['version']}" for alias, info in alias_status().items())
+    held = ", ".join(
+        f"{alias} → v{info['version']}" for alias, info in alias_status().items() if info["version"]
+    )
     return "\n".join(
         [
             f"{settings.model_name}: {held}",
