@@ -18,7 +18,7 @@ from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_performance_settings, get_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "file", type=Path, help="outcome rows: EmployeeNumber, observed_on, left, horizon"
@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         "--simulated", action="store_true", help="mark every row SIMULATED (the simulator's files)"
     )
     parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         root = args.outcomes or get_performance_settings().outcomes_dir

@@ -19,7 +19,7 @@ from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_performance_settings, get_scoring_settings, get_settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--as-of",
@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         "--log-to-mlflow", action="store_true", help="log the summary and report as an MLflow run"
     )
     parser.add_argument("--output-json", type=Path, help="also write the JSON summary here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     def work() -> dict:
         settings, perf = get_settings(), get_performance_settings()

@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attrition",
         description="Operator commands of the attrition MLOps pipeline. The jobs (validate_data, "
-        "train, evaluate, score, drift, rollback) are the scripts in jobs/: "
+        "train, evaluate, score, drift, rollback, add_snapshot, add_outcomes, performance) are "
+        "the scripts in jobs/: "
         "uv run python jobs/<job>.py --help; make help lists the make targets.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,16 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument(
         "--n-trials", type=int, metavar="N", help="training search budget (default: the setting)"
     )
-    snap = sub.add_parser("snapshot", help="labelled snapshots (dated, immutable partitions)")
-    actions = snap.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="validate a CSV/Parquet file and store it as as_of")
+    snap = sub.add_parser(
+        "snapshot",
+        help="labelled snapshots (dated, immutable partitions)",
+        description="Labelled snapshots: rows with their Attrition outcome, stored as dated, "
+        "immutable partitions as_of=YYYY-MM-DD under ATTRITION_STATE_DIR/snapshots "
+        "(docs/data.md). Training takes the latest.",
+    )
+    actions = snap.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="validate a CSV/Parquet file and store it as as_of",
+        description="Validate the file against the feature contract and store it as the "
+        "partition as_of; identical rows again are a no-op, different rows under a stored date "
+        "are refused (exit 2).",
+    )
     add.add_argument("file", type=Path, help="labelled rows (the 35 contract columns)")
     add.add_argument(
         "--as-of", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
         help="the snapshot's date: its partition as_of=YYYY-MM-DD",
     )  # fmt: skip
     add.add_argument("--source", help="where the rows come from (default: the file's path)")
-    actions.add_parser("list", help="the stored snapshots' manifests, oldest first")
+    actions.add_parser(
+        "list",
+        help="the stored snapshots' manifests, oldest first",
+        description="Print every stored snapshot's manifest (as_of, sha256, rows, positives, "
+        "source) as JSON, oldest first; the bundled data set is the first.",
+    )
     return parser
 
 
