@@ -16,8 +16,7 @@ the first model exactly as before.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from attrition_mlops.data import contract
-from attrition_mlops.data.split import HoldoutError, frame_sha256
+from attrition_mlops.data.split import HoldoutError, frame_sha256, freeze
 
 WINDOW_FILE = "window.csv"
 META_FILE = "window.json"
@@ -98,17 +97,6 @@ def split_window(
             seed=seed,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        _freeze(window_dir(root, as_of), window, meta)
+        freeze(window_dir(root, as_of), window, meta, frame_file=WINDOW_FILE, meta_file=META_FILE)
     train = frame[~frame[contract.ID_COLUMN].isin(window[contract.ID_COLUMN])]
     return train.reset_index(drop=True), window, meta
-
-
-def _freeze(folder: Path, window: pd.DataFrame, meta: WindowMeta) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (
-        (WINDOW_FILE, window.to_csv(index=False, lineterminator="\n")),
-        (META_FILE, json.dumps(asdict(meta), indent=2)),
-    ):
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, folder / name)  # the hash file last: a crash leaves no window

@@ -18,6 +18,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -68,12 +69,23 @@ def load_holdout(directory: Path) -> tuple[pd.DataFrame, HoldoutMeta] | None:
     return frame, meta
 
 
-def _freeze(directory: Path, holdout: pd.DataFrame, meta: HoldoutMeta) -> None:
+def freeze(
+    directory: Path,
+    frame: pd.DataFrame,
+    meta: Any,
+    *,
+    frame_file: str = HOLDOUT_FILE,
+    meta_file: str = META_FILE,
+) -> None:
+    """Write a frozen row set (the holdout, an evidence window) and its metadata dataclass.
+
+    Write-then-rename, the metadata (with the hash) last: a crash never leaves rows beside a
+    wrong hash, and a reader that finds no metadata treats the folder as not frozen yet.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename so a crash never leaves a holdout without (or with a wrong) hash.
     for name, text in (
-        (HOLDOUT_FILE, holdout.to_csv(index=False, lineterminator="\n")),
-        (META_FILE, json.dumps(asdict(meta), indent=2)),
+        (frame_file, frame.to_csv(index=False, lineterminator="\n")),
+        (meta_file, json.dumps(asdict(meta), indent=2)),
     ):
         tmp = directory / f".{name}.tmp"
         tmp.write_text(text)
@@ -102,7 +114,7 @@ def split_snapshot(
         source_sha256=source_sha256,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    _freeze(directory, holdout, meta)
+    freeze(directory, holdout, meta)
     return _by_id(train), holdout, meta
 
 
