@@ -49,7 +49,14 @@ def quiet(real) -> pd.DataFrame:
 
 
 def test_registry_has_the_named_scenarios_with_one_line_descriptions():
-    names = {"none", "salary_inflation", "overtime_surge", "young_hiring_wave", "mean_shift"}
+    names = {
+        "none",
+        "salary_inflation",
+        "overtime_surge",
+        "young_hiring_wave",
+        "senior_exodus",
+        "mean_shift",
+    }
     assert set(SCENARIOS) == names
     for name, scenario in SCENARIOS.items():
         assert scenario.name == name and scenario.description and "\n" not in scenario.description
@@ -400,3 +407,29 @@ def test_cli_lists_scenarios_as_a_module():
     with pytest.raises(SystemExit) as bad:
         main(["traffic", "--scenario", "tsunami", "--records", "5", "--export-dir", "x"])
     assert bad.value.code == 2
+
+
+def test_senior_exodus_is_a_concept_shift_inputs_unchanged_labels_flipped(real):
+    quiet = simulate_labelled_snapshot(real, 3000, scenario="none", seed=8)
+    shifted = simulate_labelled_snapshot(real, 3000, scenario="senior_exodus", seed=8)
+    inputs = list(contract.INPUT_COLUMNS)
+    pd.testing.assert_frame_equal(quiet[inputs], shifted[inputs])  # the inputs do not move
+    senior = (shifted["YearsAtCompany"] >= 10).to_numpy()
+    before = (quiet[contract.LABEL] == "Yes").to_numpy()
+    after = (shifted[contract.LABEL] == "Yes").to_numpy()
+    assert (after[~senior] == before[~senior]).all()  # only long-tenured employees change
+    flipped = (after & ~before)[senior & ~before].mean()
+    assert 0.30 < flipped < 0.40  # 35 % of their "No" labels
+
+
+def test_without_replacement_each_real_row_is_drawn_once(real):
+    # The real rows' integer fields (the noised pay fields aside) identify each employee.
+    noisy = {"EmployeeNumber", "DailyRate", "HourlyRate", "MonthlyIncome", "MonthlyRate"}
+    key = [f.name for f in contract.FEATURES if f.is_integer and f.name not in noisy]
+    assert not real[key].duplicated().any()
+    once = simulate_labelled_snapshot(real, 1000, scenario="none", seed=1, replace=False)
+    assert len(once) == 1000 and not once[key].duplicated().any()
+    again = simulate_labelled_snapshot(real, 1000, scenario="none", seed=1)  # with replacement
+    assert again[key].duplicated().sum() > 100
+    with pytest.raises(ValueError, match="without replacement"):
+        simulate_labelled_snapshot(real, len(real) + 1, scenario="none", seed=1, replace=False)

@@ -175,15 +175,19 @@ def simulate_labelled_snapshot(
     seed: int,
     intensity: float = 1.0,
     noise: float = DEFAULT_NOISE,
+    replace: bool = True,
     **options: Any,
 ) -> pd.DataFrame:
     """A SIMULATED labelled snapshot (35 columns, with ``Attrition``) for retraining demos.
 
     Each record keeps the label of the real row it was resampled from; then the scenario flips
     a documented share of the changed records' labels in the direction it implies.
+    ``replace=False`` draws each real row at most once (``n <= len(base)``): then a split of
+    the snapshot never puts copies of one real employee on both sides.
     """
     if contract.LABEL not in base.columns:
         raise ValueError(f"base has no {contract.LABEL!r} column to resample labels from")
+    options = {**options, "_replace": replace}
     frame, flips = _simulate(base, n, scenario, seed, intensity, noise, options)
     frame[contract.LABEL] = flips
     ordered = frame[list(contract.DATASET_COLUMNS)].copy()
@@ -207,7 +211,13 @@ def _simulate(
     if not 0 <= noise < 1:
         raise ValueError(f"noise must be in [0, 1), got {noise}")
     rng = np.random.default_rng(seed)
-    frame = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
+    if options.pop("_replace", True):
+        rows = rng.integers(0, len(base), n)
+    elif n > len(base):
+        raise ValueError(f"cannot draw {n} distinct rows from {len(base)} without replacement")
+    else:
+        rows = rng.permutation(len(base))[:n]
+    frame = base.iloc[rows].reset_index(drop=True)
     frame = frame.astype({name: "float64" for name in _integer_columns(frame)})
     # Noise first: with one seed every scenario sees the same resampled, noised records, so a
     # scenario's effect is exactly the difference from the quiet frame of that seed.
