@@ -19,6 +19,12 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any
 
+from attrition_mlops.orchestration.asset_runs import (
+    clear_queue,
+    queued_by_assets,
+    queued_events,
+    record_asset_trigger,
+)
 from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag
 
 NORMAL_RECORDS = 600
@@ -30,34 +36,19 @@ def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def queued_by_assets(dag_id: str) -> list[str]:
-    """Assets whose events Airflow queued for ``dag_id`` (what the scheduler would act on)."""
-    from airflow.models.asset import AssetDagRunQueue, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = (
-            session.query(AssetModel.name)
-            .join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
-            .filter(AssetDagRunQueue.target_dag_id == dag_id)
-            .all()
-        )
-    return sorted(name for (name,) in rows)
-
-
-def clear_queue(dag_id: str) -> None:
-    """What the scheduler does when it creates the queued run (we run it ourselves)."""
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == dag_id).delete()
-
-
-def run(dag_id: str, conf: dict[str, Any] | None = None, *, expect: str = "success") -> dict:
+def run(
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    expect: str = "success",
+    triggered_by: list[dict[str, Any]] | None = None,
+) -> dict:
+    """One DAG run; ``triggered_by``: the Asset events that queued it (recorded on the run)."""
     started = time.monotonic()
     result = run_dag(dag_id, conf)
     took = time.monotonic() - started
+    if triggered_by:
+        record_asset_trigger(dag_id, result["run_id"], triggered_by)
     tasks = ", ".join(f"{k}={v}" for k, v in sorted(result["tasks"].items()))
     print(f"    {dag_id}: {result['state']} in {took:.0f} s ({tasks})", flush=True)
     if result["state"] != expect:
@@ -89,12 +80,13 @@ def lifecycle(today: date) -> dict[str, Any]:
     promoted = first["tasks"]["promote_champion"] == "success"
     queued = queued_by_assets("attrition_deployment")
     print(f"    champion promoted: {promoted}; Airflow queued attrition_deployment on: {queued}")
+    champion_events = queued_events("attrition_deployment")
     clear_queue("attrition_deployment")
 
     say("2/8 attrition_deployment: image → staging → smoke test → approval → production")
     print("    DEMO MODE: the production approval is granted automatically (a person does it")
     print("    in the Airflow UI's Required actions outside the demo)")
-    run("attrition_deployment")
+    run("attrition_deployment", triggered_by=champion_events)
 
     say("3/8 SIMULATED normal traffic to the production API")
     send(NORMAL_RECORDS, "none", seed=1)
@@ -121,10 +113,11 @@ def lifecycle(today: date) -> dict[str, Any]:
         f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)}"
     )
     print(f"    Airflow queued attrition_training on: {queued}")
+    drift_events = queued_events("attrition_training")
     clear_queue("attrition_training")
 
     say("8/8 attrition_training again (the retraining drift scheduled), gated as always")
-    retrain = run("attrition_training")
+    retrain = run("attrition_training", triggered_by=drift_events)
     return {
         "promoted_first": promoted,
         "quiet_signal": quiet["tasks"]["signal_drift"],
