@@ -168,13 +168,14 @@ def test_the_retraining_run_shows_the_drift_asset_event_that_triggered_it(demo, 
     )
     drift_runs = [r[1] for r in runs if r[0] == "attrition_drift_monitoring"]
     training = [r for r in runs if r[0] == "attrition_training"]
-    assert [r[2:4] for r in training] == [("manual", "test"), ("asset_triggered", "asset")]
+    # triggered_by is stored as the enum's name
+    assert [r[2:4] for r in training] == [("manual", "TEST"), ("asset_triggered", "ASSET")]
     retrain = training[-1]
     assert retrain[5] == drift_runs[-1]  # it consumed the alarm run's attrition_drift event
     assert "`attrition_drift` asset event from `attrition_drift_monitoring`" in retrain[4]
     assert drift_runs[-1] in retrain[4]
     [deployment] = [r for r in runs if r[0] == "attrition_deployment"]
-    assert deployment[2:4] == ("asset_triggered", "asset")
+    assert deployment[2:4] == ("asset_triggered", "ASSET")
     assert deployment[5] == training[0][1] and "`attrition_champion`" in deployment[4]
 
 
