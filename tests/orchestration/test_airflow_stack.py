@@ -6,16 +6,21 @@ worker and our job operator."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import date
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import psycopg2
 import pytest
 import redis
-from support import free_port
+from support import free_port, headless_chromium
 
 from attrition_mlops.orchestration import local_airflow
 
@@ -65,7 +70,7 @@ def stack(tmp_path_factory, database):
     url = f"http://127.0.0.1:{port}"
     try:
         client = _client(url, procs, env)
-        yield {"client": client, "env": env, "procs": procs}
+        yield {"client": client, "env": env, "procs": procs, "url": url}
     finally:
         local_airflow.stop_stack(procs)
 
@@ -141,7 +146,44 @@ def test_a_dag_runs_on_postgres_and_celery(stack):
         "purge_expired_logs": "success",
     }
     # The Celery worker, not the scheduler, ran them: its log names each workload it executed.
-    from pathlib import Path
-
     worker_log = (Path(stack["env"]["AIRFLOW_HOME"]) / "logs" / "celery-worker.log").read_text()
     assert "check_drift" in worker_log and run_id in worker_log, worker_log[-2000:]
+
+
+def test_a_demo_run_shows_its_task_log_in_the_ui(stack, tmp_path):
+    """A run made like ``make demo``'s (``dag.test()`` in another process, same metadata DB and
+    AIRFLOW_HOME) shows each task's own log in the UI; it showed "Log file not found on worker"."""
+    client, dag_id = stack["client"], "attrition_drift_monitoring"
+    # Paused, the scheduler leaves the run alone: dag.test()'s in-process runner, not a Celery
+    # worker, runs the tasks and writes their logs.
+    assert client.patch(f"/dags/{dag_id}", json={"is_paused": True}).status_code == 200
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "attrition_mlops.orchestration.local_airflow", "run", dag_id]
+            + ["--conf", json.dumps({"date": "2026-01-02"})],
+            env=stack["env"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        client.patch(f"/dags/{dag_id}", json={"is_paused": False})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_id = json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]
+    own_text = "local target: running jobs/drift.py --date 2026-01-02"  # check_drift's own line
+
+    run_url = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+    for task_id in ("plan_drift_check", "check_drift", "signal_drift", "purge_expired_logs"):
+        log = client.get(f"{run_url}/{task_id}/logs/1", headers={"Accept": "application/json"})
+        assert log.status_code == 200, log.text
+        events = [line.get("event", "") for line in log.json()["content"]]
+        assert not any("Log file not found" in e for e in events), (task_id, events)
+        assert any(e.startswith(("Done.", "local target", "Skipping")) for e in events), events
+
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{stack['url']}/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/check_drift")
+        page.get_by_text(own_text).first.wait_for(timeout=60_000)
+        assert "Log file not found" not in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "task-log.png"))

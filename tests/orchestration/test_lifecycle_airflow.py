@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,56 @@ def test_demo_runs_the_whole_loop(demo, stack):
     assert Path(report).is_file()
     assert any("attrition_training" in v for v in alert["links"].values())
     assert _alerts(stack, "champion_promoted")
+
+
+def _airflow_db(stack, sql: str) -> list[tuple]:
+    with sqlite3.connect(stack["state"] / "airflow" / "airflow.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_every_task_the_demo_ran_has_its_log_where_the_ui_reads_it(demo, stack):
+    ran = _airflow_db(
+        stack,
+        "SELECT dag_id, run_id, task_id, map_index, try_number FROM task_instance"
+        " WHERE state IN ('success', 'failed')",
+    )
+    assert {row[0] for row in ran} == {
+        "attrition_training",
+        "attrition_deployment",
+        "attrition_batch_scoring",
+        "attrition_drift_monitoring",
+    }
+    logs = stack["state"] / "airflow" / "logs"
+    for dag_id, run_id, task_id, map_index, try_number in ran:
+        mapped = f"map_index={map_index}/" if map_index >= 0 else ""
+        path = logs / f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{mapped}"
+        path = path / f"attempt={try_number}.log"
+        assert path.is_file(), path
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        # The task's own lines, as JSON the UI renders (timestamp, level, event, logger).
+        assert any(e.get("logger") != "task" for e in events), (path, events)
+        assert all({"timestamp", "level", "event"} <= e.keys() for e in events), path
+
+
+def test_the_retraining_run_shows_the_drift_asset_event_that_triggered_it(demo, stack):
+    runs = _airflow_db(
+        stack,
+        "SELECT r.dag_id, r.run_id, r.run_type, r.triggered_by, n.content, e.source_run_id"
+        " FROM dag_run r LEFT JOIN dag_run_note n ON n.dag_run_id = r.id"
+        " LEFT JOIN dagrun_asset_event c ON c.dag_run_id = r.id"
+        " LEFT JOIN asset_event e ON e.id = c.event_id ORDER BY r.start_date",
+    )
+    drift_runs = [r[1] for r in runs if r[0] == "attrition_drift_monitoring"]
+    training = [r for r in runs if r[0] == "attrition_training"]
+    # triggered_by is stored as the enum's name
+    assert [r[2:4] for r in training] == [("manual", "TEST"), ("asset_triggered", "ASSET")]
+    retrain = training[-1]
+    assert retrain[5] == drift_runs[-1]  # it consumed the alarm run's attrition_drift event
+    assert "`attrition_drift` asset event from `attrition_drift_monitoring`" in retrain[4]
+    assert drift_runs[-1] in retrain[4]
+    [deployment] = [r for r in runs if r[0] == "attrition_deployment"]
+    assert deployment[2:4] == ("asset_triggered", "ASSET")
+    assert deployment[5] == training[0][1] and "`attrition_champion`" in deployment[4]
 
 
 def _predictions(stack) -> pd.DataFrame:

@@ -287,3 +287,21 @@ def test_retention_purges_only_expired_partitions(tmp_path):
         "date=2026-11-21",
         "date=bogus",
     ]
+
+
+def test_the_trigger_note_names_the_asset_event_and_its_source_run():
+    from attrition_mlops.orchestration.asset_runs import trigger_note
+
+    event = {
+        "id": 7,
+        "asset": "attrition_drift",
+        "source_dag_id": "attrition_drift_monitoring",
+        "source_run_id": "manual__2026-12-07T01:00:00+00:00",
+        "source_task_id": "signal_drift",
+    }
+    first, how = trigger_note([event]).split("\n\n")
+    assert first == (
+        "Triggered by the `attrition_drift` asset event from `attrition_drift_monitoring` run "
+        "`manual__2026-12-07T01:00:00+00:00` (task `signal_drift`)."
+    )
+    assert "dag.test()" in how and "scheduler" in how

@@ -23,6 +23,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from attrition_mlops.orchestration import demo_data
+from attrition_mlops.orchestration.asset_runs import (
+    clear_queue,
+    queued_by_assets,
+    queued_events,
+    record_asset_trigger,
+)
 from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag
 
 NORMAL_RECORDS = 600
@@ -39,34 +45,19 @@ def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def queued_by_assets(dag_id: str) -> list[str]:
-    """Assets whose events Airflow queued for ``dag_id`` (what the scheduler would act on)."""
-    from airflow.models.asset import AssetDagRunQueue, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = (
-            session.query(AssetModel.name)
-            .join(AssetDagRunQueue, AssetDagRunQueue.asset_id == AssetModel.id)
-            .filter(AssetDagRunQueue.target_dag_id == dag_id)
-            .all()
-        )
-    return sorted(name for (name,) in rows)
-
-
-def clear_queue(dag_id: str) -> None:
-    """What the scheduler does when it creates the queued run (we run it ourselves)."""
-    from airflow.models.asset import AssetDagRunQueue
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == dag_id).delete()
-
-
-def run(dag_id: str, conf: dict[str, Any] | None = None, *, expect: str = "success") -> dict:
+def run(
+    dag_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    expect: str = "success",
+    triggered_by: list[dict[str, Any]] | None = None,
+) -> dict:
+    """One DAG run; ``triggered_by``: the Asset events that queued it (recorded on the run)."""
     started = time.monotonic()
     result = run_dag(dag_id, conf)
     took = time.monotonic() - started
+    if triggered_by:
+        record_asset_trigger(dag_id, result["run_id"], triggered_by)
     tasks = ", ".join(f"{k}={v}" for k, v in sorted(result["tasks"].items()))
     print(f"    {dag_id}: {result['state']} in {took:.0f} s ({tasks})", flush=True)
     if result["state"] != expect:
@@ -105,12 +96,13 @@ def lifecycle(today: date) -> dict[str, Any]:
     promoted = first["tasks"]["promote_champion"] == "success"
     queued = queued_by_assets("attrition_deployment")
     print(f"    champion promoted: {promoted}; Airflow queued attrition_deployment on: {queued}")
+    champion_events = queued_events("attrition_deployment")
     clear_queue("attrition_deployment")
 
     _step(2, "attrition_deployment: image → staging → smoke test → approval → production")
     print("    DEMO MODE: the production approval is granted automatically (a person does it")
     print("    in the Airflow UI's Required actions outside the demo)")
-    run("attrition_deployment")
+    run("attrition_deployment", triggered_by=champion_events)
     before = demo_data.champion()
 
     _step(3, "SIMULATED normal traffic to the production API")
@@ -142,10 +134,11 @@ def lifecycle(today: date) -> dict[str, Any]:
         f" incident {incident}"
     )
     print(f"    Airflow queued attrition_training on: {queued}")
+    drift_events = queued_events("attrition_training")
     clear_queue("attrition_training")
 
     _step(8, "attrition_training again (the retraining drift scheduled), gated as always")
-    retrain = run("attrition_training")
+    retrain = run("attrition_training", triggered_by=drift_events)
     print(f"    train_challenger: {retrain['tasks']['train_challenger']} (no new labelled data)")
 
     _step(9, f"a new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
@@ -160,18 +153,20 @@ def lifecycle(today: date) -> dict[str, Any]:
     )
     queued_by_snapshot = queued_by_assets("attrition_training")
     print(f"    Airflow queued attrition_training on: {queued_by_snapshot}")
+    snapshot_events = queued_events("attrition_training")
     clear_queue("attrition_training")
 
     _step(10, "attrition_training on the new snapshot, judged on its recent evidence window")
-    adapted = run("attrition_training")
+    adapted = run("attrition_training", triggered_by=snapshot_events)
     adapted_promoted = adapted["tasks"]["promote_champion"] == "success"
     after = demo_data.champion()
     print(f"    {after.get('gate.reason', 'no gate reason recorded')}")
+    adapted_events = queued_events("attrition_deployment")
     clear_queue("attrition_deployment")
 
     _step(11, "attrition_deployment of the adapted champion (staging → approval → production)")
     if adapted_promoted:
-        run("attrition_deployment")
+        run("attrition_deployment", triggered_by=adapted_events)
     else:
         print("    not promoted: production keeps its model")
 
@@ -182,10 +177,11 @@ def lifecycle(today: date) -> dict[str, Any]:
         {"file": str(outcomes_file), "arrived": today.isoformat(), "simulated": True},
     )
     print(f"    Airflow queued the performance check on: {queued_by_assets(PERFORMANCE_DAG)}")
+    outcome_events = queued_events(PERFORMANCE_DAG)
     clear_queue(PERFORMANCE_DAG)
 
     _step(13, "attrition_performance_monitoring: realized and estimated AUC")
-    checked = run(PERFORMANCE_DAG, day)
+    checked = run(PERFORMANCE_DAG, day, triggered_by=outcome_events)
     performance = demo_data.performance(today)
 
     _step(14, "the incidents and alerts so far")

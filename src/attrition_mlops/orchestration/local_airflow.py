@@ -161,8 +161,12 @@ Ctrl-C stops everything.""",
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One DAG run through ``dag.test()`` in this process (Airflow must see ``airflow_env``)."""
+    """One DAG run through ``dag.test()`` in this process (Airflow must see ``airflow_env``).
+
+    Each task writes its log file where the Airflow UI reads it (``task_logs``)."""
     from airflow.dag_processing.dagbag import DagBag
+
+    from attrition_mlops.orchestration.task_logs import task_log_files
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
@@ -170,7 +174,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise KeyError(f"no DAG {dag_id!r} in {os.environ['AIRFLOW__CORE__DAGS_FOLDER']}")
-    run = dag.test(run_conf=conf or {})
+    with task_log_files():
+        run = dag.test(run_conf=conf or {})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return {"dag_id": dag_id, "run_id": run.run_id, "state": str(run.state), "tasks": states}
 

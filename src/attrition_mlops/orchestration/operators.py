@@ -98,7 +98,8 @@ class PipelineJobOperator(BaseOperator):
         def started(proc: subprocess.Popen) -> None:
             self._process = proc
 
-        result = local.run_job(self.job, args, env=env, on_start=started)
+        # The job's summary for people goes to the task log (the UI), not only to a terminal.
+        result = local.run_job(self.job, args, env=env, echo=self.log.info, on_start=started)
         push_links(context, result)
         return _skip_if_nothing_done(context, self.job, result)
 

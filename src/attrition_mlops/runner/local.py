@@ -35,13 +35,14 @@ def run_job(
     args: list[str] | None = None,
     *,
     env: dict[str, str] | None = None,
-    echo: bool = True,
+    echo: bool | Callable[[str], object] = True,
     on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``jobs/<job>.py`` with ``args``; return its JSON result or raise JobFailedError.
 
     ``on_start`` receives the child process as soon as it exists, so a caller that can be killed
-    (an Airflow task's ``on_kill``) can stop the job with it.
+    (an Airflow task's ``on_kill``) can stop the job with it. ``echo``: print the job's output for
+    people (True), drop it (False), or pass it to a callable (an Airflow task's logger).
     """
     script = jobs_dir() / f"{job}.py"
     if not script.is_file():
@@ -63,7 +64,7 @@ def run_job(
             # Everything but the final JSON line is for people (the decision summary, etc.).
             human = stdout.rstrip("\n").split("\n")[:-1]
             if any(line.strip() for line in human):
-                print("\n".join(human))
+                (print if echo is True else echo)("\n".join(human))
         if proc.returncode != 0:
             raise JobFailedError(job, proc.returncode, stderr)
         return json.loads(result_file.read_text())
