@@ -98,7 +98,7 @@ class GateSettings(BaseSettings):
     # holdout_margin AUC (with the win's confidence) before it is refused as a regression.
     min_window_rows: int = Field(200, ge=20)
     min_window_positives: int = Field(30, ge=5)
-    holdout_margin: float = Field(0.10, ge=0.0, lt=0.5)
+    holdout_margin: float = Field(0.20, ge=0.0, lt=0.5)
     # On the window a win is a gain of more than this (AUC): see bench/gate_decisions.py.
     window_min_gain: float = Field(0.01, ge=0.0, lt=0.2)
 

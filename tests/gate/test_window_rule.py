@@ -10,7 +10,7 @@ from attrition_mlops.gate.bootstrap import PairedBootstrap
 from attrition_mlops.gate.rules import EvidenceWindow, decide_on_window, window_is_usable
 from attrition_mlops.settings import GateSettings
 
-GATE = GateSettings()  # min_win_rate 0.90, window_min_gain 0.01, holdout_margin 0.10
+GATE = GateSettings()  # min_win_rate 0.90, window_min_gain 0.01, holdout_margin 0.20
 WINDOW = EvidenceWindow("2026-11-01", "2026-11-30", 400, 60, "snapshot as_of=2026-12-01")
 
 
