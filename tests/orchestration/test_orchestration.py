@@ -135,6 +135,25 @@ def test_only_a_promotion_updates_the_champion_asset(monkeypatch):
     assert alert["event"] == "champion_promoted" and alert["links"] == links
 
 
+def test_a_promotion_on_the_recent_window_reports_the_window_figures():
+    evaluation = {
+        "decision": "promoted",
+        "rule": "window_bootstrap",
+        "challenger_version": "2",
+        "champion_version": "1",
+        "delta_auc": -0.115,  # the frozen holdout: the old world, where the adapted model loses
+        "win_rate": 0.013,
+        "auc_challenger": 0.70,
+        "evidence_window": {"delta_auc": 0.204, "win_rate": 1.0, "auc_challenger": 0.83},
+        "reason": "challenger gains more than 0.010 AUC ... on the recent window ...",
+    }
+    promoted = plan.promotion(evaluation)
+    assert promoted["evidence"] == "recent window"
+    assert (promoted["delta_auc"], promoted["win_rate"], promoted["auc"]) == (0.204, 1.0, 0.83)
+    frozen = plan.promotion(evaluation | {"rule": "bootstrap_frozen_holdout"})
+    assert (frozen["evidence"], frozen["delta_auc"]) == ("frozen holdout", -0.115)
+
+
 def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch, state_dir):
     sent = []
     monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))

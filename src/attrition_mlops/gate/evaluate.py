@@ -130,11 +130,17 @@ def _log_and_apply(settings, report, boot, y, scores) -> dict[str, Any]:
                 "holdout_sha256": report["holdout"]["sha256"],
             }
         )
+        window = report.get("evidence_window") or {}
         mlflow.log_metrics(
             {
                 k: report[k]
                 for k in ("auc_challenger", "auc_champion", "delta_auc", "win_rate")
                 if report[k] is not None
+            }
+            | {
+                f"window_{k}": window[k]
+                for k in ("auc_challenger", "auc_champion", "delta_auc", "win_rate")
+                if window.get(k) is not None
             }
         )
         report["evaluation_run_id"] = run.info.run_id

@@ -103,12 +103,17 @@ def promotion(evaluation: dict[str, Any]) -> dict[str, Any] | None:
     """The promotion an evaluation made, or None when the champion was kept."""
     if evaluation.get("decision") != "promoted":
         return None
+    # The figures of the evidence that decided: the recent window when the window rule did.
+    window = evaluation.get("evidence_window") or {}
+    by_window = str(evaluation.get("rule", "")).startswith("window") and "delta_auc" in window
+    judged = window if by_window else evaluation
     return {
         "version": str(evaluation["challenger_version"]),
         "previous": evaluation.get("champion_version"),
-        "delta_auc": evaluation.get("delta_auc"),
-        "win_rate": evaluation.get("win_rate"),
-        "auc": evaluation.get("auc_challenger"),
+        "evidence": "recent window" if by_window else "frozen holdout",
+        "delta_auc": judged.get("delta_auc"),
+        "win_rate": judged.get("win_rate"),
+        "auc": judged.get("auc_challenger"),
         "evaluation_run_id": evaluation.get("evaluation_run_id"),
         "reason": evaluation.get("reason"),
     }
