@@ -231,8 +231,9 @@ def summary(outcome: dict[str, Any]) -> None:
     champion before → after: v{outcome["champion_before"]} → v{outcome["champion_after"]} \
 (adapted challenger promoted: {outcome["adapted_promoted"]})
       gate: {outcome["adapted_reason"]}
-    performance ({outcome["performance"].get("status")}; SIMULATED outcomes): \
-signal_performance {outcome["performance_signal"]}
+    performance ({outcome["performance"].get("status")}; SIMULATED outcomes of the bundled rows, \
+most of which v{outcome["champion_before"]} trained on: optimistic): signal_performance \
+{outcome["performance_signal"]}
 {demo_data.performance_lines(outcome["performance"])}
 
     Where to look
