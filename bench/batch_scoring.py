@@ -137,8 +137,17 @@ def run(method: str, source: Path, model: Path, batch_rows: int, threads: int, c
     """One method in a child process, its RSS sampled; killed if it passes ``cap_mib``."""
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
-        args = [sys.executable, "-c", CHILD, method, str(source), out, str(model),
-                str(batch_rows), str(threads)]  # fmt: skip
+        args = [
+            sys.executable,
+            "-c",
+            CHILD,
+            method,
+            str(source),
+            out,
+            str(model),
+            str(batch_rows),
+            str(threads),
+        ]
         log = Path(out) / "child.log"  # a file, not a pipe: a chatty child never blocks on it
         with log.open("w+") as sink:
             child = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, text=True)
@@ -180,8 +189,10 @@ def summarise(results: list[dict]) -> list[str]:
             load = f"{min(loads):.1f}–{max(loads):.1f}"
             if not done:
                 cap = runs[0]["killed_over_cap_mib"]
-                lines.append(f"| {size:,} | {method} | {len(runs)} | killed over {cap:,.0f} MiB "
-                             f"| – | > {cap:,.0f} | – | {load} |")  # fmt: skip
+                lines.append(
+                    f"| {size:,} | {method} | {len(runs)} | killed over {cap:,.0f} MiB "
+                    f"| – | > {cap:,.0f} | – | {load} |"
+                )
                 continue
             speeds = [r["rows_per_s"] for r in done]
             shares = [

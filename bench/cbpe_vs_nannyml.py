@@ -80,18 +80,36 @@ def worker(folder: Path, chunk: int) -> None:
     analysis = pd.read_parquet(folder / "analysis.parquet")
     started = time.perf_counter()
     estimator = nml.CBPE(
-        metrics=["roc_auc"], y_pred_proba="p", y_pred="y_pred", y_true="y",
-        problem_type="classification_binary", chunk_size=chunk,
-    )  # fmt: skip
+        metrics=["roc_auc"],
+        y_pred_proba="p",
+        y_pred="y_pred",
+        y_true="y",
+        problem_type="classification_binary",
+        chunk_size=chunk,
+    )
     estimator.fit(reference)
     table = estimator.estimate(analysis.drop(columns="y")).to_df()
     seconds = time.perf_counter() - started
     roc = table[table[("chunk", "period")] == "analysis"]["roc_auc"]  # not the reference's
-    rows = [{"value": float(r["value"]), "low": float(r["lower_confidence_boundary"]),
-             "high": float(r["upper_confidence_boundary"])} for _, r in roc.iterrows()]  # fmt: skip
-    print(json.dumps({"chunks": rows, "seconds": seconds, "version": nml.__version__,
-                      "needs_calibration": bool(estimator.needs_calibration),
-                      "pandas": pd.__version__}))  # fmt: skip
+    rows = [
+        {
+            "value": float(r["value"]),
+            "low": float(r["lower_confidence_boundary"]),
+            "high": float(r["upper_confidence_boundary"]),
+        }
+        for _, r in roc.iterrows()
+    ]
+    print(
+        json.dumps(
+            {
+                "chunks": rows,
+                "seconds": seconds,
+                "version": nml.__version__,
+                "needs_calibration": bool(estimator.needs_calibration),
+                "pandas": pd.__version__,
+            }
+        )
+    )
 
 
 def nannyml_python(args: argparse.Namespace) -> Path:
@@ -121,8 +139,14 @@ def ours(analysis: Path, chunk: int) -> dict:
         part = frame.iloc[start : start + chunk]
         estimate = estimate_auc(part["p"].to_numpy())
         realized = auc_with_ci(part["y"].to_numpy(), part["p"].to_numpy(), n_boot=1)[0]
-        rows.append({"value": estimate.estimated_auc, "low": estimate.low,
-                     "high": estimate.high, "realized": realized})  # fmt: skip
+        rows.append(
+            {
+                "value": estimate.estimated_auc,
+                "low": estimate.low,
+                "high": estimate.high,
+                "realized": realized,
+            }
+        )
     return {"chunks": rows, "seconds": time.perf_counter() - started}
 
 
@@ -136,24 +160,45 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"}
     done = subprocess.run(
         [str(python), __file__, "--worker", str(args.workdir), "--chunk", str(args.chunk)],
-        check=True, capture_output=True, text=True, env=env, cwd=args.workdir,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=args.workdir,
+    )
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
     mine = ours(analysis, args.chunk)
     chunks = []
-    print(f"NannyML {theirs['version']} (pandas {theirs['pandas']}), reference needs "
-          f"calibration: {theirs['needs_calibration']}; chunks of {args.chunk}")  # fmt: skip
-    print(f"{'chunk':20} {'realized':>8} {'ours':>7} {'nannyml':>7} {'diff':>8}  ours CI"
-          f"           nannyml band")  # fmt: skip
+    print(
+        f"NannyML {theirs['version']} (pandas {theirs['pandas']}), reference needs "
+        f"calibration: {theirs['needs_calibration']}; chunks of {args.chunk}"
+    )
+    print(
+        f"{'chunk':20} {'realized':>8} {'ours':>7} {'nannyml':>7} {'diff':>8}  ours CI"
+        f"           nannyml band"
+    )
     for name, a, b in zip(names, mine["chunks"], theirs["chunks"], strict=True):
-        chunks.append({"chunk": name, "realized": a["realized"], "ours": a, "nannyml": b,
-                       "difference": a["value"] - b["value"]})  # fmt: skip
-        print(f"{name:20} {a['realized']:8.4f} {a['value']:7.4f} {b['value']:7.4f} "
-              f"{a['value'] - b['value']:+8.4f}  [{a['low']:.3f}, {a['high']:.3f}]  "
-              f"[{b['low']:.3f}, {b['high']:.3f}]")  # fmt: skip
-    report = {"chunk": args.chunk, "nannyml": {k: v for k, v in theirs.items() if k != "chunks"},
-              "ours_seconds": mine["seconds"], "chunks": chunks,
-              "max_abs_difference": max(abs(c["difference"]) for c in chunks)}  # fmt: skip
+        chunks.append(
+            {
+                "chunk": name,
+                "realized": a["realized"],
+                "ours": a,
+                "nannyml": b,
+                "difference": a["value"] - b["value"],
+            }
+        )
+        print(
+            f"{name:20} {a['realized']:8.4f} {a['value']:7.4f} {b['value']:7.4f} "
+            f"{a['value'] - b['value']:+8.4f}  [{a['low']:.3f}, {a['high']:.3f}]  "
+            f"[{b['low']:.3f}, {b['high']:.3f}]"
+        )
+    report = {
+        "chunk": args.chunk,
+        "nannyml": {k: v for k, v in theirs.items() if k != "chunks"},
+        "ours_seconds": mine["seconds"],
+        "chunks": chunks,
+        "max_abs_difference": max(abs(c["difference"]) for c in chunks),
+    }
     print(
         f"largest |ours − nannyml| {report['max_abs_difference']:.4f}; time ours "
         f"{mine['seconds']:.2f} s, nannyml {theirs['seconds']:.2f} s (fit + estimate)"

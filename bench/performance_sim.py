@@ -91,12 +91,17 @@ def part_coverage(args: argparse.Namespace) -> dict:
             widths.append(high - low)
         path = "rows" if n * args.n_boot <= perf.EXACT_BUDGET else "grouped counts"
         out["sizes"][n] = {
-            "cohorts": cohorts, "bootstrap": path, "coverage": round(hits / cohorts, 4),
-            "coverage_ci95": wilson(hits, cohorts), "mean_ci_width": round(np.mean(widths), 4),
+            "cohorts": cohorts,
+            "bootstrap": path,
+            "coverage": round(hits / cohorts, 4),
+            "coverage_ci95": wilson(hits, cohorts),
+            "mean_ci_width": round(np.mean(widths), 4),
             "seconds": round(time.perf_counter() - started, 1),
-        }  # fmt: skip
-        print(f"(a) n={n:>6} {path:>14}: coverage {hits}/{cohorts} = {hits / cohorts:.3f} "
-              f"{wilson(hits, cohorts)}, mean width {np.mean(widths):.4f}")  # fmt: skip
+        }
+        print(
+            f"(a) n={n:>6} {path:>14}: coverage {hits}/{cohorts} = {hits / cohorts:.3f} "
+            f"{wilson(hits, cohorts)}, mean width {np.mean(widths):.4f}"
+        )
     return out
 
 
@@ -119,19 +124,22 @@ def part_cbpe(args: argparse.Namespace) -> dict:
             errors_ = np.abs(np.asarray(errors))
             key = f"{scenario} n={n}"
             out[key] = {
-                "cohorts": len(errors), "true_auc": round(truth, 4),
+                "cohorts": len(errors),
+                "true_auc": round(truth, 4),
                 "mean_estimate": round(float(np.mean(estimates)), 4),
                 "mean_error": round(float(np.mean(errors)), 4),
                 "mean_abs_error": round(float(errors_.mean()), 4),
                 "p95_abs_error": round(float(np.quantile(errors_, 0.95)), 4),
                 "within_0.03": round(float((errors_ <= 0.03).mean()), 4),
                 "realized_inside_estimate_ci": round(inside / len(errors), 4),
-            }  # fmt: skip
+            }
             r = out[key]
-            print(f"(b) {key:>22}: true {truth:.3f}, estimate {r['mean_estimate']:.3f}, "
-                  f"mean error {r['mean_error']:+.4f}, |error| mean {r['mean_abs_error']:.4f} "
-                  f"p95 {r['p95_abs_error']:.4f}, within ±0.03 {r['within_0.03']:.1%}, "
-                  f"realized inside CI {r['realized_inside_estimate_ci']:.1%}")  # fmt: skip
+            print(
+                f"(b) {key:>22}: true {truth:.3f}, estimate {r['mean_estimate']:.3f}, "
+                f"mean error {r['mean_error']:+.4f}, |error| mean {r['mean_abs_error']:.4f} "
+                f"p95 {r['p95_abs_error']:.4f}, within ±0.03 {r['within_0.03']:.1%}, "
+                f"realized inside CI {r['realized_inside_estimate_ci']:.1%}"
+            )
     return out
 
 
@@ -147,22 +155,28 @@ def scale_inputs(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, dat
     )
     again = rng.random(employees) < (n - employees) / employees
     ids = np.arange(1, employees + 1)
-    predictions = pd.DataFrame({
-        "EmployeeNumber": np.r_[ids, ids[again]], "probability": np.r_[p, p[again] * 0.9],
-        "run_date": np.r_[day, day[again] + pd.Timedelta(days=1)].astype("M8[s]"),
-        "model_version": np.where(np.r_[month, month[again]] < 6, "1", "2"),
-    })  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "EmployeeNumber": np.r_[ids, ids[again]],
+            "probability": np.r_[p, p[again] * 0.9],
+            "run_date": np.r_[day, day[again] + pd.Timedelta(days=1)].astype("M8[s]"),
+            "model_version": np.where(np.r_[month, month[again]] < 6, "1", "2"),
+        }
+    )
     predictions["run_date"] = predictions["run_date"].dt.strftime("%Y-%m-%d")
     end = day + pd.DateOffset(months=12)
     leave_day = day + pd.to_timedelta(rng.integers(1, 365, employees), "D")
     observed = np.where(y == 1, leave_day, end)
     as_of = date(2027, 10, 1)
     known = observed <= pd.Timestamp(as_of)
-    outcomes = pd.DataFrame({
-        "EmployeeNumber": ids[known].astype(str),
-        "observed_on": pd.DatetimeIndex(observed[known]).strftime("%Y-%m-%d"),
-        "left": np.where(y[known] == 1, "Yes", "No"), "horizon": "12m",
-    })  # fmt: skip
+    outcomes = pd.DataFrame(
+        {
+            "EmployeeNumber": ids[known].astype(str),
+            "observed_on": pd.DatetimeIndex(observed[known]).strftime("%Y-%m-%d"),
+            "left": np.where(y[known] == 1, "Yes", "No"),
+            "horizon": "12m",
+        }
+    )
     return predictions, outcomes, as_of
 
 
@@ -199,21 +213,25 @@ def part_scale(args: argparse.Namespace) -> dict:
         timings["estimate_latest_cohort"] = time.perf_counter() - step
         timings["performance_job"] = time.perf_counter() - started
     result = {
-        "predictions": len(predictions), "outcomes_valid": delivery.rows_valid,
-        "joined_rows": len(joined), "cohorts": len(realized),
+        "predictions": len(predictions),
+        "outcomes_valid": delivery.rows_valid,
+        "joined_rows": len(joined),
+        "cohorts": len(realized),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "rss_mb_after_inputs": round(rss_inputs),
         "peak_rss_mb": _peak_mb(),
         "peak_rss_mb_by_step": peaks,
         "label_coverage": realized[["cohort", "label_coverage"]].values.tolist(),
         "estimate_latest": estimated.round(4).to_dict("records"),
-    }  # fmt: skip
-    print(f"(c) {result['predictions']:,} predictions + {delivery.rows_valid:,} outcomes: "
-          f"performance job {timings['performance_job']:.1f} s (read+join "
-          f"{timings['read_and_join']:.1f}, realized {timings['realized']:.1f}, estimate "
-          f"{timings['estimate_latest_cohort']:.1f}); outcomes validated+written in "
-          f"{timings['validate_and_write_outcomes']:.1f} s; peak RSS {result['peak_rss_mb']} MB "
-          f"({result['rss_mb_after_inputs']} MB after the inputs; by step {peaks})")  # fmt: skip
+    }
+    print(
+        f"(c) {result['predictions']:,} predictions + {delivery.rows_valid:,} outcomes: "
+        f"performance job {timings['performance_job']:.1f} s (read+join "
+        f"{timings['read_and_join']:.1f}, realized {timings['realized']:.1f}, estimate "
+        f"{timings['estimate_latest_cohort']:.1f}); outcomes validated+written in "
+        f"{timings['validate_and_write_outcomes']:.1f} s; peak RSS {result['peak_rss_mb']} MB "
+        f"({result['rss_mb_after_inputs']} MB after the inputs; by step {peaks})"
+    )
     return result
 
 
@@ -230,15 +248,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:  # (c) in a fresh process, so its peak RSS is its own
         print(json.dumps(part_scale(args)), file=sys.stderr)
         return 0
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "load_average": os.getloadavg()}}  # fmt: skip
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+        }
+    }
     if args.part in ("all", "scale"):
-        child = subprocess.run([sys.executable, __file__, "--child", "--rows", str(args.rows)],
-                               check=True, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", "--rows", str(args.rows)],
+            check=True,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         report["scale"] = json.loads(child.stderr.strip().splitlines()[-1])
         s = report["scale"]
-        print(f"(c) {s['predictions']:,} predictions: performance job "
-              f"{s['seconds']['performance_job']} s, peak RSS {s['peak_rss_mb']} MB")  # fmt: skip
+        print(
+            f"(c) {s['predictions']:,} predictions: performance job "
+            f"{s['seconds']['performance_job']} s, peak RSS {s['peak_rss_mb']} MB"
+        )
     if args.part in ("all", "coverage"):
         report["coverage"] = part_coverage(args)
     if args.part in ("all", "cbpe"):

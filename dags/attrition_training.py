@@ -62,9 +62,11 @@ def attrition_training():
 
         key = plan.run_key(dag_run.dag_id, dag_run.run_id)
         return plan.training_args(
-            get_workflow_settings(), key=key, snapshot=params["snapshot"],
+            get_workflow_settings(),
+            key=key,
+            snapshot=params["snapshot"],
             snapshot_as_of=params["snapshot_as_of"],
-        )  # fmt: skip
+        )
 
     planned = plan_training()
     validate = PipelineJobOperator(

@@ -21,9 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="labelled rows (the 35 contract columns)")
     parser.add_argument(
-        "--as-of", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+        "--as-of",
+        type=date.fromisoformat,
+        required=True,
+        metavar="YYYY-MM-DD",
         help="the snapshot's date: its partition as_of=YYYY-MM-DD",
-    )  # fmt: skip
+    )
     parser.add_argument("--source", help="where the rows come from (default: the file's path)")
     parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
     return parser

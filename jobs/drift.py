@@ -37,27 +37,34 @@ def window_days(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--logs", type=Path,
+        "--logs",
+        type=Path,
         help="folder of exported inference logs (default: <state>/inference-logs)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--format", choices=("local", "log-analytics"), default="local",
+        "--format",
+        choices=("local", "log-analytics"),
+        default="local",
         help="export layout: local (the API's date=YYYY-MM-DD/*.jsonl) or log-analytics (an "
         "Azure Log Analytics data export of ContainerLogV2) (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--date", type=date.fromisoformat,
+        "--date",
+        type=date.fromisoformat,
         help="last day of the window, YYYY-MM-DD (default: yesterday, UTC)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--days", type=window_days, default=1,
+        "--days",
+        type=window_days,
+        default=1,
         help="window length in days, ending on --date (>= 1; default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", type=Path, help="report folder (default: <state>/drift/<date>)")
     parser.add_argument(
-        "--fail-on-drift", action="store_true",
+        "--fail-on-drift",
+        action="store_true",
         help=f"exit {EXIT_DRIFT} when drift is confirmed (the summary is printed first)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--log-to-mlflow", action="store_true", help="log the summary and reports as an MLflow run"
     )

@@ -14,13 +14,15 @@ from attrition_mlops.settings import get_settings
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--alias", default=registry.CHAMPION,
+        "--alias",
+        default=registry.CHAMPION,
         help="the alias to roll back: champion, staging or production (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--reason", default="manual rollback",
+        "--reason",
+        default="manual rollback",
         help="why, kept in the alias history and audit tags (default: %(default)r)",
-    )  # fmt: skip
+    )
     parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
     return parser
 

@@ -27,21 +27,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, help="output root (default: <state>/predictions)")
     parser.add_argument(
-        "--run-date", type=date.fromisoformat,
+        "--run-date",
+        type=date.fromisoformat,
         help="the run_date= partition to write, YYYY-MM-DD (default: today, UTC)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--model-uri",
         help="model to score with (default: models:/<name>@<ATTRITION_SCORE_MODEL_ALIAS>)",
     )
     parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="progress bar on stderr (default: only when stderr is a terminal)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="native (BLAS/OpenMP) threads while scoring; 0: no cap (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--output-json", type=Path, help="also write the JSON result here")
     parser.add_argument(
         "--run-id", help="named in the manifest and the partition lock (default: Airflow's run id)"
@@ -58,13 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         uri = args.model_uri or f"models:/{settings.model_name}@{cfg.model_alias}"
         name, version = registry.resolve_model_uri(uri)
         return score_snapshot(
-            args.input, args.output or cfg.output_root or settings.state_dir / "predictions",
-            args.run_date or datetime.now(UTC).date(), load_predictor(f"models:/{name}/{version}"),
-            model_name=name, model_version=version, batch_rows=cfg.batch_rows,
-            max_reject_fraction=cfg.max_reject_fraction, progress=args.progress,
+            args.input,
+            args.output or cfg.output_root or settings.state_dir / "predictions",
+            args.run_date or datetime.now(UTC).date(),
+            load_predictor(f"models:/{name}/{version}"),
+            model_name=name,
+            model_version=version,
+            batch_rows=cfg.batch_rows,
+            max_reject_fraction=cfg.max_reject_fraction,
+            progress=args.progress,
             threads=args.threads or None,
             run_id=args.run_id or os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or new_run_key(),
-        ).to_dict()  # fmt: skip
+        ).to_dict()
 
     return run_job(work, args.output_json)
 

@@ -23,8 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", type=Path, help="a CSV/Parquet file instead of a stored snapshot")
-    data.add_argument("--snapshot-as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                      help="the labelled snapshot to train on (default: the latest)")  # fmt: skip
+    data.add_argument(
+        "--snapshot-as-of",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the labelled snapshot to train on (default: the latest)",
+    )
     parser.add_argument("--force", action="store_true", help="train even on unchanged data")
     parser.add_argument("--run-key", help="idempotency key; a retry with the same key reuses it")
     parser.add_argument("--n-trials", type=int, help="override ATTRITION_TRAIN_N_TRIALS")
@@ -45,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             chosen = select_snapshot(settings.snapshot_dir, args.snapshot_as_of)
             snapshot, manifest = chosen.snapshot, chosen.manifest
         result = train_model(
-            snapshot, run_key=args.run_key or new_run_key(), settings=settings, cfg=cfg,
-            manifest=manifest, force=args.force,
-        )  # fmt: skip
+            snapshot,
+            run_key=args.run_key or new_run_key(),
+            settings=settings,
+            cfg=cfg,
+            manifest=manifest,
+            force=args.force,
+        )
         return result.to_dict()
 
     return run_job(work, args.output_json)

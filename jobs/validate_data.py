@@ -25,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", type=Path, help="CSV or Parquet file (default: latest snapshot)")
-    data.add_argument("--snapshot-as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                      help="a stored labelled snapshot")  # fmt: skip
+    data.add_argument(
+        "--snapshot-as-of",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="a stored labelled snapshot",
+    )
     parser.add_argument("--output-json", type=Path, help="also write the summary JSON here")
     return parser
 

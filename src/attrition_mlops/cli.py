@@ -33,13 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
         "ATTRITION_STATE_DIR); exit code 2 if the tracking server cannot be reached.",
     )
     status_cmd.add_argument(
-        "--history", type=int, default=10, metavar="N",
+        "--history",
+        type=int,
+        default=10,
+        metavar="N",
         help="latest N history entries per alias, newest first; 0: all (default: %(default)s)",
-    )  # fmt: skip
+    )
     status_cmd.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="print the status as JSON (every audit tag, nothing truncated) instead of tables",
-    )  # fmt: skip
+    )
     demo_cmd = sub.add_parser(
         "demo",
         help="the jobs demo without Airflow, as make jobs-demo (make demo: the Airflow lifecycle)",
@@ -68,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("file", type=Path, help="labelled rows (the 35 contract columns)")
     add.add_argument(
-        "--as-of", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+        "--as-of",
+        type=date.fromisoformat,
+        required=True,
+        metavar="YYYY-MM-DD",
         help="the snapshot's date: its partition as_of=YYYY-MM-DD",
-    )  # fmt: skip
+    )
     add.add_argument("--source", help="where the rows come from (default: the file's path)")
     actions.add_parser(
         "list",

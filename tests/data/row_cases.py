@@ -96,12 +96,25 @@ def _integer_cases(feature: contract.Feature) -> Iterator[Case]:
     yield Case(name, "number as JSON text", str(lo), False, engines=json_engines)
     # Text cells, as a CSV holds them: only the text engines read these.
     for text, valid in [
-        (f"{lo}", True), (f" {lo} ", True), (f"+{lo}", True), (f"{hi}.", True), (f"{hi}.00", True),
-        (f"00{lo}", True), (f"{lo}\u00a0", True),  # str.strip removes a no-break space
-        (f"{lo}.5", False), (f"{lo}e0", False), (f"{hi + 1}", False), (f"{lo - 1}", False),
-        ("", False), ("  ", False), ("nan", False), ("inf", False), ("0x1", False),
-        (f"{lo}_0", False), ("\u0664\u0661", False),  # Arabic-Indic digits: not ASCII
-    ]:  # fmt: skip
+        (f"{lo}", True),
+        (f" {lo} ", True),
+        (f"+{lo}", True),
+        (f"{hi}.", True),
+        (f"{hi}.00", True),
+        (f"00{lo}", True),
+        (f"{lo}\u00a0", True),  # str.strip removes a no-break space
+        (f"{lo}.5", False),
+        (f"{lo}e0", False),
+        (f"{hi + 1}", False),
+        (f"{lo - 1}", False),
+        ("", False),
+        ("  ", False),
+        ("nan", False),
+        ("inf", False),
+        ("0x1", False),
+        (f"{lo}_0", False),
+        ("\u0664\u0661", False),  # Arabic-Indic digits: not ASCII
+    ]:
         yield Case(name, "text cell", text, valid, engines=TEXT_ENGINES)
 
 

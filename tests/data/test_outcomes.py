@@ -15,15 +15,25 @@ ARRIVED = date(2026, 6, 1)
 
 
 def _raw(**columns: list[str]) -> pd.DataFrame:
-    base = {"EmployeeNumber": ["1"], "observed_on": ["2026-01-02"], "left": ["Yes"],
-            "horizon": ["12m"]}  # fmt: skip
+    base = {
+        "EmployeeNumber": ["1"],
+        "observed_on": ["2026-01-02"],
+        "left": ["Yes"],
+        "horizon": ["12m"],
+    }
     base.update(columns)
     return pd.DataFrame(base)
 
 
 def test_valid_rows_are_typed_and_left_is_normalised() -> None:
-    raw = pd.DataFrame({"EmployeeNumber": ["1", "2"], "observed_on": ["2026-01-02", "2026-02-03"],
-                        "left": [" yes", "NO"], "horizon": ["12m", "90d"]})  # fmt: skip
+    raw = pd.DataFrame(
+        {
+            "EmployeeNumber": ["1", "2"],
+            "observed_on": ["2026-01-02", "2026-02-03"],
+            "left": [" yes", "NO"],
+            "horizon": ["12m", "90d"],
+        }
+    )
     valid, rejects = outcomes.split_valid_outcomes(raw, arrived=ARRIVED)
     assert rejects.empty
     assert valid["EmployeeNumber"].tolist() == [1, 2]
@@ -65,12 +75,14 @@ def test_every_reason_of_a_row_is_listed() -> None:
 
 
 def test_repeats_and_conflicts_are_rejected_not_dropped() -> None:
-    raw = pd.DataFrame({
-        "EmployeeNumber": ["1", "1", "2", "2", "3"],
-        "observed_on": ["2026-01-02"] * 5,
-        "left": ["Yes", "yes", "Yes", "No", "No"],
-        "horizon": ["12m"] * 5,
-    })  # fmt: skip
+    raw = pd.DataFrame(
+        {
+            "EmployeeNumber": ["1", "1", "2", "2", "3"],
+            "observed_on": ["2026-01-02"] * 5,
+            "left": ["Yes", "yes", "Yes", "No", "No"],
+            "horizon": ["12m"] * 5,
+        }
+    )
     valid, rejects = outcomes.split_valid_outcomes(raw)
     assert valid.index.tolist() == [0, 4]
     assert rejects.loc[1, "reason"] == "repeats row 1"
@@ -91,8 +103,9 @@ def test_column_problems_fail_the_whole_file(columns: list[str], message: str) -
 
 
 def test_partition_is_written_once_per_delivery_and_rerun_is_idempotent(tmp_path) -> None:
-    raw = pd.concat([_raw(), _raw(EmployeeNumber=["2"], left=["No"]), _raw(left=["?"])],
-                    ignore_index=True)  # fmt: skip
+    raw = pd.concat(
+        [_raw(), _raw(EmployeeNumber=["2"], left=["No"]), _raw(left=["?"])], ignore_index=True
+    )
     first = outcomes.write_outcomes(raw, tmp_path, ARRIVED, simulated=True)
     again = outcomes.write_outcomes(raw, tmp_path, ARRIVED, simulated=True)
     assert first == again
@@ -136,8 +149,14 @@ def test_horizon_offset() -> None:
 
 
 def test_csv_and_typed_parquet_deliveries_read_alike(tmp_path) -> None:
-    typed = pd.DataFrame({"EmployeeNumber": [1, 2], "observed_on": [date(2026, 1, 2)] * 2,
-                          "left": ["Yes", "No"], "horizon": ["12m", "12m"]})  # fmt: skip
+    typed = pd.DataFrame(
+        {
+            "EmployeeNumber": [1, 2],
+            "observed_on": [date(2026, 1, 2)] * 2,
+            "left": ["Yes", "No"],
+            "horizon": ["12m", "12m"],
+        }
+    )
     typed.to_parquet(tmp_path / "outcomes.parquet")
     typed.to_csv(tmp_path / "outcomes.csv", index=False)
     frames = [

@@ -166,10 +166,15 @@ def _log_line(case: Case) -> str:
     """A log line as the API writes it, the case's value in its one logged record."""
     valid = schemas.EmployeeRecord.model_validate(EXAMPLE_RECORD).model_dump()  # normalised
     line = inference_log.build_record(
-        timestamp=datetime(2026, 1, 5, 12, tzinfo=UTC), request_id="r-1", model_name="m",
-        model_version="1", inputs=[valid], outputs=[_OUTPUT], latency_ms=1.0,
+        timestamp=datetime(2026, 1, 5, 12, tzinfo=UTC),
+        request_id="r-1",
+        model_name="m",
+        model_version="1",
+        inputs=[valid],
+        outputs=[_OUTPUT],
+        latency_ms=1.0,
         pseudonymise=_PSEUDONYMISE,
-    )  # fmt: skip
+    )
     if case.field == contract.LABEL:  # the label of the logged prediction
         line["outputs"] = [{**_OUTPUT, "label": case.value}]
     else:
@@ -195,9 +200,12 @@ def _log_arrow(case: Case, models: Models) -> bool | None:
 
 
 JUDGES: dict[str, Callable[..., list[bool | None]]] = {
-    "pandas": _pandas, "arrow": _arrow, "request": _one_by_one(_request),
-    "log": _one_by_one(_log), "log_arrow": _one_by_one(_log_arrow),
-}  # fmt: skip
+    "pandas": _pandas,
+    "arrow": _arrow,
+    "request": _one_by_one(_request),
+    "log": _one_by_one(_log),
+    "log_arrow": _one_by_one(_log_arrow),
+}
 #: Per engine, the judge it hands a case to when it has no verdict of its own.
 FALLBACK = {"arrow": "pandas", "log_arrow": "log"}
 
@@ -221,8 +229,11 @@ def _disagreements(engine: str, cases: list[Case], models: Models, **options) ->
     cases = [case for case in cases if engine in case.engines]
     verdicts = JUDGES[engine](cases, models, **options)
     passed_on = [i for i, verdict in enumerate(verdicts) if verdict is None]
-    found = [f"{cases[i].id}: no verdict of its own for a value of its type"
-             for i in passed_on if _native(cases[i], engine)]  # fmt: skip
+    found = [
+        f"{cases[i].id}: no verdict of its own for a value of its type"
+        for i in passed_on
+        if _native(cases[i], engine)
+    ]
     if passed_on:
         fallback = JUDGES[FALLBACK[engine]]([cases[i] for i in passed_on], models)
         for i, verdict in zip(passed_on, fallback, strict=True):
@@ -296,8 +307,11 @@ _CHANGED_FIELDS = {"Age", "Department", "OverTime"}
 def test_the_change_is_one_the_shipped_engines_would_judge_differently(changed):
     cases = [case for case in row_cases(changed) if case.field in _CHANGED_FIELDS]
     shipped = Models()
-    differ = {case.id for case in cases if "request" in case.engines
-              and _request(case, shipped) != case.valid}  # fmt: skip
+    differ = {
+        case.id
+        for case in cases
+        if "request" in case.engines and _request(case, shipped) != case.valid
+    }
     # So the next test proves something: the shipped models miss each of the three changes.
     assert differ >= {"Age-above the range-61", "Department-category-'Legal'", "OverTime-alias-'Y'"}
 

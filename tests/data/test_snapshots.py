@@ -54,8 +54,10 @@ def test_a_valid_file_arrives_as_a_dated_partition_with_its_manifest(root, rows,
     result = add_snapshot(csv, DAY, source="HR export", root=root)
     assert result.added and result.path == root / "as_of=2026-11-30"
     assert _partition_contents(root) == [
-        "as_of=2026-11-30", "as_of=2026-11-30/data.parquet", "as_of=2026-11-30/manifest.json",
-    ]  # fmt: skip
+        "as_of=2026-11-30",
+        "as_of=2026-11-30/data.parquet",
+        "as_of=2026-11-30/manifest.json",
+    ]
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["as_of"] == "2026-11-30" and manifest["source"] == "HR export"
     assert manifest["rows"] == 400
@@ -126,8 +128,10 @@ def test_a_writer_that_loses_the_rename_race_finds_the_winners_partition(root, r
         add_snapshot(rows, DAY, source="me", root=root)
     assert list_snapshots(root)[0].source == "the other writer"
     assert _partition_contents(root) == [
-        "as_of=2026-11-30", "as_of=2026-11-30/data.parquet", "as_of=2026-11-30/manifest.json",
-    ]  # fmt: skip
+        "as_of=2026-11-30",
+        "as_of=2026-11-30/data.parquet",
+        "as_of=2026-11-30/manifest.json",
+    ]
 
 
 def test_loading_verifies_the_data_file_against_the_manifest(root, rows):
@@ -207,8 +211,9 @@ def test_cli_adds_and_lists_snapshots_in_the_state_folder(state_dir, rows, tmp_p
     assert cli.main(["snapshot", "add", str(csv), "--as-of", "2026-11-30"]) == 2
     assert "snapshots are immutable" in capsys.readouterr().err
     assert [m.as_of for m in list_snapshots(state_dir / "snapshots")] == [
-        "2017-03-31", "2026-11-30",
-    ]  # fmt: skip
+        "2017-03-31",
+        "2026-11-30",
+    ]
 
 
 def test_add_snapshot_job_reports_a_re_delivery_as_skipped(state_dir, rows, tmp_path, capsys):

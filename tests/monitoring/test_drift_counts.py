@@ -50,8 +50,9 @@ def test_sample_summaries_equal_numpy(snapshot):
             raw = rng.choice(snapshot.frame[name].to_numpy(), n)
             for values in (raw, raw.astype(float), raw + 0.25):  # ints, whole floats, fractions
                 sample = Sample.of(values)
-                assert sample.n == n and np.array_equal(np.repeat(sample.values, sample.counts),
-                                                        np.sort(values))  # fmt: skip
+                assert sample.n == n and np.array_equal(
+                    np.repeat(sample.values, sample.counts), np.sort(values)
+                )
                 assert sample.mean() == pytest.approx(values.mean(), rel=1e-13)
                 assert sample.median() == np.median(values)
                 expected_std = values.std(ddof=1) if n > 1 else 0.0

@@ -25,8 +25,11 @@ KEY = inference_log.Pseudonymiser(b"log-reader-tests-0123456789")
 @pytest.fixture(scope="module")
 def lines(snapshot) -> list[str]:
     frame = simulate_traffic(snapshot.frame, 600, scenario="salary_inflation", seed=3)
-    return list(simulated_log_lines(frame, model_name="m", model_version="1", day=DAY,
-                                    pseudonymise=KEY, per_request=3))  # fmt: skip
+    return list(
+        simulated_log_lines(
+            frame, model_name="m", model_version="1", day=DAY, pseudonymise=KEY, per_request=3
+        )
+    )
 
 
 def _edit(line: str, change) -> str:
@@ -246,8 +249,9 @@ def test_lines_from_before_the_simulated_field_stay_on_the_fast_path(tmp_path, l
     path.write_text("\n".join(older) + "\n")
     slow: list[int] = []
     original = log_reader._Reader._line
-    monkeypatch.setattr(log_reader._Reader, "_line",
-                        lambda self, *a: slow.append(1) or original(self, *a))  # fmt: skip
+    monkeypatch.setattr(
+        log_reader._Reader, "_line", lambda self, *a: slow.append(1) or original(self, *a)
+    )
     frame = _columnar([path], rejected := [])
     assert not rejected and not slow and len(frame) == 150 and not frame["simulated"].any()
     pd.testing.assert_frame_equal(frame, _reference([path], []))
@@ -292,9 +296,14 @@ def test_timestamps_parsed_by_arrow_equal_pydantics():
     import pyarrow as pa
     from pydantic import AwareDatetime, TypeAdapter
 
-    texts = ["2026-11-20T00:00:00.000+00:00", "2026-11-20T23:30:00-02:00", "2026-11-20T10:00:00Z",
-             "2026-11-20T10:00:00.5+05:30", "2024-02-29T10:00:00.123456+00:00",
-             "2026-11-20T10:00:00+23:59"]  # fmt: skip
+    texts = [
+        "2026-11-20T00:00:00.000+00:00",
+        "2026-11-20T23:30:00-02:00",
+        "2026-11-20T10:00:00Z",
+        "2026-11-20T10:00:00.5+05:30",
+        "2024-02-29T10:00:00.123456+00:00",
+        "2026-11-20T10:00:00+23:59",
+    ]
     stamps, ok = log_reader._aware_timestamps(
         pa.chunked_array([pa.array(texts, pa.large_string())])
     )
@@ -324,11 +333,17 @@ def _both_readers(paths, replays: bool = False) -> tuple[pd.DataFrame, list[str]
 def test_a_line_stamped_outside_its_partition_day_is_rejected_by_both_readers(tmp_path, lines):
     path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
     path.parent.mkdir()
-    stamps = ["2026-04-12T10:00:00.000+00:00", "2026-11-21T00:00:00+00:00",
-              "2026-11-20T00:00:00+00:00", "2026-11-20T23:59:59.999+00:00",
-              "2026-11-20T23:30:00-02:00"]  # fmt: skip
-    edited = [_edit(line, _set(("timestamp",), stamp))
-              for line, stamp in zip(lines[:5], stamps, strict=True)]  # fmt: skip
+    stamps = [
+        "2026-04-12T10:00:00.000+00:00",
+        "2026-11-21T00:00:00+00:00",
+        "2026-11-20T00:00:00+00:00",
+        "2026-11-20T23:59:59.999+00:00",
+        "2026-11-20T23:30:00-02:00",
+    ]
+    edited = [
+        _edit(line, _set(("timestamp",), stamp))
+        for line, stamp in zip(lines[:5], stamps, strict=True)
+    ]
     path.write_text("\n".join(edited) + "\n")
     frame, rejected, _ = _both_readers([path])
     assert len(frame) == 6  # the two lines inside 2026-11-20 (UTC), 3 records each
@@ -353,8 +368,10 @@ def test_non_finite_latency_is_rejected_by_both_readers(tmp_path, lines):
     path = tmp_path / "date=2026-11-20" / "1-x.jsonl"
     path.parent.mkdir()
     values = ["Infinity", "-Infinity", "NaN", "1e999", "12.5"]
-    texts = [line.replace('"latency_ms":0.0', f'"latency_ms":{value}', 1)
-             for line, value in zip(lines[:5], values, strict=True)]  # fmt: skip
+    texts = [
+        line.replace('"latency_ms":0.0', f'"latency_ms":{value}', 1)
+        for line, value in zip(lines[:5], values, strict=True)
+    ]
     path.write_text("\n".join(texts) + "\n")
     frame, rejected, _ = _both_readers([path])
     assert len(frame) == 3  # only the finite latency

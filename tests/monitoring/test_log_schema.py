@@ -56,8 +56,9 @@ def test_the_reader_parses_with_the_derived_schema():
 
 
 def test_a_field_added_to_the_model_reaches_the_arrow_schema():
-    model = _extended(shard=(Shard, ...), region=(Literal["eu", "us"], "eu"),
-                      note=(str | None, None))  # fmt: skip
+    model = _extended(
+        shard=(Shard, ...), region=(Literal["eu", "us"], "eu"), note=(str | None, None)
+    )
     schema = log_schema.arrow_schema(model)
     base = log_schema.arrow_schema(inference_log.InferenceRecord)
     assert schema.names == [*base.names, "shard", "region", "note"]
@@ -70,14 +71,18 @@ def test_a_field_added_to_the_model_reaches_the_arrow_schema():
 
 
 def test_a_field_added_to_a_prediction_reaches_the_list_type():
-    prediction = create_model("Prediction", __base__=inference_log.LoggedPrediction,
-                              rank=(Shard, ...))  # fmt: skip
+    prediction = create_model(
+        "Prediction", __base__=inference_log.LoggedPrediction, rank=(Shard, ...)
+    )
     model = _extended(outputs=(list[prediction], ...))  # type: ignore[valid-type]
     item = log_schema.arrow_schema(model).field("outputs").type.value_type
     assert item.field("rank").type == pa.int64()
     assert [item.field(i).name for i in range(item.num_fields)] == [
-        "probability", "label", "is_outlier", "rank"
-    ]  # fmt: skip
+        "probability",
+        "label",
+        "is_outlier",
+        "rank",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -85,15 +90,19 @@ def test_a_field_added_to_a_prediction_reaches_the_list_type():
     [
         (Shard, [0, 7, 8, -1, None, 3]),
         (Literal["eu", "us"], ["eu", "us", "EU", "", None]),
-        (Annotated[float, Field(ge=0.0, allow_inf_nan=False)],
-         [0.0, 1.5, -0.1, float("inf"), float("nan"), None]),
+        (
+            Annotated[float, Field(ge=0.0, allow_inf_nan=False)],
+            [0.0, 1.5, -0.1, float("inf"), float("nan"), None],
+        ),
         (Annotated[float, Field(gt=0.0, lt=1.0)], [0.0, 0.5, 1.0, float("nan"), None]),
-        (Annotated[str, Field(pattern=inference_log.PSEUDONYM_PATTERN)],
-         ["a" * 64, "A" * 64, "a" * 63, "", None]),
+        (
+            Annotated[str, Field(pattern=inference_log.PSEUDONYM_PATTERN)],
+            ["a" * 64, "A" * 64, "a" * 63, "", None],
+        ),
         (bool, [True, False, None]),
         (str | None, ["x", "", None]),
     ],
-)  # fmt: skip
+)
 def test_derived_checks_accept_what_the_model_accepts(annotation, values):
     rule = log_schema.field_rules(_extended(extra=(annotation, ...)))[-1]
     assert _passes(values, rule) == _model_accepts(values, annotation)

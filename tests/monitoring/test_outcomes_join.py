@@ -27,14 +27,21 @@ AS_OF = date(2027, 2, 1)
 
 def _predictions(rows: list[tuple[int, str, float]], version: str = "1") -> pd.DataFrame:
     ids, days, probs = zip(*rows, strict=True)
-    return pd.DataFrame({"EmployeeNumber": ids, "run_date": days, "probability": probs,
-                         "model_version": version})  # fmt: skip
+    return pd.DataFrame(
+        {"EmployeeNumber": ids, "run_date": days, "probability": probs, "model_version": version}
+    )
 
 
 def _outcomes(rows: list[tuple[int, str, str]], horizon: str = "12m") -> pd.DataFrame:
     ids, days, left = zip(*rows, strict=True)
-    return pd.DataFrame({"EmployeeNumber": ids, "observed_on": pd.to_datetime(list(days)),
-                         "left": left, "horizon": horizon})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "EmployeeNumber": ids,
+            "observed_on": pd.to_datetime(list(days)),
+            "left": left,
+            "horizon": horizon,
+        }
+    )
 
 
 def _status(joined: pd.DataFrame, employee) -> str:
@@ -54,9 +61,11 @@ def _status(joined: pd.DataFrame, employee) -> str:
 )
 def test_one_prediction_one_outcome(outcome, status, label) -> None:
     joined = join_batch_predictions(
-        _predictions([(7, "2026-01-05", 0.3)]), _outcomes([(7, *outcome)]), horizon="12m",
+        _predictions([(7, "2026-01-05", 0.3)]),
+        _outcomes([(7, *outcome)]),
+        horizon="12m",
         as_of=AS_OF,
-    )  # fmt: skip
+    )
     assert list(joined.columns) == list(JOINED_COLUMNS)
     row = joined.iloc[0]
     assert (row["status"], row["horizon_end"]) == (status, pd.Timestamp("2027-01-05"))
@@ -74,30 +83,40 @@ def test_pending_until_the_horizon_elapses_and_unknown_employees_are_missing_aft
 
 def test_outcomes_for_another_horizon_are_ignored() -> None:
     joined = join_batch_predictions(
-        _predictions([(7, "2026-01-05", 0.3)]), _outcomes([(7, "2026-03-01", "Yes")], "6m"),
-        horizon="12m", as_of=AS_OF,
-    )  # fmt: skip
+        _predictions([(7, "2026-01-05", 0.3)]),
+        _outcomes([(7, "2026-03-01", "Yes")], "6m"),
+        horizon="12m",
+        as_of=AS_OF,
+    )
     assert _status(joined, 7) == "missing"
 
 
 def test_many_predictions_per_employee_first_of_each_month_counts() -> None:
-    predictions = _predictions([
-        (7, "2026-01-20", 0.9), (7, "2026-01-05", 0.1), (7, "2026-01-31", 0.8),
-        (7, "2026-02-01", 0.6),
-    ])  # fmt: skip
+    predictions = _predictions(
+        [
+            (7, "2026-01-20", 0.9),
+            (7, "2026-01-05", 0.1),
+            (7, "2026-01-31", 0.8),
+            (7, "2026-02-01", 0.6),
+        ]
+    )
     joined = join_batch_predictions(
         predictions, _outcomes([(7, "2026-03-01", "Yes")]), horizon="12m", as_of=AS_OF
     )
     assert joined[["cohort", "probability", "times_scored"]].values.tolist() == [
-        ["2026-01", 0.1, 3], ["2026-02", 0.6, 1],
-    ]  # fmt: skip
+        ["2026-01", 0.1, 3],
+        ["2026-02", 0.6, 1],
+    ]
     assert joined["status"].tolist() == ["positive", "positive"]
 
 
 def test_each_model_version_gets_the_employee_once() -> None:
-    predictions = pd.concat([
-        _predictions([(7, "2026-01-05", 0.1)], "1"), _predictions([(7, "2026-01-06", 0.2)], "2"),
-    ])  # fmt: skip
+    predictions = pd.concat(
+        [
+            _predictions([(7, "2026-01-05", 0.1)], "1"),
+            _predictions([(7, "2026-01-06", 0.2)], "2"),
+        ]
+    )
     joined = join_batch_predictions(
         predictions, _outcomes([(7, "2026-03-01", "Yes")]), horizon="12m", as_of=AS_OF
     )
@@ -106,23 +125,30 @@ def test_each_model_version_gets_the_employee_once() -> None:
 
 
 def test_the_earliest_departure_decides_over_later_sightings() -> None:
-    outcomes = _outcomes([(7, "2026-05-01", "Yes"), (7, "2026-09-01", "Yes"),
-                          (7, "2027-02-01", "No")])  # fmt: skip
+    outcomes = _outcomes(
+        [(7, "2026-05-01", "Yes"), (7, "2026-09-01", "Yes"), (7, "2027-02-01", "No")]
+    )
     joined = join_batch_predictions(
-        _predictions([(7, "2026-01-05", 0.3), (7, "2026-06-10", 0.3)]), outcomes,
-        horizon="12m", as_of=AS_OF,
-    )  # fmt: skip
+        _predictions([(7, "2026-01-05", 0.3), (7, "2026-06-10", 0.3)]),
+        outcomes,
+        horizon="12m",
+        as_of=AS_OF,
+    )
     assert joined["status"].tolist() == ["positive", "left_before_prediction"]
 
 
 def test_logs_join_on_the_same_keyed_pseudonym_and_never_hold_raw_ids() -> None:
     pseudonymise = Pseudonymiser(b"k" * 32)
-    logs = pd.DataFrame({
-        "EmployeeNumber": [pseudonymise(41), pseudonymise(42), pseudonymise(43)],
-        "timestamp": pd.to_datetime(["2026-01-05T23:59:59Z", "2026-01-06T00:00:01Z",
-                                     "2026-01-06T08:00:00Z"], utc=True),
-        "probability": [0.7, 0.2, 0.5], "model_version": "3",
-    })  # fmt: skip
+    logs = pd.DataFrame(
+        {
+            "EmployeeNumber": [pseudonymise(41), pseudonymise(42), pseudonymise(43)],
+            "timestamp": pd.to_datetime(
+                ["2026-01-05T23:59:59Z", "2026-01-06T00:00:01Z", "2026-01-06T08:00:00Z"], utc=True
+            ),
+            "probability": [0.7, 0.2, 0.5],
+            "model_version": "3",
+        }
+    )
     outcomes = _outcomes([(41, "2026-01-06", "Yes"), (42, "2027-01-06", "No")])
     joined = join_logged_predictions(logs, outcomes, pseudonymise, horizon="12m", as_of=AS_OF)
     by = joined.set_index("EmployeeNumber")
@@ -142,8 +168,15 @@ def test_the_batch_scorers_partition_joins_its_simulated_outcomes(tmp_path, pred
     employees = simulate_labelled_snapshot(snapshot.frame, 600, scenario="none", seed=5)
     employees.to_csv(tmp_path / "simulated.csv", index=False)
     day = date(2026, 3, 2)
-    score_snapshot(tmp_path / "simulated.csv", tmp_path / "predictions", day, predictor,
-                   model_name="employee_attrition", model_version="4", progress=False)  # fmt: skip
+    score_snapshot(
+        tmp_path / "simulated.csv",
+        tmp_path / "predictions",
+        day,
+        predictor,
+        model_name="employee_attrition",
+        model_version="4",
+        progress=False,
+    )
     (tmp_path / "predictions" / "_staging" / "run_date=2026-03-03").mkdir(parents=True)
     predictions = read_batch_predictions(tmp_path / "predictions")
     assert read_batch_predictions(tmp_path / "predictions", since=date(2026, 3, 3)).empty
@@ -165,13 +198,16 @@ def test_the_batch_scorers_partition_joins_its_simulated_outcomes(tmp_path, pred
     )
 
 
-@pytest.mark.parametrize(("as_of", "status"), [(date(2027, 1, 5), "missing"),
-                                               (date(2027, 1, 4), "pending")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("as_of", "status"), [(date(2027, 1, 5), "missing"), (date(2027, 1, 4), "pending")]
+)
 def test_a_horizon_ending_on_the_as_of_day_has_elapsed(as_of, status) -> None:
     joined = join_batch_predictions(
-        _predictions([(7, "2026-01-05", 0.3)]), _outcomes([(8, "2026-03-01", "Yes")]),
-        horizon="12m", as_of=as_of,
-    )  # fmt: skip
+        _predictions([(7, "2026-01-05", 0.3)]),
+        _outcomes([(8, "2026-03-01", "Yes")]),
+        horizon="12m",
+        as_of=as_of,
+    )
     assert _status(joined, 7) == status
 
 
@@ -181,8 +217,14 @@ def test_exported_logs_join_their_simulated_outcomes_by_pseudonym(tmp_path, snap
     traffic = employees.drop(columns="Attrition")
     traffic.attrs = employees.attrs
     key = Pseudonymiser(b"serving-key-" * 3)
-    path = write_export_logs(traffic, tmp_path / "logs", date(2026, 3, 2), model_name="m",
-                             model_version="5", pseudonymise=key)  # fmt: skip
+    path = write_export_logs(
+        traffic,
+        tmp_path / "logs",
+        date(2026, 3, 2),
+        model_name="m",
+        model_version="5",
+        pseudonymise=key,
+    )
     logs = read_frame(export_batches([path]))
     outcomes = simulate_outcomes(employees, date(2026, 3, 2), date(2027, 3, 2), seed=1)
     joined = join_logged_predictions(logs, outcomes, key, horizon="12m", as_of=date(2027, 3, 2))

@@ -98,14 +98,23 @@ def test_estimate_tracks_realized_auc_when_probabilities_are_calibrated() -> Non
 
 def _joined() -> pd.DataFrame:
     y, p = _cohort(3000, 7)
-    predictions = pd.DataFrame({"EmployeeNumber": np.arange(1, 3001), "probability": p,
-                                "run_date": "2026-01-05", "model_version": "1"})  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "EmployeeNumber": np.arange(1, 3001),
+            "probability": p,
+            "run_date": "2026-01-05",
+            "model_version": "1",
+        }
+    )
     known = np.arange(3000) < 2400  # the last 600 have no outcome yet
-    outcomes = pd.DataFrame({
-        "EmployeeNumber": np.arange(1, 3001)[known],
-        "observed_on": pd.Timestamp("2026-06-01"),
-        "left": np.where(y[known] == 1, "Yes", "No"), "horizon": "12m",
-    })  # fmt: skip
+    outcomes = pd.DataFrame(
+        {
+            "EmployeeNumber": np.arange(1, 3001)[known],
+            "observed_on": pd.Timestamp("2026-06-01"),
+            "left": np.where(y[known] == 1, "Yes", "No"),
+            "horizon": "12m",
+        }
+    )
     outcomes.loc[outcomes["left"] == "No", "observed_on"] = pd.Timestamp("2027-01-05")
     return join_batch_predictions(predictions, outcomes, horizon="12m", as_of=date(2026, 12, 1))
 

@@ -40,8 +40,10 @@ def test_a_named_labelled_snapshot_wins_over_a_file_and_bad_dates_fail_early():
     with pytest.raises(ValueError):
         plan.training_args(workflow, key=key, snapshot_as_of="30/11/2026")
     assert plan.snapshot_args("/in/labels.csv", "2026-11-30") == [
-        "/in/labels.csv", "--as-of", "2026-11-30",
-    ]  # fmt: skip
+        "/in/labels.csv",
+        "--as-of",
+        "2026-11-30",
+    ]
     assert plan.snapshot_args("f.csv", "2026-11-30", "HR export")[-2:] == ["--source", "HR export"]
     with pytest.raises(ValueError):
         plan.snapshot_args("f.csv", "yesterday")
@@ -67,13 +69,27 @@ def test_a_job_with_nothing_to_do_ends_its_task_skipped_with_the_reason():
 
 def test_a_stored_snapshot_updates_the_labelled_snapshot_asset(capsys):
     event = _Event()
-    added = {"added": True, "as_of": "2026-11-30", "sha256": "ab" * 32, "rows": 400,
-             "positives": 61, "source": "HR export", "path": "/s/as_of=2026-11-30"}  # fmt: skip
-    announced = events.record_snapshot(added, event)
-    assert event.extra == announced == {
-        "as_of": "2026-11-30", "sha256": "ab" * 32, "rows": 400, "positives": 61,
+    added = {
+        "added": True,
+        "as_of": "2026-11-30",
+        "sha256": "ab" * 32,
+        "rows": 400,
+        "positives": 61,
         "source": "HR export",
-    }  # fmt: skip
+        "path": "/s/as_of=2026-11-30",
+    }
+    announced = events.record_snapshot(added, event)
+    assert (
+        event.extra
+        == announced
+        == {
+            "as_of": "2026-11-30",
+            "sha256": "ab" * 32,
+            "rows": 400,
+            "positives": 61,
+            "source": "HR export",
+        }
+    )
     assert "retraining is scheduled" in capsys.readouterr().out
 
 

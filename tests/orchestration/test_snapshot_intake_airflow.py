@@ -30,10 +30,23 @@ WHERE a.name = 'attrition_labelled_snapshot'
 def _run(env: dict[str, str], state, conf: dict) -> dict:
     out = state / "result.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "attrition_mlops.orchestration.local_airflow", "run",
-         "attrition_snapshot_intake", "--conf", json.dumps(conf), "--result-json", str(out)],
-        env=env, capture_output=True, text=True, timeout=1200, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "attrition_mlops.orchestration.local_airflow",
+            "run",
+            "attrition_snapshot_intake",
+            "--conf",
+            json.dumps(conf),
+            "--result-json",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -54,15 +67,20 @@ def test_a_new_snapshot_updates_the_asset_and_a_re_delivery_is_skipped(tmp_path,
     first = _run(env, state, conf)
     assert first["state"] == "success", first
     assert first["tasks"] == {
-        "plan_snapshot": "success", "add_snapshot": "success", "announce_snapshot": "success",
-    }  # fmt: skip
+        "plan_snapshot": "success",
+        "add_snapshot": "success",
+        "announce_snapshot": "success",
+    }
     [stored] = [m for m in list_snapshots(state / "snapshots") if m.as_of == "2026-11-30"]
     assert (stored.rows, stored.source) == (500, "HR export 2026-11")
     [(extra,)] = _query(state, EVENTS)
     assert json.loads(extra) == {
-        "as_of": "2026-11-30", "sha256": stored.sha256, "rows": 500,
-        "positives": stored.positives, "source": "HR export 2026-11",
-    }  # fmt: skip
+        "as_of": "2026-11-30",
+        "sha256": stored.sha256,
+        "rows": 500,
+        "positives": stored.positives,
+        "source": "HR export 2026-11",
+    }
     assert _query(state, QUEUED) == [("attrition_training",)]  # retraining is scheduled
 
     again = _run(env, state, conf)

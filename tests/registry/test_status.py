@@ -83,8 +83,15 @@ def test_status_is_a_table_of_holders_then_histories(lifecycle, capsys):
         "oncall",
         "bad canary",
     ]
-    assert rows["previous-champion"] == ["previous-champion", "1", "2026-11-01 09:30", "0.8112",
-                                         "-", "-", "where a rollback of champion goes"]  # fmt: skip
+    assert rows["previous-champion"] == [
+        "previous-champion",
+        "1",
+        "2026-11-01 09:30",
+        "0.8112",
+        "-",
+        "-",
+        "where a rollback of champion goes",
+    ]
     assert rows["challenger"][1:4] == ["3", "2026-11-03 09:30", "0.8312"]
     assert rows["production"][5:] == ["airflow:deploy/run-1", "approved by alice"]
     # Each alias's latest moves, newest first; a long reason is clipped in the table.
@@ -128,13 +135,26 @@ def test_the_table_shows_utc_and_removed_aliases():
     status = {
         "staging": {
             "version": None,
-            "history": [{"seq": 2, "at": "2026-11-02T01:30:00+02:00", "action": "deletion",
-                         "from_version": "4", "to_version": None, "by": "deploy", "why": "failed"}],
+            "history": [
+                {
+                    "seq": 2,
+                    "at": "2026-11-02T01:30:00+02:00",
+                    "action": "deletion",
+                    "from_version": "4",
+                    "to_version": None,
+                    "by": "deploy",
+                    "why": "failed",
+                }
+            ],
             "history_entries": 2,
         },
-        "production": {"version": "4", "trained_at": "2026-11-01T23:30:00-01:00",
-                       "holdout_auc": "0.8", "audit.production.moved_at": "not a date"},
-    }  # fmt: skip
+        "production": {
+            "version": "4",
+            "trained_at": "2026-11-01T23:30:00-01:00",
+            "holdout_auc": "0.8",
+            "audit.production.moved_at": "not a date",
+        },
+    }
     out = format_status(status, "m", "sqlite:///x.db")
     rows = _rows(out)
     assert (
@@ -154,6 +174,12 @@ def test_help_answers_without_importing_mlflow(tmp_path):
         "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'pandas', 'airflow'}))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=True,
+    )
     assert "usage: attrition" in done.stdout and done.stdout.strip().endswith("[]")

@@ -61,8 +61,11 @@ def test_a_flag_without_help_is_found():
     parser.add_argument("--bare")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("quiet", description="a command").add_argument("--deep")
-    assert _undescribed(parser) == ["--bare: no help", "command quiet: no help",
-                                    "quiet --deep: no help"]  # fmt: skip
+    assert _undescribed(parser) == [
+        "--bare: no help",
+        "command quiet: no help",
+        "quiet --deep: no help",
+    ]
 
 
 def test_attrition_demo_runs_the_jobs_demo_with_its_flag(monkeypatch):

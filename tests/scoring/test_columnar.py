@@ -26,10 +26,38 @@ FAMILIES = ["hist_gradient_boosting", "logistic_regression"]
 HGB_PARAMS = {"max_iter": 60, "max_leaf_nodes": 15, "learning_rate": 0.1}
 #: Cells a person, a spreadsheet or a buggy upstream job might put in a CSV.
 HOSTILE_NUMBERS = [
-    " 41 ", "+7", "41.0", "41.", "41.00", "4e1", "0x10", "", "  ", None, "nan", "NaN", "inf",
-    "-0", "1_000", "\x1c41", "41\u00a0", "\u200b41", "00041", "-5", "99999999999", "3.5",
-    "1e3", "4 1", "41\n", "\t41", "--4", "+-4", ".5", "2147483648", "2147483647",
-]  # fmt: skip
+    " 41 ",
+    "+7",
+    "41.0",
+    "41.",
+    "41.00",
+    "4e1",
+    "0x10",
+    "",
+    "  ",
+    None,
+    "nan",
+    "NaN",
+    "inf",
+    "-0",
+    "1_000",
+    "\x1c41",
+    "41\u00a0",
+    "\u200b41",
+    "00041",
+    "-5",
+    "99999999999",
+    "3.5",
+    "1e3",
+    "4 1",
+    "41\n",
+    "\t41",
+    "--4",
+    "+-4",
+    ".5",
+    "2147483648",
+    "2147483647",
+]
 HOSTILE_TEXT = ["Male", " Male", "male", "", None, "nan", "Yes", "Y", "Sales ", "N/A", "Single"]
 
 
@@ -178,10 +206,13 @@ def test_a_label_column_is_ignored(snapshot):
 def test_uncompilable_pipeline_is_scored_by_sklearn(snapshot, caplog):
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
     y = (snapshot.frame[contract.LABEL] == "Yes").astype(int)
-    three_steps = Pipeline([
-        ("preprocess", build_preprocessor(scale=True)), ("select", VarianceThreshold()),
-        ("model", LogisticRegression(max_iter=5000)),
-    ]).fit(X, y)  # fmt: skip
+    three_steps = Pipeline(
+        [
+            ("preprocess", build_preprocessor(scale=True)),
+            ("select", VarianceThreshold()),
+            ("model", LogisticRegression(max_iter=5000)),
+        ]
+    ).fit(X, y)
     predictor = AttritionPredictor(three_steps, calibrate_outlier_detector(X, fpr=0.01), 0.5)
     with caplog.at_level(logging.WARNING, logger="attrition_mlops.scoring.columns"):
         model = BatchModel(predictor)

@@ -32,9 +32,15 @@ def raw():
 
 def _score(input_path, out, predictor, **kwargs):
     return score_snapshot(
-        input_path, out, DAY, predictor, model_name="employee_attrition", model_version="7",
-        progress=False, **kwargs,
-    )  # fmt: skip
+        input_path,
+        out,
+        DAY,
+        predictor,
+        model_name="employee_attrition",
+        model_version="7",
+        progress=False,
+        **kwargs,
+    )
 
 
 def _published(out):

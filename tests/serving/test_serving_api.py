@@ -270,11 +270,18 @@ def test_log_entry_is_handed_over_after_the_response_is_sent(tmp_path, model_dir
     sent: list[dict] = []
     body = json.dumps(EXAMPLE_REQUEST).encode()
     scope = {
-        "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/predict",
+        "raw_path": b"/predict",
+        "query_string": b"",
+        "root_path": "",
         "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-    }  # fmt: skip
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
 
     async def receive():
         return {"type": "http.request", "body": body, "more_body": False}

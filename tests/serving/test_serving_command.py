@@ -98,8 +98,14 @@ def test_make_serve_runs_the_launcher(recorded, monkeypatch):
 
 def _make_serve(*variables: str) -> list[str]:
     """The command ``make serve`` runs with ``variables`` (dry run: nothing starts)."""
-    done = subprocess.run(["make", "-n", "serve", *variables], cwd=REPO, capture_output=True,
-                          text=True, check=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["make", "-n", "serve", *variables],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return shlex.split(done.stdout.strip().splitlines()[-1])
 
 

@@ -63,21 +63,34 @@ _MISSING = object()
 def _field_cases(feature: contract.Feature) -> list[Case]:
     name = feature.name
     values: dict[str, object] = {
-        "missing": _MISSING, "null": None, "object": {"value": 1}, "array": [1, 2],
-    }  # fmt: skip
+        "missing": _MISSING,
+        "null": None,
+        "object": {"value": 1},
+        "array": [1, 2],
+    }
     if feature.is_integer:
         values |= {
-            "string": "36", "float": 3.5, "float-tiny-fraction": 36.000001, "bool": True,
-            "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
-            "below": feature.minimum - 1, "above": feature.maximum + 1, "huge": 10**30,
-        }  # fmt: skip
+            "string": "36",
+            "float": 3.5,
+            "float-tiny-fraction": 36.000001,
+            "bool": True,
+            "nan": float("nan"),
+            "inf": float("inf"),
+            "-inf": float("-inf"),
+            "below": feature.minimum - 1,
+            "above": feature.maximum + 1,
+            "huge": 10**30,
+        }
     else:
         first = feature.categories[0]
         values |= {
-            "number": 1, "bool": False, "empty": "", "unknown": "Astronaut",
+            "number": 1,
+            "bool": False,
+            "empty": "",
+            "unknown": "Astronaut",
             "case": first.lower() if first.lower() != first else first.upper(),
             "padded": f" {first} ",
-        }  # fmt: skip
+        }
     cases = []
     for label, value in values.items():
         # put the bad record in the middle of a batch: the index must point at it
@@ -117,10 +130,18 @@ def _body_cases() -> list[Case]:
         Case("oversized-declared", over, status=413),
         Case("oversized-chunked", over, status=413, chunked=True),
         Case("content-type-text", [record], status=415, headers={"content-type": "text/plain"}),
-        Case("content-type-form", b"a=1", status=415,
-             headers={"content-type": "application/x-www-form-urlencoded"}),
-        Case("content-type-multipart", b"--x--", status=415,
-             headers={"content-type": "multipart/form-data; boundary=x"}),
+        Case(
+            "content-type-form",
+            b"a=1",
+            status=415,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+        Case(
+            "content-type-multipart",
+            b"--x--",
+            status=415,
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
         Case("content-type-missing", [record], status=415, headers={}),
         Case("content-type-garbage", [record], status=415, headers={"content-type": "?;;"}),
         Case("utf8-invalid-byte", b'[{"Gender": "\xff"}]', where=(None, None)),
@@ -133,8 +154,12 @@ def _body_cases() -> list[Case]:
         Case("utf16-le-no-bom", json.dumps([record]).encode("utf-16-le"), status=415),
         Case("utf16-be-no-bom", json.dumps([record]).encode("utf-16-be"), status=415),
         Case("utf32-le-no-bom", json.dumps([record]).encode("utf-32-le"), status=415),
-        Case("charset-utf16", [record], status=415,
-             headers={"content-type": "application/json; charset=utf-16"}),
+        Case(
+            "charset-utf16",
+            [record],
+            status=415,
+            headers={"content-type": "application/json; charset=utf-16"},
+        ),
         Case("json-truncated", b'[{"Age": 36', where=(None, None)),
         Case("json-trailing-comma", b"[1,]", where=(None, None)),
         Case("json-single-quotes", b"[{'Age': 36}]", where=(None, None)),
@@ -144,7 +169,7 @@ def _body_cases() -> list[Case]:
         Case("json-deep-nesting", b"[" * 30000 + b"]" * 30000, where=(None, None)),
         Case("json-huge-integer", b'[{"Age": ' + b"9" * 5000 + b"}]", where=(None, None)),
         Case("json-nul-bytes", b"\x00" * 100, where=(None, None)),
-    ]  # fmt: skip
+    ]
 
 
 CASES = [c for f in contract.FEATURES for c in _field_cases(f)] + _extra_field_cases()
@@ -185,11 +210,15 @@ VALID = [
     Case("valid-one", [EXAMPLE_RECORD], status=200),
     Case("valid-over18-y", [_record(Over18="Y")], status=200),
     Case("valid-max-records", [EXAMPLE_RECORD] * MAX_RECORDS, status=200),
-    Case("valid-json-suffix-type", [EXAMPLE_RECORD], status=200,
-         headers={"content-type": "application/vnd.api+json; charset=utf-8"}),
+    Case(
+        "valid-json-suffix-type",
+        [EXAMPLE_RECORD],
+        status=200,
+        headers={"content-type": "application/vnd.api+json; charset=utf-8"},
+    ),
     Case("valid-whole-floats", [_whole_floats(EXAMPLE_RECORD)], status=200),
     Case("valid-utf8-bom", b"\xef\xbb\xbf" + json.dumps([EXAMPLE_RECORD]).encode(), status=200),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")

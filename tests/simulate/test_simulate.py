@@ -264,11 +264,19 @@ def model_dir(tmp_path_factory, predictor):
 def _serve(tmp_path, model_dir, model_source=None, **overrides):
     """The real API (uvicorn, loopback, free port) in a thread; yields (base URL, export dir)."""
     export = tmp_path / "inference-logs"
-    settings = ServingSettings(**{
-        "model_dir": model_dir, "poll_seconds": 0, "max_records": 50, "log_stdout": False,
-        "log_export": True, "log_export_dir": export, "log_flush_seconds": 0.1,
-        "pseudonym_key": KEY, **overrides,
-    })  # fmt: skip
+    settings = ServingSettings(
+        **{
+            "model_dir": model_dir,
+            "poll_seconds": 0,
+            "max_records": 50,
+            "log_stdout": False,
+            "log_export": True,
+            "log_export_dir": export,
+            "log_flush_seconds": 0.1,
+            "pseudonym_key": KEY,
+            **overrides,
+        }
+    )
     pipeline = PipelineSettings(state_dir=tmp_path / "state", target="local")
     app = create_app(settings, model_source, pipeline=pipeline)
     with serve_in_thread(app) as url:
@@ -291,8 +299,21 @@ def test_cli_sends_traffic_to_the_api_and_the_requests_are_identifiable(
 ):
     with _serve(tmp_path, model_dir) as (url, export):
         manifest = tmp_path / "sent.json"
-        argv = ["traffic", "--scenario", "salary_inflation", "--records", "120", "--seed", "3",
-                "--send", url, "--batch-size", "25", "--manifest", str(manifest)]  # fmt: skip
+        argv = [
+            "traffic",
+            "--scenario",
+            "salary_inflation",
+            "--records",
+            "120",
+            "--seed",
+            "3",
+            "--send",
+            url,
+            "--batch-size",
+            "25",
+            "--manifest",
+            str(manifest),
+        ]
         assert main(argv) == 0
         summary = json.loads(capsys.readouterr().out)
         logged = _logged_window(export, 120)
@@ -350,9 +371,23 @@ def test_cli_writes_export_logs_with_the_configured_pseudonym_key(
     tmp_path, real, capsys, monkeypatch
 ):
     monkeypatch.setenv("SIM_PSEUDONYM_KEY", KEY)
-    argv = ["traffic", "--scenario", "young_hiring_wave", "--records", "400", "--seed", "2",
-            "--export-dir", str(tmp_path), "--model-version", "5", "--date", "2026-11-20",
-            "--pseudonym-key-env", "SIM_PSEUDONYM_KEY"]  # fmt: skip
+    argv = [
+        "traffic",
+        "--scenario",
+        "young_hiring_wave",
+        "--records",
+        "400",
+        "--seed",
+        "2",
+        "--export-dir",
+        str(tmp_path),
+        "--model-version",
+        "5",
+        "--date",
+        "2026-11-20",
+        "--pseudonym-key-env",
+        "SIM_PSEUDONYM_KEY",
+    ]
     assert main(argv) == 0
     written = json.loads(capsys.readouterr().out)
     frame = read_window(tmp_path, DAY, DAY, "local", [])
@@ -400,8 +435,11 @@ def test_cli_snapshot_can_go_straight_into_a_dated_partition(state_dir, real, ca
 def test_cli_lists_scenarios_as_a_module():
     listed = subprocess.run(
         [sys.executable, "-m", "attrition_mlops.simulate", "scenarios"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert names == list(SCENARIOS)
     with pytest.raises(SystemExit) as bad:

@@ -46,12 +46,27 @@ def test_cli_writes_a_simulated_partition_the_join_reads_back(employees, tmp_pat
     partition = tmp_path / "predictions" / "run_date=2026-01-05"
     partition.mkdir(parents=True)
     scored = employees.iloc[:300]
-    predictions = pd.DataFrame({"EmployeeNumber": scored["EmployeeNumber"], "probability": 0.2,
-                                "model_version": "1", "run_date": "2026-01-05"})  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "EmployeeNumber": scored["EmployeeNumber"],
+            "probability": 0.2,
+            "model_version": "1",
+            "run_date": "2026-01-05",
+        }
+    )
     predictions.to_parquet(partition / "part-00000.parquet")
     root = tmp_path / "outcomes"
-    argv = ["outcomes", "--employees", str(csv), "--predictions", str(partition),
-            "--arrived", "2027-01-05", "--output-dir", str(root)]  # fmt: skip
+    argv = [
+        "outcomes",
+        "--employees",
+        str(csv),
+        "--predictions",
+        str(partition),
+        "--arrived",
+        "2027-01-05",
+        "--output-dir",
+        str(root),
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["is_simulated"] is True and summary["rows_valid"] == 300

@@ -34,9 +34,13 @@ def fast(mlflow_store, monkeypatch):
 
 def _train(settings, chosen, key: str, **kwargs) -> TrainResult | TrainingSkipped:
     return train_model(
-        chosen.snapshot, run_key=key, settings=settings, cfg=get_training_settings(),
-        manifest=chosen.manifest, **kwargs,
-    )  # fmt: skip
+        chosen.snapshot,
+        run_key=key,
+        settings=settings,
+        cfg=get_training_settings(),
+        manifest=chosen.manifest,
+        **kwargs,
+    )
 
 
 def _versions() -> list[str]:

@@ -49,8 +49,14 @@ EVENT_MARKER = f'"event":"{EVENT}"'
 PSEUDONYM_PATTERN = r"^[0-9a-f]{64}$"
 #: Columns :func:`records_to_frame` adds after the contract's input columns.
 EXTRA_COLUMNS = (
-    "model_version", "timestamp", "request_id", "probability", "label", "is_outlier", "simulated",
-)  # fmt: skip
+    "model_version",
+    "timestamp",
+    "request_id",
+    "probability",
+    "label",
+    "is_outlier",
+    "simulated",
+)
 #: A request carrying this header (value "true") is SIMULATED traffic; its log line says so.
 SIMULATED_HEADER = "X-Attrition-Simulated"
 #: Validation-context key: the partition day a line was read from (see :func:`parse_line`).

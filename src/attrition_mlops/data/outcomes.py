@@ -59,10 +59,15 @@ ARRIVED = "arrived"
 HORIZON_PATTERN = r"[1-9][0-9]{0,3}[md]"
 DIGEST_KEY = b"attrition.outcomes_sha256"
 SIMULATED_KEY = b"attrition.simulated"
-SCHEMA = pa.schema([
-    (contract.ID_COLUMN, pa.int64()), (OBSERVED_ON, pa.date32()), (LEFT, pa.large_string()),
-    (HORIZON, pa.large_string()), (SIMULATED_COLUMN, pa.bool_()),
-])  # fmt: skip
+SCHEMA = pa.schema(
+    [
+        (contract.ID_COLUMN, pa.int64()),
+        (OBSERVED_ON, pa.date32()),
+        (LEFT, pa.large_string()),
+        (HORIZON, pa.large_string()),
+        (SIMULATED_COLUMN, pa.bool_()),
+    ]
+)
 
 
 def horizon_offset(horizon: str) -> pd.DateOffset:
@@ -105,10 +110,14 @@ def split_valid_outcomes(
     horizon = _text(raw[HORIZON]).str.strip()
     bad_horizon = ~horizon.str.fullmatch(HORIZON_PATTERN).fillna(False).to_numpy(dtype=bool)
     checks.append((bad_horizon, f"{HORIZON}: expected <n>m or <n>d, e.g. 12m"))
-    typed = pd.DataFrame({
-        contract.ID_COLUMN: ids.to_numpy(dtype="float64"), OBSERVED_ON: observed.dt.date.values,
-        LEFT: left.to_numpy(), HORIZON: horizon.to_numpy(),
-    })  # fmt: skip
+    typed = pd.DataFrame(
+        {
+            contract.ID_COLUMN: ids.to_numpy(dtype="float64"),
+            OBSERVED_ON: observed.dt.date.values,
+            LEFT: left.to_numpy(),
+            HORIZON: horizon.to_numpy(),
+        }
+    )
     bad = np.logical_or.reduce([mask for mask, _ in checks])
     checks.extend(_repeat_checks(typed, ~bad))
     bad = np.logical_or.reduce([mask for mask, _ in checks])
@@ -178,8 +187,10 @@ def _repeat_checks(typed: pd.DataFrame, ok: np.ndarray) -> list[_Check]:
         again = ~many & (first != rows["_row"].to_numpy())
         repeated[positions[again]] = True
         messages[positions[again]] = [f"repeats row {r}" for r in first[again]]
-    conflict = (f"conflicting: another row says the opposite for this {contract.ID_COLUMN}, "
-                f"{OBSERVED_ON} and {HORIZON}")  # fmt: skip
+    conflict = (
+        f"conflicting: another row says the opposite for this {contract.ID_COLUMN}, "
+        f"{OBSERVED_ON} and {HORIZON}"
+    )
     return [(conflicting, conflict), (repeated, messages)]
 
 
@@ -223,8 +234,9 @@ def write_outcomes(
     name = f"{ARRIVED}={arrived.isoformat()}"
     part = root / name / f"part-{digest[:16]}.parquet"
     part.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(valid.assign(**{SIMULATED_COLUMN: simulated}), schema=SCHEMA,
-                                 preserve_index=False)  # fmt: skip
+    table = pa.Table.from_pandas(
+        valid.assign(**{SIMULATED_COLUMN: simulated}), schema=SCHEMA, preserve_index=False
+    )
     meta = {DIGEST_KEY: digest.encode(), SIMULATED_KEY: str(simulated).lower().encode()}
     write_parquet_atomic(table.replace_schema_metadata(meta), part)
     rejects_path = None
@@ -234,10 +246,16 @@ def write_outcomes(
         as_text = rejects.astype("str")
         write_parquet_atomic(pa.Table.from_pandas(as_text, preserve_index=False), rejects_path)
     return OutcomeDelivery(
-        arrived.isoformat(), digest, len(raw), len(valid), len(rejects),
-        int(valid[LEFT].eq(contract.POSITIVE_LABEL).sum()), str(part),
-        str(rejects_path) if rejects_path else None, simulated,
-    )  # fmt: skip
+        arrived.isoformat(),
+        digest,
+        len(raw),
+        len(valid),
+        len(rejects),
+        int(valid[LEFT].eq(contract.POSITIVE_LABEL).sum()),
+        str(part),
+        str(rejects_path) if rejects_path else None,
+        simulated,
+    )
 
 
 def read_outcomes(root: Path, *, arrived_until: date | None = None) -> pd.DataFrame:

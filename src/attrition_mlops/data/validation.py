@@ -215,8 +215,9 @@ def _check_text(
     normalised = text.replace(aliases) if aliases else text
     reasons = np.select(
         [missing.to_numpy(dtype=bool), unknown.to_numpy(dtype=bool)],
-        ["blank or missing", "unknown category"], "",
-    )  # fmt: skip
+        ["blank or missing", "unknown category"],
+        "",
+    )
     return _Checked(normalised, [p for p in found if p], False, reasons)
 
 

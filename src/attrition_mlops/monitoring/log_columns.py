@@ -104,14 +104,15 @@ class Lines:
         """
         table, aware = self.table, self.aware
         if day is not None:
-            start, stop = (pa.scalar(t, pa.timestamp("us", tz="UTC"))
-                           for t in inference_log.day_bounds(day))  # fmt: skip
+            start, stop = (
+                pa.scalar(t, pa.timestamp("us", tz="UTC")) for t in inference_log.day_bounds(day)
+            )
             aware = aware & _all(pc.greater_equal(self.stamps, start), pc.less(self.stamps, stop))
         good = aware & _all(
             *_checks(table.column, _LINE_RULES),
             # The model's validator: each list holds n_records elements.
             *(pc.equal(pc.list_value_length(table[rule.name]), table[_COUNT]) for rule in _LISTS),
-        )  # fmt: skip
+        )
         for rule in _LISTS:
             items, line = self.flat[rule.name]
             ok = _all(pc.is_valid(items), *_checks(items.field, rule.items or ()))
@@ -178,8 +179,10 @@ def _aware_timestamps(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     except ValidationError as err:
         for problem in err.errors():
             ok[problem["loc"][0]] = False
-        parsed = [_TIMESTAMPS.validate_python([t])[0] if keep else None
-                  for t, keep in zip(texts, ok, strict=True)]  # fmt: skip
+        parsed = [
+            _TIMESTAMPS.validate_python([t])[0] if keep else None
+            for t, keep in zip(texts, ok, strict=True)
+        ]
     else:
         parsed = [value if keep else None for value, keep in zip(parsed, ok, strict=True)]
     return pa.array(parsed, type=pa.timestamp("us", tz="UTC")), ok

@@ -96,8 +96,12 @@ def arrow_schema(model: type[BaseModel] = inference_log.InferenceRecord) -> pa.S
 def validators(model: type[BaseModel] = inference_log.InferenceRecord) -> frozenset[str]:
     """Names of the validators of ``model`` and of the models its lists hold."""
     decorators = model.__pydantic_decorators__
-    found = {*decorators.field_validators, *decorators.model_validators, *decorators.validators,
-             *decorators.root_validators}  # fmt: skip
+    found = {
+        *decorators.field_validators,
+        *decorators.model_validators,
+        *decorators.validators,
+        *decorators.root_validators,
+    }
     for info in model.model_fields.values():
         if typing.get_origin(info.annotation) is list:
             (item,) = typing.get_args(info.annotation)
@@ -169,8 +173,11 @@ def column_checks(values: pa.Array | pa.ChunkedArray, rule: FieldRule) -> Iterat
         yield pc.match_substring_regex(values, rule.pattern)
     if rule.finite:
         yield pc.is_finite(values)
-    bounds = [(bound, limit) for bound in ("ge", "le", "gt", "lt")
-              if (limit := getattr(rule, bound)) is not None]  # fmt: skip
+    bounds = [
+        (bound, limit)
+        for bound in ("ge", "le", "gt", "lt")
+        if (limit := getattr(rule, bound)) is not None
+    ]
     if not bounds:
         return
     if pa.types.is_integer(rule.type):  # numpy: the fastest compare for the many int fields

@@ -48,9 +48,16 @@ STATUSES = ("positive", "negative", "pending", "missing", "left_before_predictio
 LABELLED = ("positive", "negative")
 #: Columns of a joined frame, one row per (model_version, cohort, employee).
 JOINED_COLUMNS = (
-    KEY, "model_version", "cohort", "predicted_on", "probability", "times_scored",
-    "horizon_end", "status", "label",
-)  # fmt: skip
+    KEY,
+    "model_version",
+    "cohort",
+    "predicted_on",
+    "probability",
+    "times_scored",
+    "horizon_end",
+    "status",
+    "label",
+)
 
 
 def join_batch_predictions(
@@ -58,11 +65,14 @@ def join_batch_predictions(
 ) -> pd.DataFrame:
     """Batch predictions (the scorer's partitions: ``run_date``, ``EmployeeNumber``,
     ``probability``, ``model_version``) labelled by ``outcomes`` (:func:`feed.read_outcomes`)."""
-    frame = pd.DataFrame({
-        KEY: predictions[KEY].to_numpy(), "model_version": predictions["model_version"].astype(str),
-        "predicted_on": pd.to_datetime(predictions["run_date"]),
-        "probability": predictions["probability"].to_numpy(dtype="float64"),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            KEY: predictions[KEY].to_numpy(),
+            "model_version": predictions["model_version"].astype(str),
+            "predicted_on": pd.to_datetime(predictions["run_date"]),
+            "probability": predictions["probability"].to_numpy(dtype="float64"),
+        }
+    )
     return label_predictions(frame, outcomes, horizon=horizon, as_of=as_of)
 
 
@@ -81,11 +91,14 @@ def join_logged_predictions(
     matches nothing (every prediction then ends up ``pending`` or ``missing``).
     """
     stamps = pd.to_datetime(logs["timestamp"], utc=True)
-    frame = pd.DataFrame({
-        KEY: logs[KEY].astype(str).to_numpy(), "model_version": logs["model_version"].astype(str),
-        "predicted_on": stamps.dt.tz_localize(None).dt.normalize(),
-        "probability": logs["probability"].to_numpy(dtype="float64"),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            KEY: logs[KEY].astype(str).to_numpy(),
+            "model_version": logs["model_version"].astype(str),
+            "predicted_on": stamps.dt.tz_localize(None).dt.normalize(),
+            "probability": logs["probability"].to_numpy(dtype="float64"),
+        }
+    )
     ids = outcomes[KEY].unique()
     pseudonyms = pd.Series([pseudonymise(int(i)) for i in ids], index=ids)
     hidden = outcomes.assign(**{KEY: outcomes[KEY].map(pseudonyms)})
@@ -136,9 +149,11 @@ def label_predictions(
     t, end = joined["predicted_on"], joined["horizon_end"]
     left_on, seen = joined["left_on"], joined["seen_until"]
     conditions = [
-        (left_on <= t).to_numpy(), (left_on <= end).to_numpy(),
-        ((left_on > end) | (seen >= end)).to_numpy(), (end <= pd.Timestamp(as_of)).to_numpy(),
-    ]  # fmt: skip
+        (left_on <= t).to_numpy(),
+        (left_on <= end).to_numpy(),
+        ((left_on > end) | (seen >= end)).to_numpy(),
+        (end <= pd.Timestamp(as_of)).to_numpy(),
+    ]
     choices = ["left_before_prediction", "positive", "negative", "missing"]
     joined["status"] = np.select(conditions, choices, "pending")
     label = pd.array(np.where(joined["status"] == "positive", 1, 0), dtype="Int8")

@@ -70,10 +70,12 @@ def auc_with_ci(
     rng = np.random.default_rng(seed)
     if resolution is None or labels.size * n_boot <= EXACT_BUDGET:
         step = max(1, (1 << 22) // labels.size)
-        boots = np.concatenate([
-            auc_from_resamples(scores, labels, stratified_resample_indices(labels, k, rng))
-            for k in np.diff(np.r_[np.arange(0, n_boot, step), n_boot])
-        ])  # fmt: skip
+        boots = np.concatenate(
+            [
+                auc_from_resamples(scores, labels, stratified_resample_indices(labels, k, rng))
+                for k in np.diff(np.r_[np.arange(0, n_boot, step), n_boot])
+            ]
+        )
     else:
         _, group = np.unique(np.round(scores / resolution), return_inverse=True)
         size = int(group.max()) + 1
@@ -95,9 +97,12 @@ def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int = DEFAULT_BINS) 
     bins[order] = np.arange(labels.size) * min(n_bins, labels.size) // labels.size
     frame = pd.DataFrame({"bin": bins, "p": probs, "y": labels})
     table = frame.groupby("bin").agg(
-        n=("y", "size"), p_min=("p", "min"), p_max=("p", "max"),
-        mean_predicted=("p", "mean"), observed_rate=("y", "mean"),
-    )  # fmt: skip
+        n=("y", "size"),
+        p_min=("p", "min"),
+        p_max=("p", "max"),
+        mean_predicted=("p", "mean"),
+        observed_rate=("y", "mean"),
+    )
     return table.reset_index()
 
 
@@ -153,9 +158,12 @@ class Estimate:
 
 
 def estimate_auc(
-    p: np.ndarray, *, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 0,
+    p: np.ndarray,
+    *,
+    n_samples: int = DEFAULT_N_SAMPLES,
+    seed: int = 0,
     level: float = DEFAULT_LEVEL,
-) -> Estimate:  # fmt: skip
+) -> Estimate:
     """Expected AUC of a window from its probabilities, with the interval of label draws."""
     probs = np.asarray(p, dtype=np.float64)
     if probs.size < 2 or not np.isfinite(probs).all() or (probs < 0).any() or (probs > 1).any():
@@ -186,17 +194,31 @@ def realized_performance(
         labelled = group["label"].notna().to_numpy()
         y = group["label"].to_numpy(dtype="float64", na_value=np.nan)[labelled].astype(np.int64)
         p = group["probability"].to_numpy()[labelled]
-        row = {"model_version": version, "cohort": cohort, "n_predictions": len(group),
-               "n_labelled": int(labelled.sum()), "n_positive": int(y.sum()),
-               "label_coverage": float(labelled.mean()),
-               "matured_share": float((group["status"] != "pending").mean()),
-               "n_pending": int((group["status"] == "pending").sum()),
-               "n_missing": int((group["status"] == "missing").sum())}  # fmt: skip
-        row.update(auc=np.nan, auc_low=np.nan, auc_high=np.nan, observed_rate=np.nan,
-                   mean_predicted=np.nan, ece=np.nan)  # fmt: skip
+        row = {
+            "model_version": version,
+            "cohort": cohort,
+            "n_predictions": len(group),
+            "n_labelled": int(labelled.sum()),
+            "n_positive": int(y.sum()),
+            "label_coverage": float(labelled.mean()),
+            "matured_share": float((group["status"] != "pending").mean()),
+            "n_pending": int((group["status"] == "pending").sum()),
+            "n_missing": int((group["status"] == "missing").sum()),
+        }
+        row.update(
+            auc=np.nan,
+            auc_low=np.nan,
+            auc_high=np.nan,
+            observed_rate=np.nan,
+            mean_predicted=np.nan,
+            ece=np.nan,
+        )
         if y.size:
-            row.update(observed_rate=float(y.mean()), mean_predicted=float(p.mean()),
-                       ece=expected_calibration_error(calibration_table(y, p, n_bins)))  # fmt: skip
+            row.update(
+                observed_rate=float(y.mean()),
+                mean_predicted=float(p.mean()),
+                ece=expected_calibration_error(calibration_table(y, p, n_bins)),
+            )
         if 0 < y.sum() < y.size:
             auc, low, high = auc_with_ci(y, p, n_boot=n_boot, seed=seed, level=level)
             row.update(auc=auc, auc_low=low, auc_high=high)
@@ -205,14 +227,18 @@ def realized_performance(
 
 
 def estimated_performance(
-    joined: pd.DataFrame, *, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 0,
+    joined: pd.DataFrame,
+    *,
+    n_samples: int = DEFAULT_N_SAMPLES,
+    seed: int = 0,
     level: float = DEFAULT_LEVEL,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """The CBPE estimate per (model_version, cohort), from all of its predictions' probabilities."""
     rows = []
     for (version, cohort), group in joined.groupby(["model_version", "cohort"], sort=True):
-        estimate = estimate_auc(group["probability"].to_numpy(), n_samples=n_samples, seed=seed,
-                                level=level)  # fmt: skip
+        estimate = estimate_auc(
+            group["probability"].to_numpy(), n_samples=n_samples, seed=seed, level=level
+        )
         rows.append({"model_version": version, "cohort": cohort, **estimate.to_dict()})
     return pd.DataFrame(rows)
 

@@ -20,10 +20,14 @@ from attrition_mlops.data import contract
 
 PARTITION = "run_date"
 COLUMNS = (contract.ID_COLUMN, "probability", "model_version", PARTITION)
-EMPTY = pa.schema([
-    (contract.ID_COLUMN, pa.int64()), ("probability", pa.float64()),
-    ("model_version", pa.large_string()), (PARTITION, pa.large_string()),
-])  # fmt: skip
+EMPTY = pa.schema(
+    [
+        (contract.ID_COLUMN, pa.int64()),
+        ("probability", pa.float64()),
+        ("model_version", pa.large_string()),
+        (PARTITION, pa.large_string()),
+    ]
+)
 
 
 def read_batch_predictions(

@@ -120,9 +120,11 @@ def _lock(name: str):
     settings = get_settings()
     url = settings.registry_lock_url
     return registry_lock(
-        name, mlflow.get_registry_uri(), url.get_secret_value() if url else None,
+        name,
+        mlflow.get_registry_uri(),
+        url.get_secret_value() if url else None,
         settings.registry_lock_timeout_s,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,17 @@ def _apply(client: MlflowClient, name: str, move: _Move) -> AliasMove:
     extra = {"evaluation_run_id": move.evaluation_run_id} if move.evaluation_run_id else {}
     at = datetime.now(UTC).isoformat(timespec="seconds")
     entry = HistoryEntry(
-        seq=next_seq(history), alias=alias, action=move.action, from_version=current,
-        to_version=target, at=at, by=move.actor, why=move.reason, lock=move.lock, extra=extra,
-    )  # fmt: skip
+        seq=next_seq(history),
+        alias=alias,
+        action=move.action,
+        from_version=current,
+        to_version=target,
+        at=at,
+        by=move.actor,
+        why=move.reason,
+        lock=move.lock,
+        extra=extra,
+    )
     undo = Undo(client)
     try:
         undo.add(client.delete_registered_model_tag, name, entry.key)
@@ -180,10 +190,16 @@ def _audit_versions(undo: Undo, name: str, entry: HistoryEntry) -> None:
     alias, current, target, at = entry.alias, entry.from_version, entry.to_version, entry.at
     if entry.action == "deletion":
         if current is not None:
-            tag_version(undo, name, current, {
-                _tag(alias, "removed_at"): at, _tag(alias, "removed_by"): entry.by,
-                _tag(alias, "removal_reason"): entry.why,
-            })  # fmt: skip
+            tag_version(
+                undo,
+                name,
+                current,
+                {
+                    _tag(alias, "removed_at"): at,
+                    _tag(alias, "removed_by"): entry.by,
+                    _tag(alias, "removal_reason"): entry.why,
+                },
+            )
         return
     if current is not None and current != target:
         left = {_tag(alias, "replaced_at"): at, _tag(alias, "replaced_by"): target}
@@ -191,11 +207,13 @@ def _audit_versions(undo: Undo, name: str, entry: HistoryEntry) -> None:
             left[_tag(alias, "rolled_back_at")] = at
         tag_version(undo, name, current, left)
     audit = {
-        _tag(alias, "moved_at"): at, _tag(alias, "moved_by"): entry.by,
-        _tag(alias, "reason"): entry.why, _tag(alias, "previous_version"): current or "none",
-        _tag(alias, "history_seq"): str(entry.seq), **{_tag(alias, k): v for k, v in
-                                                      entry.extra.items()},
-    }  # fmt: skip
+        _tag(alias, "moved_at"): at,
+        _tag(alias, "moved_by"): entry.by,
+        _tag(alias, "reason"): entry.why,
+        _tag(alias, "previous_version"): current or "none",
+        _tag(alias, "history_seq"): str(entry.seq),
+        **{_tag(alias, k): v for k, v in entry.extra.items()},
+    }
     tag_version(undo, name, target, audit)
 
 

@@ -120,8 +120,10 @@ def _clip(text: str | None, width: int = _WHY_WIDTH) -> str:
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], indent: str = "") -> list[str]:
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in (header, *rows)]  # fmt: skip
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
 
 
 def _holder_row(alias: str, shown: dict) -> tuple[str, ...]:
@@ -160,11 +162,16 @@ def format_status(status: dict, model_name: str, where: str) -> str:
         count = f"latest {len(history)} of {moves}" if len(history) < total else moves
         lines += ["", f"{alias}: {count}, newest first"]
         rows = [
-            (f"#{e['seq']}", _when(e["at"]), e["action"],
-             f"{e['from_version'] or '-'} -> {e['to_version'] or '-'}",
-             _clip(e["by"], 32), _clip(e["why"]))
+            (
+                f"#{e['seq']}",
+                _when(e["at"]),
+                e["action"],
+                f"{e['from_version'] or '-'} -> {e['to_version'] or '-'}",
+                _clip(e["by"], 32),
+                _clip(e["why"]),
+            )
             for e in history
-        ]  # fmt: skip
+        ]
         lines += _table(("SEQ", "AT (UTC)", "ACTION", "VERSION", "BY", "WHY"), rows, "  ")
     lines += ["", "All history: attrition status --history 0; every tag, untruncated: --json"]
     return "\n".join(lines)

@@ -28,14 +28,11 @@ manifest carry the input's SHA-256, checked before publishing (:mod:`.score_mani
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import shutil
 import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -53,26 +50,43 @@ from attrition_mlops.scoring.csv_input import (
     MalformedRow,
     malformed_frame,
 )
-from attrition_mlops.scoring.manifest import SUCCESS_FILE, check_partition, input_digest, tag_part
-from attrition_mlops.scoring.partition_lock import PartitionConflictError, partition_lock
+from attrition_mlops.scoring.manifest import input_digest, tag_part
+from attrition_mlops.scoring.partition_lock import partition_lock
 from attrition_mlops.scoring.source import InputSource, fingerprint, open_input
+from attrition_mlops.scoring.staging import (
+    STAGED_REJECTS,
+    prepare_staging,
+    publish,
+    stage_rejects,
+    write_rejects,
+)
 
-STATE_FILE = "_STATE.json"
-STAGED_REJECTS = "_rejects"  # inside the staging folder: one file per batch that had rejects
 #: Bumped when the staging layout changes, so a run never resumes another layout's parts.
 STAGING_LAYOUT = 3  # 3: parts carry the input digest
 _TEXT = pa.large_string()
-OUTPUT_SCHEMA = pa.schema([
-    (contract.ID_COLUMN, pa.int64()), ("probability", pa.float64()), ("label", _TEXT),
-    ("is_outlier", pa.bool_()), ("model_name", _TEXT), ("model_version", _TEXT),
-    ("scored_at", _TEXT), ("run_date", _TEXT),
-])  # fmt: skip
+OUTPUT_SCHEMA = pa.schema(
+    [
+        (contract.ID_COLUMN, pa.int64()),
+        ("probability", pa.float64()),
+        ("label", _TEXT),
+        ("is_outlier", pa.bool_()),
+        ("model_name", _TEXT),
+        ("model_version", _TEXT),
+        ("scored_at", _TEXT),
+        ("run_date", _TEXT),
+    ]
+)
 OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 _LABELS = pa.array(contract.LABEL_VALUES, _TEXT)  # indexed by model.labels.label_index
 #: Dictionary-encode only the few-valued text columns: identifiers and probabilities are all
 #: distinct, and building a dictionary for them first costs time and space for nothing.
-_PART_OPTIONS = {"use_dictionary": [name for name in OUTPUT_COLUMNS if name in
-                 ("label", "model_name", "model_version", "scored_at", "run_date")]}  # fmt: skip
+_PART_OPTIONS = {
+    "use_dictionary": [
+        name
+        for name in OUTPUT_COLUMNS
+        if name in ("label", "model_name", "model_version", "scored_at", "run_date")
+    ]
+}
 
 
 class TooManyRejectsError(DataValidationError):
@@ -100,23 +114,6 @@ class ScoreResult:
         return asdict(self)
 
 
-def _prepare_staging(staging: Path, key: dict) -> tuple[int, str]:
-    """Reuse a matching interrupted run's parts, else start clean: (parts reused, scored_at).
-
-    A resumed run keeps the first attempt's ``scored_at`` so one partition has one timestamp.
-    """
-    state_path = staging / STATE_FILE
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved["key"] == key:
-            return len(list(staging.glob("part-*.parquet"))), saved["scored_at"]
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
-    state_path.write_text(json.dumps({"key": key, "scored_at": scored_at}))
-    return 0, scored_at
-
-
 def _score_batch(
     batch: pa.RecordBatch, model: BatchModel, meta: dict
 ) -> tuple[pa.Table, pd.DataFrame]:
@@ -134,18 +131,6 @@ def _predictions(columns: Columns, model: BatchModel, meta: dict) -> pa.Table:
         [pa.array(columns.ids), pa.array(probability), label, pa.array(is_outlier), *constant],
         schema=OUTPUT_SCHEMA,
     )
-
-
-def _stage_rejects(staging: Path, index: int, rejects: pd.DataFrame) -> None:
-    """Written before the batch's part, so a part on disk always has its rejects staged."""
-    if rejects.empty:
-        return
-    folder = staging / STAGED_REJECTS
-    folder.mkdir(exist_ok=True)
-    names = [str(name) for name in rejects.columns]
-    schema = pa.schema([(name, _TEXT) for name in names])  # as received: every value as text
-    table = pa.Table.from_pandas(rejects.astype("str"), schema=schema, preserve_index=False)
-    _write_atomic(table, folder / f"part-{index:05d}.parquet")
 
 
 def _progress(total: int | None, enabled: bool):
@@ -185,14 +170,14 @@ def _score_batches(source: InputSource, run: _Run, model: BatchModel, bar) -> di
             counts["scored"] += pq.read_metadata(part).num_rows
         else:
             table, rejects = _score_batch(batch, model, run.meta)
-            _stage_rejects(run.staging, index, _joined(rejects, skipped))
+            stage_rejects(run.staging, index, _joined(rejects, skipped))
             _write_atomic(tag_part(table, run.digest), part, **_PART_OPTIONS)
             counts["scored"] += table.num_rows
         if bar is not None:
             bar.update(batch.num_rows)
     skipped = _drain(malformed, columns)
     counts["in"] += len(skipped)
-    _stage_rejects(run.staging, index + 1, skipped)
+    stage_rejects(run.staging, index + 1, skipped)
     return counts
 
 
@@ -235,29 +220,55 @@ def score_snapshot(
     lock = output_root / "_staging" / f"{part_name}.lock"
     with partition_lock(lock, str(output_root / part_name), run_id):
         return _score_locked(
-            input_path, output_root, run_date, predictor, model_name=model_name,
-            model_version=str(model_version), batch_rows=batch_rows,
-            max_reject_fraction=max_reject_fraction, progress=progress, threads=threads,
+            input_path,
+            output_root,
+            run_date,
+            predictor,
+            model_name=model_name,
+            model_version=str(model_version),
+            batch_rows=batch_rows,
+            max_reject_fraction=max_reject_fraction,
+            progress=progress,
+            threads=threads,
             run_id=run_id,
-        )  # fmt: skip
+        )
 
 
 def _score_locked(
-    input_path, output_root, run_date, predictor, *, model_name, model_version, batch_rows,
-    max_reject_fraction, progress, threads, run_id,
-) -> ScoreResult:  # fmt: skip
+    input_path,
+    output_root,
+    run_date,
+    predictor,
+    *,
+    model_name,
+    model_version,
+    batch_rows,
+    max_reject_fraction,
+    progress,
+    threads,
+    run_id,
+) -> ScoreResult:
     started = time.perf_counter()
     source = open_input(input_path)
     model = BatchModel(predictor)
     part_name = f"run_date={run_date.isoformat()}"
     digest, files = input_digest(source.files, Path(input_path))
-    key = {"input": fingerprint(input_path), "sha256": digest,
-           "model": f"{model_name}/{model_version}", "batch_rows": batch_rows,
-           "run_date": run_date.isoformat(), "layout": STAGING_LAYOUT}  # fmt: skip
+    key = {
+        "input": fingerprint(input_path),
+        "sha256": digest,
+        "model": f"{model_name}/{model_version}",
+        "batch_rows": batch_rows,
+        "run_date": run_date.isoformat(),
+        "layout": STAGING_LAYOUT,
+    }
     staging = output_root / "_staging" / part_name
-    reused, scored_at = _prepare_staging(staging, key)
-    meta = {"model_name": model_name, "model_version": model_version,
-            "scored_at": scored_at, "run_date": run_date.isoformat()}  # fmt: skip
+    reused, scored_at = prepare_staging(staging, key)
+    meta = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "scored_at": scored_at,
+        "run_date": run_date.isoformat(),
+    }
     show = sys.stderr.isatty() if progress is None else progress
     bar = _progress(source.count_rows() if show else None, show)
     limits = threadpool_limits(limits=threads) if threads else contextlib.nullcontext()
@@ -265,54 +276,33 @@ def _score_locked(
         counts = _score_batches(source, _Run(staging, meta, digest, batch_rows), model, bar)
     if bar is not None:
         bar.close()
-    rejects_path = _write_rejects(output_root, part_name, staging / STAGED_REJECTS)
+    rejects_path = write_rejects(output_root, part_name, staging / STAGED_REJECTS)
     n_rejected = counts["in"] - counts["scored"]
     if counts["in"] == 0:
         raise DataValidationError([Problem(None, f"{input_path}: no data rows")])
     if n_rejected > max_reject_fraction * counts["in"]:
-        raise TooManyRejectsError([Problem(None, (
-            f"{n_rejected} of {counts['in']} rows invalid ({n_rejected / counts['in']:.2%} > "
+        share = n_rejected / counts["in"]
+        message = (
+            f"{n_rejected} of {counts['in']} rows invalid ({share:.2%} > "
             f"{max_reject_fraction:.2%} allowed); partition not published. Reasons per row: "
-            f"{rejects_path}"))])  # fmt: skip
-    result = ScoreResult(
-        run_date.isoformat(), model_name, model_version, counts["in"], counts["scored"],
-        n_rejected, str(output_root / part_name), str(rejects_path) if rejects_path else None,
-        reused, round(time.perf_counter() - started, 3), model.path, run_id, digest, files,
-    )  # fmt: skip
-    _publish(staging, output_root / part_name, result)
-    return result
-
-
-def _write_rejects(root: Path, part_name: str, staged: Path) -> Path | None:
-    """Gather the staged rejects into one file, one batch in memory at a time."""
-    folder = root / "_rejects" / part_name
-    shutil.rmtree(folder, ignore_errors=True)
-    parts = sorted(staged.glob("part-*.parquet"))
-    if not parts:
-        return None
-    folder.mkdir(parents=True)
-    target = folder / "rejects.parquet"
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    with pq.ParquetWriter(tmp, pq.read_schema(parts[0])) as writer:
-        for part in parts:
-            writer.write_table(pq.read_table(part))
-    os.replace(tmp, target)
-    return target
-
-
-def _publish(staging: Path, final: Path, result: ScoreResult) -> None:
-    """Swap the finished staging folder in as the partition; the old copy goes away whole."""
-    (staging / STATE_FILE).unlink()
-    shutil.rmtree(staging / STAGED_REJECTS, ignore_errors=True)
-    (staging / SUCCESS_FILE).write_text(json.dumps(result.to_dict(), indent=2))
-    problems = check_partition(staging)
-    if problems:  # only possible when the lock could not be taken (docs/batch-scoring.md)
-        raise PartitionConflictError(
-            f"{final}: not published, the staged parts do not match this run's manifest: "
-            + "; ".join(problems[:5])
+            f"{rejects_path}"
         )
-    trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex}")
-    if final.exists():
-        os.replace(final, trash)
-    os.replace(staging, final)
-    shutil.rmtree(trash, ignore_errors=True)
+        raise TooManyRejectsError([Problem(None, message)])
+    result = ScoreResult(
+        run_date.isoformat(),
+        model_name,
+        model_version,
+        counts["in"],
+        counts["scored"],
+        n_rejected,
+        str(output_root / part_name),
+        str(rejects_path) if rejects_path else None,
+        reused,
+        round(time.perf_counter() - started, 3),
+        model.path,
+        run_id,
+        digest,
+        files,
+    )
+    publish(staging, output_root / part_name, result)
+    return result

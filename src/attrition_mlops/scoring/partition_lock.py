@@ -96,8 +96,11 @@ def _acquire(lock_path: Path, partition: str) -> int | None:
                 raise
             log.warning(
                 "%s: this file system does not support file locks (%s); runs for %s are not "
-                "excluded here, only by the scheduler", lock_path, err.strerror, partition,
-            )  # fmt: skip
+                "excluded here, only by the scheduler",
+                lock_path,
+                err.strerror,
+                partition,
+            )
             return None
         if _still_names(lock_path, fd):
             return fd

@@ -67,8 +67,9 @@ def _read_parquet(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
     try:
         # A buffered stream without pre-buffering decodes a batch at a time, not a whole row
         # group: memory follows ``batch_rows`` rather than how the writer grouped rows.
-        reader = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False,
-                                read_dictionary=_CATEGORICAL)  # fmt: skip
+        reader = pq.ParquetFile(
+            path, buffer_size=1 << 20, pre_buffer=False, read_dictionary=_CATEGORICAL
+        )
     except (pa.ArrowException, OSError) as err:
         problem = Problem(None, f"{path}: not a readable Parquet file: {err}")
         raise DataValidationError([problem]) from err

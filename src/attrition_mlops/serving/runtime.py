@@ -72,8 +72,10 @@ class ModelRuntime:
         self.last_error = self._reported = None
         log.info(
             "serving %s version %s (was %s)",
-            new.card.name, new.card.version, current.card.version if current else "none",
-        )  # fmt: skip
+            new.card.name,
+            new.card.version,
+            current.card.version if current else "none",
+        )
         if self._on_swap is not None:
             self._on_swap(current, new)
         return True

@@ -55,34 +55,53 @@ def _parser() -> argparse.ArgumentParser:
     traffic.add_argument("--batch-size", type=int, default=100, help="records per request")
     traffic.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     traffic.add_argument("--manifest", type=Path, help="--send: write accepted request ids")
-    traffic.add_argument("--date", type=date.fromisoformat, help="--export-dir: UTC day "
-                         "(default: yesterday, the drift job's default window)")  # fmt: skip
+    traffic.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        help="--export-dir: UTC day (default: yesterday, the drift job's default window)",
+    )
     traffic.add_argument("--model-name", default="employee_attrition")
     traffic.add_argument("--model-version", help="--export-dir: the serving version to log")
     traffic.add_argument("--records-per-request", type=int, default=5)
     traffic.add_argument(
-        "--pseudonym-key-env", metavar="VAR", default="ATTRITION_SERVING_PSEUDONYM_KEY",
+        "--pseudonym-key-env",
+        metavar="VAR",
+        default="ATTRITION_SERVING_PSEUDONYM_KEY",
         help="--export-dir: env variable with the HMAC key (unset: a random key)",
-    )  # fmt: skip
+    )
     traffic.set_defaults(command=_cmd_traffic)
     snapshot = sub.add_parser("snapshot", help="a labelled 35-column CSV for retraining demos")
     _common(snapshot, "--rows")
     into = snapshot.add_mutually_exclusive_group(required=True)
     into.add_argument("--output", type=Path, help="a .csv whose name contains 'simulated'")
-    into.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                      help="store it as the labelled snapshot of that date")  # fmt: skip
+    into.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="store it as the labelled snapshot of that date",
+    )
     snapshot.set_defaults(command=_cmd_snapshot)
     _outcomes_parser(sub)
     return parser
 
 
 def _outcomes_parser(sub) -> None:
-    outcomes = sub.add_parser("outcomes", help="SIMULATED outcomes of labelled employees, "
-                              "written as an arrival partition (docs/performance.md)")  # fmt: skip
-    outcomes.add_argument("--employees", type=Path, required=True,
-                          help="labelled 35-column CSV (e.g. from `snapshot`)")  # fmt: skip
-    outcomes.add_argument("--predictions", type=Path, help="a batch partition run_date=…: "
-                          "time only its employees, from its run date")  # fmt: skip
+    outcomes = sub.add_parser(
+        "outcomes",
+        help="SIMULATED outcomes of labelled employees, "
+        "written as an arrival partition (docs/performance.md)",
+    )
+    outcomes.add_argument(
+        "--employees",
+        type=Path,
+        required=True,
+        help="labelled 35-column CSV (e.g. from `snapshot`)",
+    )
+    outcomes.add_argument(
+        "--predictions",
+        type=Path,
+        help="a batch partition run_date=…: time only its employees, from its run date",
+    )
     outcomes.add_argument("--predicted-on", type=date.fromisoformat, help="without --predictions")
     outcomes.add_argument("--arrived", type=date.fromisoformat, required=True)
     outcomes.add_argument("--output-dir", type=Path, required=True, help="the outcomes root")
@@ -103,8 +122,13 @@ def _common(parser: argparse.ArgumentParser, count: str) -> None:
 
 def _simulation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     options = {"feature": args.feature} if args.feature else {}
-    return dict(scenario=args.scenario, seed=args.seed, intensity=args.intensity,
-                noise=args.noise, **options)  # fmt: skip
+    return dict(
+        scenario=args.scenario,
+        seed=args.seed,
+        intensity=args.intensity,
+        noise=args.noise,
+        **options,
+    )
 
 
 def _base(args: argparse.Namespace) -> pd.DataFrame:
@@ -126,19 +150,33 @@ def _cmd_traffic(args: argparse.Namespace) -> dict[str, Any]:
             api_key = os.environ.get(args.api_key_env)
             if not api_key:
                 raise ValueError(f"--api-key-env: environment variable {args.api_key_env} unset")
-        return send_traffic(args.send, frame, batch_size=args.batch_size, api_key=api_key,
-                            timeout=args.timeout, manifest=args.manifest)  # fmt: skip
+        return send_traffic(
+            args.send,
+            frame,
+            batch_size=args.batch_size,
+            api_key=api_key,
+            timeout=args.timeout,
+            manifest=args.manifest,
+        )
     if not args.model_version:
         raise ValueError("--export-dir needs --model-version (the drift job checks each version)")
     key = os.environ.get(args.pseudonym_key_env or "")
     day = args.date or datetime.now(UTC).date() - timedelta(days=1)
     path = write_export_logs(
-        frame, args.export_dir, day, model_name=args.model_name, model_version=args.model_version,
+        frame,
+        args.export_dir,
+        day,
+        model_name=args.model_name,
+        model_version=args.model_version,
         pseudonymise=inference_log.Pseudonymiser(key.encode()) if key else None,
         per_request=args.records_per_request,
-    )  # fmt: skip
-    return {"file": str(path), "records": len(frame), "date": day.isoformat(),
-            "simulation": frame.attrs["simulation"]}  # fmt: skip
+    )
+    return {
+        "file": str(path),
+        "records": len(frame),
+        "date": day.isoformat(),
+        "simulation": frame.attrs["simulation"],
+    }
 
 
 def _cmd_outcomes(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,8 +192,9 @@ def _cmd_outcomes(args: argparse.Namespace) -> dict[str, Any]:
         predicted_on = date.fromisoformat(str(scored["run_date"].iloc[0]))
     if predicted_on is None:
         raise ValueError("give --predictions (a run_date=… partition) or --predicted-on")
-    frame = simulate_outcomes(employees, predicted_on, args.arrived, horizon=args.horizon,
-                              seed=args.seed)  # fmt: skip
+    frame = simulate_outcomes(
+        employees, predicted_on, args.arrived, horizon=args.horizon, seed=args.seed
+    )
     delivery = write_outcomes(frame, args.output_dir, args.arrived, simulated=True)
     return {"is_simulated": True, **frame.attrs["simulation"], **delivery.to_dict()}
 
@@ -173,8 +212,12 @@ def _cmd_snapshot(args: argparse.Namespace) -> dict[str, Any]:
     frame.to_csv(args.output, index=False)
     sidecar = args.output.with_name(args.output.name + ".simulation.json")
     positives = int(frame[contract.LABEL].eq(contract.POSITIVE_LABEL).sum())
-    label = {"is_simulated": True, **frame.attrs["simulation"], "rows": len(frame),
-             "attrition_yes": positives}  # fmt: skip
+    label = {
+        "is_simulated": True,
+        **frame.attrs["simulation"],
+        "rows": len(frame),
+        "attrition_yes": positives,
+    }
     sidecar.write_text(json.dumps(label, indent=1) + "\n")
     return {"file": str(args.output), "label_file": str(sidecar), **label}
 

@@ -27,9 +27,13 @@ from attrition_mlops.data import outcomes as feed
 
 
 def simulate_outcomes(
-    employees: pd.DataFrame, predicted_on: date, arrived: date, *, horizon: str = "12m",
+    employees: pd.DataFrame,
+    predicted_on: date,
+    arrived: date,
+    *,
+    horizon: str = "12m",
     seed: int = 0,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """The outcome rows (:mod:`attrition_mlops.data.outcomes` format) known on ``arrived`` for
     ``employees`` (``EmployeeNumber`` and ``Attrition``) predicted on ``predicted_on``."""
     if contract.LABEL not in employees.columns:
@@ -41,14 +45,20 @@ def simulate_outcomes(
     left = employees[contract.LABEL].to_numpy() == contract.POSITIVE_LABEL
     days = np.where(left, rng.integers(1, span + 1, len(employees)), span)
     observed = start + pd.to_timedelta(days, unit="D")
-    frame = pd.DataFrame({
-        contract.ID_COLUMN: employees[contract.ID_COLUMN].astype("int64").to_numpy(),
-        feed.OBSERVED_ON: observed.strftime("%Y-%m-%d"),
-        feed.LEFT: np.where(left, contract.POSITIVE_LABEL, contract.LABEL_VALUES[0]),
-        feed.HORIZON: horizon,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            contract.ID_COLUMN: employees[contract.ID_COLUMN].astype("int64").to_numpy(),
+            feed.OBSERVED_ON: observed.strftime("%Y-%m-%d"),
+            feed.LEFT: np.where(left, contract.POSITIVE_LABEL, contract.LABEL_VALUES[0]),
+            feed.HORIZON: horizon,
+        }
+    )
     frame = frame[(observed <= pd.Timestamp(arrived))].reset_index(drop=True)
     frame.attrs["is_simulated"] = True
-    frame.attrs["simulation"] = {"predicted_on": predicted_on.isoformat(), "horizon": horizon,
-                                 "seed": seed, "arrived": arrived.isoformat()}  # fmt: skip
+    frame.attrs["simulation"] = {
+        "predicted_on": predicted_on.isoformat(),
+        "horizon": horizon,
+        "seed": seed,
+        "arrived": arrived.isoformat(),
+    }
     return frame

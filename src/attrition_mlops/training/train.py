@@ -180,32 +180,46 @@ def train_model(
         tags |= {k: run.data.tags[k] for k in SNAPSHOT_TAGS if k in run.data.tags}  # --data: none
         tags |= {k: run.data.tags[k] for k in WINDOW_TAGS if k in run.data.tags}
         version, _ = registry.register_version(
-            run.data.tags["model_uri"], name, run_key=run_key,
+            run.data.tags["model_uri"],
+            name,
+            run_key=run_key,
             tags=tags | {"run_id": run.info.run_id},
-        )  # fmt: skip
+        )
     else:
         log.info("run key %s already registered version %s: reusing it", run_key, version.version)
     # A retry also finishes what its first attempt may have left undone: the alias move.
     if not registry.was_moved_to(name, str(version.version), registry.CHALLENGER):
         registry.move_alias(
-            name, registry.CHALLENGER, str(version.version),
+            name,
+            registry.CHALLENGER,
+            str(version.version),
             expected=registry.get_alias_version(name, registry.CHALLENGER),
-            actor=actor(), reason=f"trained by run {version.tags['run_id']}",
-        )  # fmt: skip
+            actor=actor(),
+            reason=f"trained by run {version.tags['run_id']}",
+        )
     return _result_from_version(version, run_key, reused=reused)
 
 
 WINDOW_TAGS = ("window_as_of", "window_sha256")
 _VERSION_TAGS = (
-    "family", "cv_auc", "holdout_auc", "holdout_sha256", "data_sha256", "git_commit", "trained_at",
-)  # fmt: skip
+    "family",
+    "cv_auc",
+    "holdout_auc",
+    "holdout_sha256",
+    "data_sha256",
+    "git_commit",
+    "trained_at",
+)
 
 
 def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg, manifest):
     train, holdout, meta = split_snapshot(
-        snapshot.frame, settings.holdout_dir,
-        fraction=cfg.holdout_fraction, seed=cfg.seed, source_sha256=snapshot.sha256,
-    )  # fmt: skip
+        snapshot.frame,
+        settings.holdout_dir,
+        fraction=cfg.holdout_fraction,
+        seed=cfg.seed,
+        source_sha256=snapshot.sha256,
+    )
     tags = {
         registry.RUN_KEY_TAG: run_key,
         **snapshot_tags(snapshot, manifest),
@@ -215,9 +229,13 @@ def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg
     if manifest is not None and manifest.as_of != BUNDLED_AS_OF.isoformat():
         # A new snapshot: hold out the gate's recent evidence window before anything trains.
         train, window, window_meta = split_window(
-            train, settings.evidence_dir, as_of=manifest.as_of, snapshot_sha256=manifest.sha256,
-            fraction=cfg.window_fraction, seed=cfg.seed,
-        )  # fmt: skip
+            train,
+            settings.evidence_dir,
+            as_of=manifest.as_of,
+            snapshot_sha256=manifest.sha256,
+            fraction=cfg.window_fraction,
+            seed=cfg.seed,
+        )
         tags |= {"window_as_of": window_meta.as_of, "window_sha256": window_meta.sha256}
         log.info("evidence window as_of=%s: %d rows held out", manifest.as_of, len(window))
     with (
@@ -233,27 +251,37 @@ def _train_run(snapshot: Snapshot, run_key: str, settings: PipelineSettings, cfg
         outlier_rate = float(predictor.detector.is_outlier(X_hold).mean())
         mlflow.log_params({f"best.{k}": v for k, v in {"family": family, **params}.items()})
         mlflow.log_metrics(
-            {"cv_auc": study.best_value, "holdout_auc": holdout_auc,
-             "outlier_threshold": predictor.detector.threshold,
-             "outlier_rate_holdout": outlier_rate},
-        )  # fmt: skip
+            {
+                "cv_auc": study.best_value,
+                "holdout_auc": holdout_auc,
+                "outlier_threshold": predictor.detector.threshold,
+                "outlier_rate_holdout": outlier_rate,
+            },
+        )
         profile = build_reference_profile(
             train[list(contract.INPUT_COLUMNS)], source_sha256=snapshot.sha256, seed=cfg.seed
         )
         example = train[list(contract.INPUT_COLUMNS)].head(1)
         model_uri = _log_model(predictor, profile, example)
         mlflow.set_tags(
-            {"family": family, "cv_auc": f"{study.best_value:.6f}",
-             "holdout_auc": f"{holdout_auc:.6f}",
-             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-             "model_uri": model_uri},
-        )  # fmt: skip
+            {
+                "family": family,
+                "cv_auc": f"{study.best_value:.6f}",
+                "holdout_auc": f"{holdout_auc:.6f}",
+                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "model_uri": model_uri,
+            },
+        )
     return mlflow.get_run(run.info.run_id)
 
 
 def _cfg_params(cfg: TrainingSettings) -> dict[str, Any]:
     return {
-        "seed": cfg.seed, "cv_folds": cfg.cv_folds, "n_trials": cfg.n_trials,
-        "families": ",".join(cfg.families), "outlier_fpr": cfg.outlier_fpr,
-        "decision_threshold": cfg.decision_threshold, "threads": cfg.threads,
-    }  # fmt: skip
+        "seed": cfg.seed,
+        "cv_folds": cfg.cv_folds,
+        "n_trials": cfg.n_trials,
+        "families": ",".join(cfg.families),
+        "outlier_fpr": cfg.outlier_fpr,
+        "decision_threshold": cfg.decision_threshold,
+        "threads": cfg.threads,
+    }
