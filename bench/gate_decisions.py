@@ -150,7 +150,7 @@ def one_world(base, seed: int, args: argparse.Namespace, gate: GateSettings) -> 
         variants = {
             f"win{w:.2f}_gain{g:.3f}_margin{m:.2f}": recent_rule(
                 gate.model_copy(
-                    update={"min_win_rate": w, "window_min_gain": g, "holdout_margin": m}
+                    update={"window_min_win_rate": w, "window_min_gain": g, "holdout_margin": m}
                 )
             ).promote
             for w, g, m in VARIANTS
@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             k: getattr(gate, k)
             for k in (
                 "min_win_rate",
+                "window_min_win_rate",
                 "window_min_gain",
                 "holdout_margin",
                 "min_auc",

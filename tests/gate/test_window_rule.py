@@ -10,7 +10,7 @@ from attrition_mlops.gate.bootstrap import PairedBootstrap
 from attrition_mlops.gate.rules import EvidenceWindow, decide_on_window, window_is_usable
 from attrition_mlops.settings import GateSettings
 
-GATE = GateSettings()  # min_win_rate 0.90, window_min_gain 0.01, holdout_margin 0.20
+GATE = GateSettings()  # window: win rate 0.95, min gain 0.005; holdout_margin 0.20
 WINDOW = EvidenceWindow("2026-11-01", "2026-11-30", 400, 60, "snapshot as_of=2026-12-01")
 
 
@@ -54,9 +54,9 @@ def test_a_clear_gain_on_the_window_promotes_and_the_reason_names_the_window():
 
 @pytest.mark.parametrize("n_boot", [20, 100, 2000])
 def test_a_win_is_a_gain_above_window_min_gain_at_the_win_rate(n_boot):
-    wins = round(GATE.min_win_rate * n_boot)
+    wins = round(GATE.window_min_win_rate * n_boot)
     gain = GATE.window_min_gain
-    # Exactly min_win_rate of resamples gain more than window_min_gain: promoted ...
+    # Exactly window_min_win_rate of resamples gain more than window_min_gain: promoted ...
     at = [gain + 0.001] * wins + [gain] * (n_boot - wins)
     assert _decide(at).promote
     # ... one fewer, or gains of exactly window_min_gain (not more), and it is refused.
@@ -74,7 +74,7 @@ def test_ties_and_equal_models_never_win_on_the_window():
 def test_the_frozen_holdout_refuses_a_significant_regression_beyond_the_margin():
     margin = GATE.holdout_margin
     n = 100
-    losses = round(GATE.min_win_rate * n)
+    losses = round(GATE.window_min_win_rate * n)
     regressed = [-(margin + 0.01)] * losses + [0.0] * (n - losses)
     decision = _decide([0.03] * n, regressed)
     assert not decision.promote and decision.rule == "holdout_regression"

@@ -159,6 +159,9 @@ def test_every_task_the_demo_ran_has_its_log_where_the_ui_reads_it(demo, stack):
         "attrition_deployment",
         "attrition_batch_scoring",
         "attrition_drift_monitoring",
+        "attrition_snapshot_intake",
+        "attrition_outcomes_intake",
+        "attrition_performance_monitoring",
     }
     logs = stack["state"] / "airflow" / "logs"
     for dag_id, run_id, task_id, map_index, try_number in ran:
@@ -183,14 +186,21 @@ def test_the_retraining_run_shows_the_drift_asset_event_that_triggered_it(demo, 
     drift_runs = [r[1] for r in runs if r[0] == "attrition_drift_monitoring"]
     training = [r for r in runs if r[0] == "attrition_training"]
     # triggered_by is stored as the enum's name
-    assert [r[2:4] for r in training] == [("manual", "TEST"), ("asset_triggered", "ASSET")]
-    retrain = training[-1]
+    assert [r[2:4] for r in training] == [("manual", "TEST")] + [("asset_triggered", "ASSET")] * 2
+    retrain = training[1]
     assert retrain[5] == drift_runs[-1]  # it consumed the alarm run's attrition_drift event
     assert "`attrition_drift` asset event from `attrition_drift_monitoring`" in retrain[4]
     assert drift_runs[-1] in retrain[4]
-    [deployment] = [r for r in runs if r[0] == "attrition_deployment"]
-    assert deployment[2:4] == ("asset_triggered", "ASSET")
-    assert deployment[5] == training[0][1] and "`attrition_champion`" in deployment[4]
+    # The adapted retraining consumed the new labelled snapshot's event.
+    [intake] = [r[1] for r in runs if r[0] == "attrition_snapshot_intake"]
+    assert training[2][5] == intake and "`attrition_labelled_snapshot`" in training[2][4]
+    first, adapted = [r for r in runs if r[0] == "attrition_deployment"]
+    assert first[2:4] == adapted[2:4] == ("asset_triggered", "ASSET")
+    assert first[5] == training[0][1] and "`attrition_champion`" in first[4]
+    assert adapted[5] == training[2][1]
+    [check] = [r for r in runs if r[0] == "attrition_performance_monitoring"]
+    [outcomes] = [r[1] for r in runs if r[0] == "attrition_outcomes_intake"]
+    assert check[2:4] == ("asset_triggered", "ASSET") and check[5] == outcomes
 
 
 def _predictions(stack) -> pd.DataFrame:

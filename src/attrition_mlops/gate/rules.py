@@ -12,7 +12,7 @@ With a recent evidence window (:func:`decide_on_window`, issue 14): labelled row
 trained or tuned on, after both models' training cutoffs. Rule 3 is then judged there (the world
 as it is now), and the frozen holdout becomes a non-regression guard: the challenger is refused
 when it loses to the champion there by more than ``holdout_margin`` on at least
-``min_win_rate`` of the paired resamples (the same confidence the win needs). A window with
+``window_min_win_rate`` of the paired resamples (the confidence the win needs). A window with
 fewer than ``min_window_rows`` rows or ``min_window_positives`` leavers is too small to judge:
 the frozen-holdout rule decides, and the reason says so. On the window a win is a gain of more
 than ``window_min_gain`` AUC, and the AUC floor does not keep a champion the challenger beats
@@ -213,17 +213,17 @@ def decide_on_window(
     # as the champion (a fresh sample of the same world) must not win by sampling luck.
     margin = max(gate.tie_tolerance, gate.window_min_gain)
     win = window_boot.win_rate(margin)
-    if win < gate.min_win_rate:
+    if win < gate.window_min_win_rate:
         return Decision(
             False,
             "window_bootstrap",
             f"on the recent window {window.describe()} the challenger gains more than "
             f"{margin:.3f} AUC in only {win:.1%} of {window_boot.n_boot} paired resamples "
-            f"(ΔAUC {window_boot.delta_point:+.4f}; needs ≥ {gate.min_win_rate:.0%})",
+            f"(ΔAUC {window_boot.delta_point:+.4f}; needs ≥ {gate.window_min_win_rate:.0%})",
         )
     if holdout_boot is not None:
         worse = float(np.mean(holdout_boot.delta < -gate.holdout_margin))
-        if worse >= gate.min_win_rate:
+        if worse >= gate.window_min_win_rate:
             return Decision(
                 False,
                 "holdout_regression",
@@ -231,6 +231,7 @@ def decide_on_window(
                 f"holdout it is worse than the champion by more than {gate.holdout_margin:.3f} "
                 f"AUC in {worse:.1%} of resamples (ΔAUC {holdout_boot.delta_point:+.4f})",
             )
+    holdout_delta = holdout_boot.delta_point if holdout_boot else float("nan")
     # The AUC floor is not a reason to keep a champion the challenger beats in the world as it
     # is now (both are judged on the same rows); it is said, so on-call sees a weak model.
     weak = (
@@ -244,7 +245,7 @@ def decide_on_window(
         "window_bootstrap",
         f"challenger gains more than {margin:.3f} AUC in {win:.1%} of {window_boot.n_boot} paired "
         f"resamples on the recent window {window.describe()} (ΔAUC "
-        f"{window_boot.delta_point:+.4f}; needs ≥ {gate.min_win_rate:.0%}); frozen holdout ΔAUC "
-        f"{holdout_boot.delta_point if holdout_boot else float('nan'):+.4f} within the "
-        f"non-regression margin {gate.holdout_margin:.3f}.{weak}",
+        f"{window_boot.delta_point:+.4f}; needs ≥ {gate.window_min_win_rate:.0%}); frozen "
+        f"holdout ΔAUC {holdout_delta:+.4f} within the non-regression margin "
+        f"{gate.holdout_margin:.3f}.{weak}",
     )
