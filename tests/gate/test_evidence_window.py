@@ -87,7 +87,7 @@ def test_an_adapted_challenger_is_judged_on_the_window_of_its_new_snapshot(fast,
     report = _evaluate(settings, again.version)
     assert report["evidence_window"]["usable"] is False
     assert "champion trained on snapshot as_of=2026-11-30" in report["evidence_window"]["note"]
-    assert report["rule"].endswith("_frozen_holdout")
+    assert report["rule"] == "bootstrap"  # no window: the frozen-holdout gate, as always
 
     # A modified window fails loudly instead of silently changing what "better" means.
     path = window_dir(settings.evidence_dir, NEW.isoformat()) / WINDOW_FILE

@@ -90,7 +90,7 @@ def test_a_window_too_small_falls_back_to_the_frozen_holdout_and_says_so():
     few_leavers = EvidenceWindow(
         "2026-11-01", "2026-11-30", 400, GATE.min_window_positives - 1, "x"
     )
-    for window in (small, few_leavers, None):
+    for window in (small, few_leavers):
         assert not window_is_usable(window, GATE)
         # The window says "promote"; the frozen holdout (a clear win there) decides instead.
         decision = _decide([0.03] * 100, [0.02] * 100, window=window)
@@ -98,14 +98,22 @@ def test_a_window_too_small_falls_back_to_the_frozen_holdout_and_says_so():
         assert "judged on the frozen holdout instead" in decision.reason
         refused = _decide([0.03] * 100, [0.0] * 100, window=window)
         assert not refused.promote and refused.rule == "bootstrap_frozen_holdout"
-    assert "no recent window" in _decide([0.03] * 100, window=None).reason
     assert "below the minimum 200 rows / 30 leavers" in _decide([0.03] * 100, window=small).reason
     assert window_is_usable(WINDOW, GATE)
 
 
-def test_no_window_bootstrap_falls_back_too():
-    decision = _decide(None, [0.02] * 100)
+def test_no_window_at_all_decides_exactly_as_the_frozen_holdout_gate_always_has():
+    # The first snapshot, a retrain on unchanged data: the rule and reason of the plain gate.
+    promoted = _decide(None, [0.02] * 100, window=None)
+    assert promoted.promote and promoted.rule == "bootstrap"
+    assert promoted.reason.startswith("challenger wins 100.0% of 100 paired resamples")
+    assert _decide(None, [0.0] * 100, window=None).rule == "bootstrap"
+
+
+def test_a_window_without_two_classes_falls_back_and_says_so():
+    decision = _decide(None, [0.02] * 100)  # a window, but no bootstrap on it
     assert decision.promote and decision.rule == "bootstrap_frozen_holdout"
+    assert "holds one class only" in decision.reason
 
 
 def test_cold_start_and_a_retried_evaluation_are_decided_as_before():

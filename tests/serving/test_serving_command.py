@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -98,15 +99,20 @@ def test_make_serve_runs_the_launcher(recorded, monkeypatch):
 
 def _make_serve(*variables: str) -> list[str]:
     """The command ``make serve`` runs with ``variables`` (dry run: nothing starts)."""
+    # Under `make test` this is a sub-make (MAKELEVEL set), which would add "Entering/Leaving
+    # directory" lines: run it as a top-level make, and take the serve recipe's own line.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "serve", *variables],
+        ["make", "--no-print-directory", "-n", "serve", *variables],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
+        env=env,
     )
-    return shlex.split(done.stdout.strip().splitlines()[-1])
+    [line] = [s for s in done.stdout.splitlines() if "attrition_mlops.serving.server" in s]
+    return shlex.split(line)
 
 
 @pytest.mark.integration  # runs make

@@ -195,13 +195,15 @@ def decide_on_window(
             boot=holdout_boot,
             gate=gate,
         )
-        if champion_version in (None, challenger_version):
+        if champion_version in (None, challenger_version) or window is None:
+            # No window at all (the first snapshot, or the champion trained on the challenger's
+            # snapshot): the gate decides as it always has; the report's note says why.
             return fallback
         why = (
-            "no recent window"
-            if window is None
-            else f"recent window {window.describe()} is below the minimum "
+            f"recent window {window.describe()} is below the minimum "
             f"{gate.min_window_rows} rows / {gate.min_window_positives} leavers"
+            if not window_is_usable(window, gate)
+            else f"recent window {window.describe()} holds one class only"
         )
         return Decision(
             fallback.promote,
