@@ -68,6 +68,31 @@ def test_scores_every_row_with_model_metadata(tmp_path, predictor, snapshot):
     manifest = json.loads((tmp_path / "out" / "run_date=2026-11-20" / "_SUCCESS.json").read_text())
     assert manifest["rows_scored"] == 1470 and manifest["model_version"] == "7"
     assert manifest["scoring_path"] == result.scoring_path == "compiled"
+    # Consumers read the label rule from the manifest: label = Yes when probability >= threshold.
+    assert (manifest["threshold"], manifest["positive_label"]) == (predictor.threshold, "Yes")
+    labels = np.where(table.probability >= manifest["threshold"], "Yes", "No")
+    assert (table.label.to_numpy() == labels).all()
+    # Nothing in flight: no empty _staging/ (or lock file) is left behind.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run_date=2026-11-20"]
+
+
+def test_the_partition_lock_survives_its_folder_removed_after_mkdir(tmp_path, monkeypatch):
+    from attrition_mlops.scoring.partition_lock import partition_lock
+
+    lock = tmp_path / "_staging" / "run_date=2026-11-20.lock"
+    real_mkdir = type(lock).mkdir
+    removed = []
+
+    def mkdir_then_lose_it(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if not removed:  # another run's cleanup removes the empty folder right after our mkdir
+            removed.append(self)
+            self.rmdir()
+
+    monkeypatch.setattr(type(lock), "mkdir", mkdir_then_lose_it)
+    with partition_lock(lock, "run_date=2026-11-20", "run-1") as holder:
+        assert holder["run_id"] == "run-1" and lock.exists()
+    assert removed and not lock.exists()
 
 
 def test_typed_parquet_scores_like_the_pipeline_and_rejects_bad_values(tmp_path, predictor, raw):
@@ -102,8 +127,7 @@ def test_rerun_for_the_same_date_leaves_one_copy(tmp_path, predictor):
     table = _published(tmp_path / "out")
     assert len(table) == 1470 and table[contract.ID_COLUMN].is_unique
     leftovers = [p.name for p in (tmp_path / "out").iterdir()]
-    assert sorted(leftovers) == ["_staging", "run_date=2026-11-20"]
-    assert not list((tmp_path / "out" / "_staging").iterdir())
+    assert sorted(leftovers) == ["run_date=2026-11-20"]  # no empty _staging/ left behind
 
 
 def test_partitioned_parquet_folder_input(tmp_path, predictor, raw):
@@ -203,8 +227,8 @@ def test_rejects_of_resumed_parts_are_kept(tmp_path, predictor, raw, monkeypatch
     assert result.resumed_parts == 6 and result.rows_rejected == 3
     rejects = pd.read_parquet(result.rejects)
     assert sorted(rejects[contract.ID_COLUMN]) == sorted(raw.loc[[3, 800, 1200], "EmployeeNumber"])
-    staging = tmp_path / "out" / "_staging"
-    assert not list(staging.iterdir())  # staged rejects gone with the published partition
+    # staged rejects gone with the published partition, and the empty _staging/ with them
+    assert not (tmp_path / "out" / "_staging").exists()
 
 
 @pytest.mark.integration  # starts a subprocess

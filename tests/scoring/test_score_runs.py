@@ -189,7 +189,7 @@ def test_a_second_run_for_the_same_partition_fails_fast_and_the_first_publishes_
     assert manifest["run_id"] == "scheduled__2026-11-20"
     assert check_partition(out / PARTITION) == []
     assert json.loads(stdout.strip().splitlines()[-1]) == manifest
-    assert not list((out / "_staging").iterdir())  # lock file and staging gone
+    assert not (out / "_staging").exists()  # lock file, staging and the empty folder gone
 
 
 @pytest.mark.integration  # starts a subprocess

@@ -109,6 +109,8 @@ class ScoreResult:
     run_id: str
     input_sha256: str  # the input file's SHA-256 (a folder's: see score_manifest.input_digest)
     input_files: list[dict]  # path, bytes, sha256 of each input file
+    threshold: float  # label = positive_label when probability >= threshold (the model's own)
+    positive_label: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -218,20 +220,26 @@ def score_snapshot(
     part_name = f"run_date={run_date.isoformat()}"
     run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
     lock = output_root / "_staging" / f"{part_name}.lock"
-    with partition_lock(lock, str(output_root / part_name), run_id):
-        return _score_locked(
-            input_path,
-            output_root,
-            run_date,
-            predictor,
-            model_name=model_name,
-            model_version=str(model_version),
-            batch_rows=batch_rows,
-            max_reject_fraction=max_reject_fraction,
-            progress=progress,
-            threads=threads,
-            run_id=run_id,
-        )
+    try:
+        with partition_lock(lock, str(output_root / part_name), run_id):
+            return _score_locked(
+                input_path,
+                output_root,
+                run_date,
+                predictor,
+                model_name=model_name,
+                model_version=str(model_version),
+                batch_rows=batch_rows,
+                max_reject_fraction=max_reject_fraction,
+                progress=progress,
+                threads=threads,
+                run_id=run_id,
+            )
+    finally:
+        # Nothing in flight (no staged run, no lock) leaves no empty _staging/ behind; a
+        # folder another run is using is not empty, and rmdir leaves it alone.
+        with contextlib.suppress(OSError):
+            (output_root / "_staging").rmdir()
 
 
 def _score_locked(
@@ -303,6 +311,8 @@ def _score_locked(
         run_id,
         digest,
         files,
+        float(model.threshold),
+        contract.POSITIVE_LABEL,
     )
     publish(staging, output_root / part_name, result)
     return result

@@ -83,7 +83,12 @@ def partition_lock(lock_path: Path, partition: str, run_id: str) -> Iterator[dic
 
 def _acquire(lock_path: Path, partition: str) -> int | None:
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # A finished run removed the empty _staging folder after our mkdir: make it again.
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
