@@ -3,6 +3,7 @@ models (:mod:`attrition_mlops.data.evidence` draws and freezes it at training ti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -23,11 +24,13 @@ class EvaluationError(RuntimeError):
     evidence window). Raised by :mod:`~attrition_mlops.gate.evaluate`, which re-exports it."""
 
 
+@dataclass(frozen=True)
 class WindowEvidence:
     """The window's rows, what the report says about it, and why it is missing if it is."""
 
-    def __init__(self, window: EvidenceWindow | None, frame: Any, note: str) -> None:
-        self.window, self.frame, self.note = window, frame, note
+    window: EvidenceWindow | None
+    frame: Any
+    note: str
 
 
 def find_window(

@@ -81,25 +81,9 @@ def performance(today: date) -> dict[str, Any]:
     if not path.exists():
         return {}
     summary = json.loads(path.read_text())
-    for version, verdict in sorted(summary.get("versions", {}).items()):
-        estimate = verdict.get("estimate") or {}
-        realized = verdict.get("realized_auc")
-        print(
-            f"    v{version}: {verdict['status']}"
-            + (
-                f", realized AUC {realized:.3f} ({verdict['auc_low']:.3f}–"
-                f"{verdict['auc_high']:.3f}) on cohort {verdict['judged_cohort']}"
-                if realized is not None
-                else ""
-            )
-            + (
-                f", estimated AUC {estimate['estimated_auc']:.3f} ({estimate['low']:.3f}–"
-                f"{estimate['high']:.3f}) on cohort {estimate['cohort']}"
-                if estimate
-                else ""
-            )
-        )
-    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
+    result = {"status": summary.get("status"), "versions": summary.get("versions", {})}
+    print(performance_lines(result))
+    return result
 
 
 def performance_lines(performance: dict[str, Any]) -> str:

@@ -7,11 +7,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-
-def _notify(ti: Any = None, **fields: Any) -> None:
-    from attrition_mlops.orchestration.notifier import alert_from_context, notify
-
-    notify(alert_from_context({"ti": ti}, **fields))
+from attrition_mlops.orchestration.events import _notify  # one way a task sends an alert
 
 
 def record_performance(
