@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import mlflow
@@ -372,6 +373,21 @@ def test_an_rbac_refusal_names_namespace_verb_resource_and_connection_and_change
     fake.forbidden = {("attrition-production", "get")}
     with pytest.raises(kubernetes.RolloutForbidden, match="refused to get deployments/"):
         backend.current("production")
+
+
+def test_the_failure_alert_for_a_refused_rollout_links_its_runbook_entry():
+    from attrition_mlops.orchestration.notifier import alert_from_context
+
+    refused = kubernetes.RolloutForbidden(
+        "production", "model version 2", "the Kubernetes API refused to patch deployments/..."
+    )
+    ti = SimpleNamespace(
+        dag_id="attrition_deployment", task_id="roll_out_production", run_id="r1", try_number=1
+    )
+    alert = alert_from_context({"exception": refused, "ti": ti})
+    assert alert.event == "dag_failed" and alert.details["error"]["type"] == "RolloutForbidden"
+    assert alert.runbook.endswith("runbook.md#error-rolloutforbidden")
+    assert "failed with RolloutForbidden: production: rollout of model version 2" in alert.summary
 
 
 # -- local backend: real serving processes on a real MLflow store -----------------------------
