@@ -38,9 +38,10 @@ def build_image(version: str) -> dict[str, Any]:
 
     ``local``: a Docker engine builds it when one is reachable; otherwise the context is the
     deliverable and the local rollout serves the model from the registry. ``azure``: the image
-    must exist in the registry before AKS can pull it, so it is built in ACR (``az acr build``,
-    ``ATTRITION_WORKFLOW_ACR_NAME``) or by a reachable Docker engine and pushed; with neither the
-    task fails here, before any environment is touched.
+    must exist in the registry before AKS can pull it, so it is built in ACR (``az acr build``
+    when ``ATTRITION_WORKFLOW_ACR_NAME`` is set; ImageBuildError with az's error if it fails) or
+    else by a reachable Docker engine and pushed; with neither the task fails here, before any
+    environment is touched.
     """
     import subprocess
 

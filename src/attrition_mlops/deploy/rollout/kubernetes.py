@@ -63,7 +63,12 @@ def _api_message(err: ApiException) -> str:
 
 
 def api_client_from_airflow(conn_id: str = "kubernetes_default") -> ApiClient:
-    """An API client from an Airflow connection (kubeconfig, in-cluster, ...) via the cncf hook."""
+    """An API client from an Airflow connection (kubeconfig, in-cluster, ...) via the cncf hook.
+
+    The hook reads the extras ``in_cluster``, ``kube_config``, ``kube_config_path`` and
+    ``cluster_context``. Note that a missing ``kubernetes_default`` is not an error there: the
+    provider falls back to the in-cluster configuration, then to ``~/.kube/config``.
+    """
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
     return KubernetesHook(conn_id=conn_id).get_conn()
