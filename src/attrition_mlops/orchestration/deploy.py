@@ -38,14 +38,19 @@ def build_image(version: str) -> dict[str, Any]:
 
     ``local``: a Docker engine builds it when one is reachable; otherwise the context is the
     deliverable and the local rollout serves the model from the registry. ``azure``: the image
-    must exist in the registry before AKS can pull it, so it is built in ACR (``az acr build``,
-    ``ATTRITION_WORKFLOW_ACR_NAME``) or by a reachable Docker engine and pushed; with neither the
-    task fails here, before any environment is touched.
+    must exist in the registry before AKS can pull it, so it is built in ACR (``az acr build``
+    when ``ATTRITION_WORKFLOW_ACR_NAME`` is set; ImageBuildError with az's error if it fails) or
+    else by a reachable Docker engine and pushed; with neither the task fails here, before any
+    environment is touched.
     """
-    import shutil
     import subprocess
 
-    from attrition_mlops.deploy.image import build_context, docker_build_command, maybe_docker_build
+    from attrition_mlops.deploy.image import (
+        acr_build,
+        build_context,
+        docker_build_command,
+        maybe_docker_build,
+    )
     from attrition_mlops.settings import get_settings, get_workflow_settings
 
     settings, workflow = get_settings(), get_workflow_settings()
@@ -61,23 +66,8 @@ def build_image(version: str) -> dict[str, Any]:
     if settings.target == "local":
         result["built"] = maybe_docker_build(ctx)
         return result
-    if workflow.acr_name and shutil.which("az"):
-        name = workflow.image_repository.split("/", 1)[-1]
-        subprocess.run(
-            [
-                "az",
-                "acr",
-                "build",
-                "--registry",
-                workflow.acr_name,
-                "--image",
-                f"{name}:{ctx.tag}",
-                "--file",
-                str(ctx.path / "Dockerfile"),
-                str(ctx.path),
-            ],
-            check=True,
-        )
+    if workflow.acr_name:
+        acr_build(ctx, workflow.acr_name)  # ImageBuildError with az's own error
     elif maybe_docker_build(ctx):
         subprocess.run(["docker", "push", ctx.image_ref], check=True)
     else:

@@ -32,8 +32,9 @@ from attrition_mlops.alerts import (
     safe_alert_settings,
 )
 
-# Failures the jobs report as "<ClassName>: message" (exit code 2). Each has a runbook section
-# with the anchor ``error-<classname>``, so the alert can link straight to it.
+# Failures the jobs report as "<ClassName>: message" (exit code 2), or that a task raises itself
+# (a failed image build, a rollout the Kubernetes API refused). Each has a runbook section with
+# the anchor ``error-<classname>``, so the alert can link straight to it.
 RUNBOOK_ERRORS = (
     "DataValidationError",
     "SnapshotConflictError",
@@ -46,6 +47,8 @@ RUNBOOK_ERRORS = (
     "RollbackError",
     "TooManyRejectsError",
     "UnknownModelError",
+    "ImageBuildError",
+    "RolloutForbidden",
 )
 _KNOWN_ERROR = re.compile(rf"\b({'|'.join(RUNBOOK_ERRORS)}): *(.*)")
 _SCHEMES = ("http", "https")
@@ -156,9 +159,10 @@ def _failure(context: Mapping[str, Any], where: str, settings: AlertSettings) ->
         known = _KNOWN_ERROR.search(text)
         if known:
             kind, first = known.group(1), known.group(2)
-            runbook = f"{settings.runbook_url}#error-{kind.lower()}"
         else:
             first = next((line for line in text.splitlines() if line.strip()), "")
+        if kind in RUNBOOK_ERRORS:  # named in a job's output, or raised in the task itself
+            runbook = f"{settings.runbook_url}#error-{kind.lower()}"
         details["error"] = {"type": kind, "message": text[-4000:]}
         sentence = f"{where} failed with {kind}: {first[:300]}".rstrip(": ")
     if reason:

@@ -11,10 +11,16 @@ concurrent change is a 409 Conflict, never a silently merged mix (compare-and-se
 Waiting has ``kubectl rollout status`` semantics: the controller has observed the new generation,
 every desired replica is updated, no old replica is left, every updated replica is available; a
 ``Progressing`` condition with reason ``ProgressDeadlineExceeded`` is a failure.
+
+The API client comes from an Airflow connection (``ATTRITION_DEPLOY_KUBERNETES_CONN_ID``, default
+``kubernetes_default``) through the cncf provider's ``KubernetesHook``. A request the API refuses
+(401: the connection's credentials; 403: RBAC) is a :class:`RolloutForbidden` naming the
+namespace, the verb, the resource and the connection; it is raised before anything is patched.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -41,10 +47,28 @@ CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"  # shown by `kubectl roll
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 COMPLETE, PROGRESSING, FAILED = "complete", "progressing", "failed"
+RESOURCE, API_GROUP = "deployments", "apps"
+
+
+class RolloutForbidden(RolloutFailed):
+    """The Kubernetes API refused a request (401 or 403): nothing was changed by it."""
+
+
+def _api_message(err: ApiException) -> str:
+    """The ``message`` of the Status body the API server sent, else the HTTP reason."""
+    try:
+        return str(json.loads(err.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(err.reason or "")
 
 
 def api_client_from_airflow(conn_id: str = "kubernetes_default") -> ApiClient:
-    """An API client from an Airflow connection (kubeconfig, in-cluster, ...) via the cncf hook."""
+    """An API client from an Airflow connection (kubeconfig, in-cluster, ...) via the cncf hook.
+
+    The hook reads the extras ``in_cluster``, ``kube_config``, ``kube_config_path`` and
+    ``cluster_context``. Note that a missing ``kubernetes_default`` is not an error there: the
+    provider falls back to the in-cluster configuration, then to ``~/.kube/config``.
+    """
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
     return KubernetesHook(conn_id=conn_id).get_conn()
@@ -81,6 +105,30 @@ class KubernetesBackend:
     def _where(self, env: str) -> tuple[str, str]:
         return self.settings.deployment, self.settings.namespace(check_environment(env))
 
+    def _refused(self, err: ApiException, env: str, target: str, verb: str) -> RolloutFailed | None:
+        """The clear error for a request the API refused (401, 403); None for anything else."""
+        name, namespace = self._where(env)
+        conn = self.settings.kubernetes_conn_id
+        what = f"{RESOURCE}/{name} in namespace {namespace}"
+        if err.status == 401:
+            return RolloutForbidden(
+                env,
+                target,
+                f"the Kubernetes API refused the credentials of Airflow connection {conn!r} "
+                f"(401 Unauthorized) to {verb} {what}; renew the token or kubeconfig in that "
+                "connection",
+            )
+        if err.status == 403:
+            return RolloutForbidden(
+                env,
+                target,
+                f"the Kubernetes API refused to {verb} {what} (403 Forbidden: "
+                f"{_api_message(err)}). The identity of Airflow connection {conn!r} needs get "
+                f"and patch on {RESOURCE} (API group {API_GROUP}) in {namespace}: a Role and "
+                "RoleBinding there (docs/deployment.md); nothing was changed",
+            )
+        return None
+
     def _read(self, env: str, target: str) -> V1Deployment:
         name, namespace = self._where(env)
         try:
@@ -92,6 +140,8 @@ class KubernetesBackend:
                     target,
                     f"no Deployment {namespace}/{name}: apply k8s/overlays/{env} first",
                 ) from err
+            if refused := self._refused(err, env, target, "get"):
+                raise refused from err
             raise
 
     def _state(self, env: str, deployment: V1Deployment, target: str) -> Deployed:
@@ -200,6 +250,8 @@ class KubernetesBackend:
                     "(resourceVersion conflict); nothing was changed, re-run to start from its "
                     "current state",
                 ) from err
+            if refused := self._refused(err, env, target, "patch"):
+                raise refused from err
             raise
 
     def wait(
