@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -203,6 +204,11 @@ def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:
             {
                 "feature": name,
                 "test": f.test,
+                # The measures that crossed their minimum, and the sentence the alert quotes.
+                "reason": result.why(f),
+                "effects_past_minimum": [
+                    asdict(c) | {"value": _finite(c.value)} for c in result.crossings(f)
+                ],
                 "p_adjusted": _finite(f.p_adjusted),
                 "psi": _finite(f.psi),
                 "wasserstein_sd": _finite(f.wasserstein_sd),
