@@ -49,11 +49,14 @@ from attrition_mlops.orchestration.operators import PipelineJobOperator
 def attrition_drift_monitoring():
     @task
     def plan_drift_check(params=None, logical_date=None, dag_run=None) -> list[str]:
+        from attrition_mlops.alerts import safe_alert_settings
         from attrition_mlops.orchestration import plan
+        from attrition_mlops.orchestration.notifier import airflow_links
         from attrition_mlops.settings import get_settings, get_workflow_settings
 
         day = plan.monitored_day(params["date"], logical_date, dag_run.run_after)
-        return plan.drift_args(get_workflow_settings(), get_settings(), day)
+        run = airflow_links(safe_alert_settings(), dag_run.dag_id, dag_run.run_id)["Airflow run"]
+        return plan.drift_args(get_workflow_settings(), get_settings(), day, run)
 
     check = PipelineJobOperator(task_id="check_drift", job="drift", job_args=plan_drift_check())
 
