@@ -1,4 +1,6 @@
-"""The drift headline names the statistic that crossed its threshold, never a sub-threshold one."""
+"""What the drift check says about itself: the headline names the statistic that crossed its
+threshold (never a sub-threshold one), the report's title names version, window and date, and
+its links lead to the runbook and the run."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ def feature(name="MonthlyIncome", *, psi, wasserstein_sd=None, kind="numeric", p
         p_value=p,
         psi=psi,
         effect_ratio=max(ratios),
-        reference={},
-        current={},
+        reference={"mean": 5000.0, "std": 4000.0, "median": 4900.0},
+        current={"mean": 5600.0, "std": 4100.0, "median": 5500.0},
         wasserstein=None if wasserstein_sd is None else wasserstein_sd * 4000,
         wasserstein_sd=wasserstein_sd,
     )
@@ -90,3 +92,58 @@ def test_the_drifted_details_carry_the_reason(psi, wsd, quoted, absent):
     assert details["effects_past_minimum"][0]["value"] == pytest.approx(
         float(quoted.split()[-1]), abs=1e-3
     )
+
+
+def test_the_runbook_anchors_the_report_links_exist():
+    from support import REPO
+
+    from attrition_mlops.monitoring.report import RUNBOOK_ANCHORS
+
+    runbook = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    for status, anchor in RUNBOOK_ANCHORS.items():
+        assert f'<a id="{anchor}"></a>' in runbook, status
+
+
+def test_the_report_is_titled_and_links_the_runbook_and_the_run(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from attrition_mlops.monitoring.report import ReportContext, add_links, write_report
+
+    settings = DriftSettings()
+    result = decide_drift(
+        [feature(psi=0.052, wasserstein_sd=0.153), quiet("Age")],
+        n_current=1000,
+        n_reference=1176,
+        settings=settings,
+    )
+    context = ReportContext(
+        model_name="employee_attrition",
+        model_version="3",
+        window=("2026-12-05", "2026-12-06"),
+        checked_at="2026-12-07T01:31:07+00:00",
+        runbook_url="https://example.org/runbook.md",
+        links={"Airflow run": "http://af/dags/d/runs/r1"},
+    )
+    profile = {"features": {"MonthlyIncome": {"values": [1.0, 2.0, 3.0]}}}
+    current = pd.DataFrame({"MonthlyIncome": [2.0, 3.0, 4.0]})
+    paths = write_report(result, profile, current, tmp_path / "v3", context=context)
+    title = (
+        "Drift report: employee_attrition v3, window 2026-12-05..2026-12-06, "
+        "checked 2026-12-07 01:31 UTC"
+    )
+    page = paths["html"].read_text()
+    assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
+    runbook = "https://example.org/runbook.md#alert-drift-confirmed"
+    assert f'<li>runbook: <a href="{runbook}">' in page
+    assert '<li>Airflow run: <a href="http://af/dags/d/runs/r1">' in page
+    assert add_links(tmp_path, {"MLflow drift run": "http://ml/#/runs/1"}) == [paths["html"]]
+    assert '<li>MLflow drift run: <a href="http://ml/#/runs/1">' in paths["html"].read_text()
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["title"] == title
+    assert summary["links"] == {
+        "runbook": runbook,
+        "Airflow run": "http://af/dags/d/runs/r1",
+        "MLflow drift run": "http://ml/#/runs/1",
+    }
