@@ -131,17 +131,17 @@ def test_drift_runs_are_titled_linked_and_distinctly_named(tmp_path, registered,
     airflow_run = "http://airflow.test/dags/attrition_drift_monitoring/runs/scheduled__x"
     args = ["--logs", str(tmp_path / "logs"), "--date", DAY.isoformat(), "--log-to-mlflow"]
     args += ["--airflow-run-url", airflow_run]
-    summaries = [
-        run_job("drift", [*args, "--output", str(tmp_path / f"report-{i}")], echo=False)
-        for i in range(2)
-    ]
-    names = []
-    for i, summary in enumerate(summaries):
+    summaries = [run_job("drift", args, echo=False) for _ in range(2)]  # default report folders
+    names, pages = [], []
+    for summary in summaries:
         assert summary["status"] == "drift" and summary["window"] == [DAY.isoformat()] * 2
         checked = summary["checked_at"][:16].replace("T", " ")
         title = f"Drift report: {registered} v1, window {DAY.isoformat()}, checked {checked} UTC"
         assert summary["versions"]["1"]["title"] == title
-        page = (tmp_path / f"report-{i}" / "model_version=1" / "drift_report.html").read_text()
+        html = Path(summary["versions"]["1"]["reports"]["html"])
+        assert html.parent.parent.name.startswith("checked-")  # one folder per check
+        pages.append(html)
+        page = html.read_text()
         assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
         run = MlflowClient().get_run(summary["mlflow_run_id"])
         mlflow_link = f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
@@ -156,3 +156,4 @@ def test_drift_runs_are_titled_linked_and_distinctly_named(tmp_path, registered,
         assert run.info.run_name.startswith(f"drift-v1-{DAY.isoformat()}-checked-")
         assert run.data.tags["model_versions"] == "1"
     assert names[0] != names[1]
+    assert pages[0] != pages[1] and pages[0].is_file()  # the second check kept the first report

@@ -244,9 +244,15 @@ def drift_run_name(summary: dict[str, Any]) -> str:
     window's last day and the check time, so two checks of one night never share a name."""
     versions = "+".join(sorted(summary.get("versions", {}))) or "none"
     last = (summary.get("window") or ["unknown"])[-1]
-    checked = str(summary.get("checked_at") or "")
-    stamp = checked[:19].replace("-", "").replace(":", "") + "Z" if checked else "unknown"
-    return f"drift-v{versions}-{last}-checked-{stamp}"
+    return f"drift-v{versions}-{last}-checked-{check_stamp(summary.get('checked_at'))}"
+
+
+def check_stamp(checked_at: str | None) -> str:
+    """``20261207T013107Z`` for ``2026-12-07T01:31:07+00:00`` (a UTC time): names a check's
+    MLflow run and its default report folder."""
+    if not checked_at:
+        return "unknown"
+    return str(checked_at)[:19].replace("-", "").replace(":", "") + "Z"
 
 
 def log_drift_run(
