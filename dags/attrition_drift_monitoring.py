@@ -9,7 +9,9 @@ and `purge_expired_logs`
 
 - **check_drift** runs `jobs/drift.py`: KS (numeric) and χ² (categorical/ordinal) per feature,
   Benjamini–Hochberg correction, an effect-size gate (PSI / Wasserstein), a minimum sample size
-  ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow.
+  ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow;
+  its title names the model version, the window and the check time, and it links the runbook,
+  this Airflow run and its MLflow run (`drift-v<version>-<day>-checked-<time>`).
 - **signal_drift** counts the night in the drift incident of each model version. It is
   *skipped* when no drift is confirmed, and when the drift only continues an open incident (at
   most one `incident_digest` a day, no page). When confirmed drift opens an incident (or changes
