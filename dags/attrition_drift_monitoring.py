@@ -9,7 +9,9 @@ and `purge_expired_logs`
 
 - **check_drift** runs `jobs/drift.py`: KS (numeric) and χ² (categorical/ordinal) per feature,
   Benjamini–Hochberg correction, an effect-size gate (PSI / Wasserstein), a minimum sample size
-  ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow.
+  ("insufficient data" is a result, not an alarm). The report (HTML + JSON) is logged to MLflow;
+  its title names the model version, the window and the check time, and it links the runbook,
+  this Airflow run and its MLflow run (`drift-v<version>-<day>-checked-<time>`).
 - **signal_drift** counts the night in the drift incident of each model version. It is
   *skipped* when no drift is confirmed, and when the drift only continues an open incident (at
   most one `incident_digest` a day, no page). When confirmed drift opens an incident (or changes
@@ -49,11 +51,14 @@ from attrition_mlops.orchestration.operators import PipelineJobOperator
 def attrition_drift_monitoring():
     @task
     def plan_drift_check(params=None, logical_date=None, dag_run=None) -> list[str]:
+        from attrition_mlops.alerts import safe_alert_settings
         from attrition_mlops.orchestration import plan
+        from attrition_mlops.orchestration.notifier import airflow_links
         from attrition_mlops.settings import get_settings, get_workflow_settings
 
         day = plan.monitored_day(params["date"], logical_date, dag_run.run_after)
-        return plan.drift_args(get_workflow_settings(), get_settings(), day)
+        run = airflow_links(safe_alert_settings(), dag_run.dag_id, dag_run.run_id)["Airflow run"]
+        return plan.drift_args(get_workflow_settings(), get_settings(), day, run)
 
     check = PipelineJobOperator(task_id="check_drift", job="drift", job_args=plan_drift_check())
 

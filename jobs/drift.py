@@ -15,7 +15,14 @@ from functools import partial
 from pathlib import Path
 
 from attrition_mlops import registry
-from attrition_mlops.monitoring.window import check_window, log_drift_run, read_window
+from attrition_mlops.alerts import mlflow_run_url, safe_alert_settings
+from attrition_mlops.monitoring.report import ReportContext
+from attrition_mlops.monitoring.window import (
+    check_stamp,
+    check_window,
+    log_drift_run,
+    read_window,
+)
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.runner.entrypoint import run_job
 from attrition_mlops.settings import get_drift_settings, get_settings
@@ -59,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="window length in days, ending on --date (>= 1; default: %(default)s)",
     )
-    parser.add_argument("--output", type=Path, help="report folder (default: <state>/drift/<date>)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="report folder (default: <state>/drift/<date>/checked-<UTC time>, one per check)",
+    )
     parser.add_argument(
         "--fail-on-drift",
         action="store_true",
@@ -67,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-to-mlflow", action="store_true", help="log the summary and reports as an MLflow run"
+    )
+    parser.add_argument(
+        "--airflow-run-url",
+        help="the Airflow run that started this check, linked from the reports (the drift DAG "
+        "passes it)",
     )
     parser.add_argument("--output-json", type=Path, help="also write the JSON summary here")
     return parser
@@ -85,17 +101,36 @@ def main(argv: list[str] | None = None) -> int:
         duplicates: list[str] = []
         logs = args.logs or settings.state_dir / "inference-logs"
         frame = read_window(logs, first, last, args.format, rejected, duplicates)
-        out = args.output or settings.state_dir / "drift" / last.isoformat()
+        checked_at = datetime.now(UTC).isoformat(timespec="seconds")
+        # One folder per check: a second check of the night keeps the first one's report,
+        # which its alert links to.
+        default = (
+            settings.state_dir / "drift" / last.isoformat() / f"checked-{check_stamp(checked_at)}"
+        )
+        out = args.output or default
         loader = partial(registry.find_reference_profile, settings.model_name)
+        context = ReportContext(
+            model_name=settings.model_name,
+            window=(first.isoformat(), last.isoformat()),
+            checked_at=checked_at,
+            runbook_url=safe_alert_settings().runbook_url,
+            links={"Airflow run": args.airflow_run_url} if args.airflow_run_url else {},
+        )
         summary.update(
             check_window(
-                frame, loader, get_drift_settings(), out, rejected=rejected, duplicates=duplicates
+                frame,
+                loader,
+                get_drift_settings(),
+                out,
+                rejected=rejected,
+                duplicates=duplicates,
+                context=context,
             )
         )
-        summary.update(window=[first.isoformat(), last.isoformat()])
         summary["report_dir"] = str(out)
         if args.log_to_mlflow:
-            summary.update(log_drift_run(summary, out, settings.experiment_name + "-monitoring"))
+            experiment = settings.experiment_name + "-monitoring"
+            summary.update(log_drift_run(summary, out, experiment, mlflow_run_url))
         return summary
 
     code = run_job(work, args.output_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
 import re
 from xml.etree import ElementTree
@@ -242,12 +243,15 @@ def test_report_files_are_written(real, profile, settings, tmp_path):
     result = check_drift(profile, current, settings)
     assert set(result.drifted_features) >= {"MonthlyIncome", "OverTime", "Department"}
     paths = write_report(result, profile, current, tmp_path / "report")
-    assert json.loads(paths["summary"].read_text()) == result.to_dict()
+    summary = json.loads(paths["summary"].read_text())
+    assert summary == {"title": summary["title"], **result.to_dict(), "links": {}}
     page = paths["html"].read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert page.count("<img") == len(result.drifted_features)
+    by_name = {f.name: f for f in result.features}
     for name in result.drifted_features:
-        assert f"<figcaption>{name}</figcaption>" in page
+        caption = html.escape(f"{name}: {result.why(by_name[name])}")
+        assert f"<figcaption>{caption}</figcaption>" in page
     charts = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page)
     assert len(charts) == len(result.drifted_features)
     for name, encoded in zip(result.drifted_features, charts, strict=True):

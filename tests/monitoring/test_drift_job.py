@@ -5,8 +5,10 @@ The registered version holds the reference profile of the real data; the traffic
 
 from __future__ import annotations
 
+import re
 import runpy
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -112,3 +114,46 @@ def test_days_below_one_is_a_usage_error(state_dir, capsys, days, message):
     assert exited.value.code == 2
     assert f"argument --days: {message}" in capsys.readouterr().err
     assert not (state_dir / "drift").exists()  # nothing ran
+
+
+@pytest.mark.integration
+def test_drift_runs_are_titled_linked_and_distinctly_named(tmp_path, registered, snapshot):
+    """Two checks of one drifted night: each report's title names the model version, the
+    window and the check time; it links the runbook's drift entry, the Airflow run and the
+    MLflow run that stores it; the two MLflow runs have distinct names naming version and day."""
+    drifted = simulate_traffic(snapshot.frame, 600, scenario="salary_inflation", seed=3)
+    lines = simulated_log_lines(
+        drifted, model_name="m", model_version="1", day=DAY, pseudonymise=KEY, request_id_prefix="d"
+    )
+    partition = tmp_path / "logs" / f"date={DAY.isoformat()}"
+    partition.mkdir(parents=True)
+    (partition / "1.jsonl").write_text("\n".join(lines) + "\n")
+    airflow_run = "http://airflow.test/dags/attrition_drift_monitoring/runs/scheduled__x"
+    args = ["--logs", str(tmp_path / "logs"), "--date", DAY.isoformat(), "--log-to-mlflow"]
+    args += ["--airflow-run-url", airflow_run]
+    summaries = [run_job("drift", args, echo=False) for _ in range(2)]  # default report folders
+    names, pages = [], []
+    for summary in summaries:
+        assert summary["status"] == "drift" and summary["window"] == [DAY.isoformat()] * 2
+        checked = summary["checked_at"][:16].replace("T", " ")
+        title = f"Drift report: {registered} v1, window {DAY.isoformat()}, checked {checked} UTC"
+        assert summary["versions"]["1"]["title"] == title
+        html = Path(summary["versions"]["1"]["reports"]["html"])
+        assert html.parent.parent.name.startswith("checked-")  # one folder per check
+        pages.append(html)
+        page = html.read_text()
+        assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
+        run = MlflowClient().get_run(summary["mlflow_run_id"])
+        mlflow_link = f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        hrefs = dict(re.findall(r'<li>([^:<]+): <a href="([^"]+)">', page))
+        assert hrefs["runbook"].endswith("runbook.md#alert-drift-confirmed")
+        assert hrefs["Airflow run"] == airflow_run
+        assert hrefs["MLflow drift run"].endswith(mlflow_link)
+        # The copy logged to the MLflow run carries the same links.
+        logged = Path(run.info.artifact_uri.removeprefix("file://"))
+        assert mlflow_link in (logged / "report/model_version=1/drift_report.html").read_text()
+        names.append(run.info.run_name)
+        assert run.info.run_name.startswith(f"drift-v1-{DAY.isoformat()}-checked-")
+        assert run.data.tags["model_versions"] == "1"
+    assert names[0] != names[1]
+    assert pages[0] != pages[1] and pages[0].is_file()  # the second check kept the first report

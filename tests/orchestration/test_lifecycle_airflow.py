@@ -140,7 +140,21 @@ def test_demo_runs_the_whole_loop(demo, stack):
     report = next(v for k, v in alert["links"].items() if k.startswith("report") and "html" in k)
     assert Path(report).is_file()
     assert any("attrition_training" in v for v in alert["links"].values())
+    # The title names the model version, the window and when it was checked; the report links
+    # the run that made it (the alert's own Airflow run) and the runbook's drift entry.
+    about = f"Input drift confirmed: {name} v{outcome['champion_before']}, window "
+    assert about in alert["title"] and " checked " in alert["title"]
+    page = Path(report).read_text()
+    assert f'<li>Airflow run: <a href="{alert["links"]["Airflow run"]}">' in page
+    assert "runbook.md#alert-drift-confirmed" in page and "<li>MLflow drift run: " in page
     assert _alerts(stack, "champion_promoted")
+    # The quiet and the drifted check of the same night: distinct MLflow runs, by name.
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.job = 'drift'", output_format="list"
+    )
+    names = [r.info.run_name for r in runs]
+    assert len(names) >= 2 and len(set(names)) == len(names)
+    assert sum(n.startswith(f"drift-v{outcome['champion_before']}-") for n in names) >= 2
 
 
 def _airflow_db(stack, sql: str) -> list[tuple]:

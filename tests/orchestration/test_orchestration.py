@@ -114,7 +114,10 @@ def test_scoring_and_drift_args_follow_settings(tmp_path):
         "--input",
         "/data/in/ds=2026-03-04/",
     ]
-    drift = plan.drift_args(workflow, pipeline, date(2026, 3, 4))
+    run = "http://127.0.0.1:8080/dags/attrition_drift_monitoring/runs/manual__1"
+    drift = plan.drift_args(workflow, pipeline, date(2026, 3, 4), run)
+    assert drift[-2:] == ["--airflow-run-url", run]  # the reports link the run
+    assert "--airflow-run-url" not in plan.drift_args(workflow, pipeline, date(2026, 3, 4))
     assert drift[:6] == [
         "--date",
         "2026-03-04",
@@ -201,6 +204,37 @@ def test_only_confirmed_drift_alerts_and_updates_the_drift_asset(monkeypatch, st
     assert alert["title"].startswith("[SIMULATED traffic] Input drift confirmed")
     assert "2000 of the 2400 records were SIMULATED" in alert["summary"]
     assert alert["details"]["n_simulated"] == 2000
+
+
+def test_the_drift_alert_names_version_window_date_and_the_crossing_statistic(
+    monkeypatch, state_dir
+):
+    sent = []
+    monkeypatch.setattr(events, "_notify", lambda ti=None, **alert: sent.append((ti, alert)))
+    drifted = {
+        "feature": "MonthlyIncome",
+        "reason": "W/SD 0.153 ≥ 0.1; adjusted p 3.2e-05 < 0.05",
+        "psi": 0.052,
+        "wasserstein_sd": 0.153,
+        "p_adjusted": 3.2e-05,
+    }
+    summary = {
+        "model_name": "employee_attrition",
+        "drift_confirmed": True,
+        "status": "drift",
+        "n_records": 2400,
+        "window": ["2026-11-21", "2026-11-22"],
+        "checked_at": "2026-11-23T01:31:07+00:00",
+        "versions": {"4": {"drifted": [drifted]}},
+    }
+    events.record_drift(summary, _Event(), {}, ti=SimpleNamespace(task_id="signal_drift"))
+    [(_, alert)] = sent
+    assert alert["title"] == (
+        "Input drift confirmed: employee_attrition v4, window 2026-11-21..2026-11-22, "
+        "checked 2026-11-23 01:31 UTC: MonthlyIncome"
+    )
+    assert "MonthlyIncome (W/SD 0.153 ≥ 0.1; adjusted p 3.2e-05 < 0.05)" in alert["summary"]
+    assert "PSI 0.052" not in alert["summary"]  # below its minimum: not why it alarmed
 
 
 def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch, state_dir):

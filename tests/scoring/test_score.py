@@ -280,3 +280,58 @@ def test_an_unterminated_quote_in_a_multi_block_csv_names_its_line(tmp_path, pre
     with pytest.raises(DataValidationError, match=r"quote.csv line 3001: unterminated quote"):
         _score(source, tmp_path / "out", predictor)
     assert not (tmp_path / "out" / "run_date=2026-11-20").exists()
+
+
+def test_rejects_name_their_source_file_and_row_for_csv_and_parquet(tmp_path, predictor, raw):
+    """Each reject says where it came from: the input file, and the row as the file numbers it
+    (CSV: its line, the header being line 1; Parquet: its position, the first row being 1).
+    Rows spread over several batches and two files of a folder input, with ragged CSV rows."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = raw.iloc[:700].copy(), raw.iloc[700:].copy()
+    first.loc[[3, 450], "JobRole"] = "Astronaut"
+    second.loc[[1200], "Age"] = "forty"
+    first.to_csv(folder / "a.csv", index=False)
+    lines = second.to_csv(index=False).encode().splitlines(keepends=True)
+    lines[10] = lines[10].rsplit(b",", 1)[0] + b"\n"  # line 11 of b.csv: one field short
+    (folder / "b.csv").write_bytes(b"".join(lines))
+    result = _score(folder, tmp_path / "out", predictor, batch_rows=200)
+    rejects = pd.read_parquet(result.rejects)
+    located = sorted(zip(rejects.source_file, rejects.source_row, strict=True))
+    # a.csv: data rows 3 and 450 are lines 5 and 452; b.csv: frame row 1200 is its data row
+    # 500 (line 502), but the ragged line 11 before it is skipped by the parser, not lost.
+    assert located == [
+        (str(folder / "a.csv"), 5),
+        (str(folder / "a.csv"), 452),
+        (str(folder / "b.csv"), 11),
+        (str(folder / "b.csv"), 502),
+    ]
+    by_row = rejects.set_index("source_row")
+    assert by_row.loc[502, contract.ID_COLUMN] == raw.loc[1200, contract.ID_COLUMN]
+    assert by_row.loc[452, contract.ID_COLUMN] == raw.loc[450, contract.ID_COLUMN]
+    assert rejects.source_row.dtype == "int64"
+
+    typed = raw.astype({f.name: "Int64" for f in contract.FEATURES if f.is_integer})
+    typed.loc[[10, 1000], "Age"] = 150
+    typed.to_parquet(tmp_path / "in.parquet", index=False)
+    result = _score(tmp_path / "in.parquet", tmp_path / "out2", predictor, batch_rows=300)
+    rejects = pd.read_parquet(result.rejects)
+    assert sorted(zip(rejects.source_file, rejects.source_row, strict=True)) == [
+        (str(tmp_path / "in.parquet"), 11),
+        (str(tmp_path / "in.parquet"), 1001),
+    ]
+
+
+def test_csv_source_rows_follow_the_parsers_numbering_around_skipped_lines(tmp_path):
+    from attrition_mlops.scoring.source import open_input
+
+    # Records: header 1, "1,2" 2, ragged "3,4,5" 3, "6,7" 4, ragged "8" 5, "9,10" 6. Blank
+    # lines are skipped by the parser and not numbered (docs/batch-scoring.md says so).
+    (tmp_path / "x.csv").write_bytes(b"a,b\n1,2\n\n3,4,5\n6,7\n\n\n8\n9,10\n")
+    malformed = []
+    [(batch, origin)] = list(open_input(tmp_path / "x.csv").located_batches(10, malformed))
+    assert batch.column("a").to_pylist() == ["1", "6", "9"]
+    assert [m.line for m in malformed] == [3, 5]
+    assert origin.rows(np.arange(3)).tolist() == [2, 4, 6]
+    [(_, second)] = list(open_input(tmp_path / "x.csv").located_batches(10))
+    assert second.rows(np.array([2])).tolist() == [6]

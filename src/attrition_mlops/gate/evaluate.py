@@ -144,7 +144,7 @@ def _log_and_apply(settings, report, boot, y, scores) -> dict[str, Any]:
             }
         )
         report["evaluation_run_id"] = run.info.run_id
-        mlflow.log_figure(plot_decision(boot, y, scores), "decision.png")
+        mlflow.log_figure(plot_decision(boot, y, scores, report), "decision.png")
         if report["decision"] == "promoted":
             try:
                 move = registry.move_alias(

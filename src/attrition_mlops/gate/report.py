@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -11,10 +12,75 @@ from sklearn.metrics import roc_curve
 from attrition_mlops.gate.bootstrap import PairedBootstrap
 
 
-def plot_decision(boot: PairedBootstrap, y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
-    """ΔAUC bootstrap histogram (left) and both models' holdout ROC curves (right)."""
+def _ci(ci: Any) -> str:
+    return f"95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "95% CI —"
+
+
+def decision_headline(report: dict[str, Any]) -> str:
+    """The verdict, the rule that gave it and the figure it compared with its threshold, e.g.
+    ``PROMOTE (rule bootstrap): challenger v2 vs champion v1, win rate 96.0% ≥ 90%; ΔAUC
+    +0.012, 95% CI [+0.001, +0.024]``. The plot's title; built from the decision report."""
+    verdict = "PROMOTE" if report["decision"] == "promoted" else "REJECT"
+    rule, gate = str(report["rule"]), report["gate"]
+    champion = report.get("champion_version")
+    pair = f"challenger v{report['challenger_version']}" + (
+        f" vs champion v{champion}" if champion else ", no champion"
+    )
+    head = f"{verdict} (rule {rule}): {pair}"
+    auc = report.get("auc_challenger")
+    if rule.startswith(("cold_start", "auc_floor")) and auc is not None:
+        sign = "≥" if auc >= gate["min_auc"] else "<"
+        return f"{head}; holdout AUC {auc:.3f} {sign} floor {gate['min_auc']:g}"
+    if rule.startswith("already_champion"):
+        return f"{head}: it already holds champion"
+    window = report.get("evidence_window") or {}
+    if rule in ("window_bootstrap", "holdout_regression") and window.get("win_rate") is not None:
+        minimum = gate["window_min_win_rate"]
+        margin = max(gate["tie_tolerance"], gate["window_min_gain"])
+        sign = "≥" if window["win_rate"] >= minimum else "<"
+        text = (
+            f"{head} on the recent window {window.get('first')}..{window.get('last')} "
+            f"(n={window.get('n')}, {window.get('positives')} leavers), win rate "
+            f"{window['win_rate']:.1%} {sign} {minimum:.0%} (gain > {margin:.3f} AUC); "
+            f"ΔAUC {window['delta_auc']:+.3f}, {_ci(window.get('delta_auc_ci95'))}"
+        )
+        if rule == "holdout_regression":
+            text += (
+                f"; but frozen holdout ΔAUC {report['delta_auc']:+.3f} breaks the "
+                f"non-regression margin {gate['holdout_margin']:g}"
+            )
+        return text
+    if report.get("win_rate") is not None:
+        win, minimum = report["win_rate"], gate["min_win_rate"]
+        sign = "≥" if win >= minimum else "<"
+        return (
+            f"{head}, win rate {win:.1%} {sign} {minimum:.0%}; ΔAUC {report['delta_auc']:+.3f}, "
+            f"{_ci(report.get('delta_auc_ci95'))}"
+        )
+    return head
+
+
+def plot_decision(
+    boot: PairedBootstrap,
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    report: dict[str, Any] | None = None,
+) -> Figure:
+    """ΔAUC bootstrap histogram (left) and both models' holdout ROC curves (right); with the
+    decision ``report``, titled with its verdict, rule and threshold, and the rule's reason."""
     # Figure() directly (not pyplot) keeps this free of global GUI state in workers and servers.
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = Figure(figsize=(11, 5.2 if report else 4.5), layout="constrained")
+    if report is not None:
+        headline = decision_headline(report)
+        promoted = report["decision"] == "promoted"
+        fig.suptitle(
+            headline,
+            fontsize=10,
+            fontweight="bold",
+            color="#2a7a2a" if promoted else "#b22222",
+            wrap=True,
+        )
+        fig.supxlabel(textwrap.fill(str(report.get("reason", "")), 170), fontsize=8)
     hist, roc = fig.subplots(1, 2)
     if "champion" in scores:
         lo, hi = boot.delta_ci(0.95)
@@ -22,7 +88,8 @@ def plot_decision(boot: PairedBootstrap, y: np.ndarray, scores: dict[str, np.nda
         hist.axvline(0, color="black", lw=1)
         for edge in (lo, hi):
             hist.axvline(edge, color="#c44e52", ls="--", lw=1)
-        hist.set_title(f"Paired bootstrap ΔAUC (B={boot.n_boot}); 95% CI [{lo:+.3f}, {hi:+.3f}]")
+        ci = f"95% CI [{lo:+.3f}, {hi:+.3f}]"
+        hist.set_title(f"Frozen holdout: paired bootstrap ΔAUC (B={boot.n_boot}), {ci}")
         hist.set_xlabel("AUC(challenger) − AUC(champion)")
     else:
         hist.hist(boot.auc_challenger_boot, bins=50, color="#4c72b0")

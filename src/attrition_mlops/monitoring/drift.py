@@ -77,6 +77,16 @@ class DriftResult:
         """JSON-able (non-finite floats become None)."""
         return _jsonable(asdict(self))
 
+    def crossings(self, feature: FeatureDrift) -> tuple[Crossing, ...]:
+        """The effect measures of ``feature`` past this check's minimums."""
+        limits = self.thresholds
+        return effects_past_minimum(feature, limits["min_psi"], limits["min_wasserstein_sd"])
+
+    def why(self, feature: FeatureDrift) -> str:
+        """Why ``feature`` drifted, with this check's minimums and alpha (:func:`why_drifted`)."""
+        limits = self.thresholds
+        return why_drifted(feature, limits["min_psi"], limits["min_wasserstein_sd"], self.alpha)
+
 
 def check_drift(
     reference_profile: Mapping[str, Any], current: pd.DataFrame, settings: DriftSettings
@@ -139,7 +149,8 @@ def decide_drift(
     ranked = sorted((f for f in decided if f.drifted), key=lambda f: (-f.effect_ratio, f.name))
     n_significant = sum(f.significant for f in decided)
     if ranked:
-        top = ", ".join(f"{f.name} (PSI {f.psi:.3f})" for f in ranked[:3])
+        limits = (settings.min_psi, settings.min_wasserstein_sd, settings.alpha)
+        top = ", ".join(f"{f.name} ({why_drifted(f, *limits)})" for f in ranked[:3])
         message = f"drift confirmed in {len(ranked)} of {len(decided)} features: {top}"
     elif n_significant:
         message = f"no drift: {n_significant} features significant, none with a material effect"
@@ -147,6 +158,45 @@ def decide_drift(
         message = f"no drift: no feature significant after {settings.correction} correction"
     status: Status = "drift" if ranked else "no_drift"
     return _result(status, n_current, n_reference, settings, tuple(decided), ranked, message)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """An effect measure at or past its configured minimum (``value / minimum >= 1``)."""
+
+    measure: str  # "PSI" or "W/SD" (Wasserstein distance in reference standard deviations)
+    value: float
+    minimum: float
+
+    def describe(self) -> str:
+        value = "∞" if math.isinf(self.value) else f"{self.value:.3f}"
+        return f"{self.measure} {value} ≥ {self.minimum:g}"
+
+
+def effects_past_minimum(
+    feature: FeatureDrift, min_psi: float, min_wasserstein_sd: float
+) -> tuple[Crossing, ...]:
+    """The effect measures of ``feature`` that cleared their minimum: the reason its
+    ``effect_ratio`` (the larger of the ratios) is at least 1. A measure below its minimum is
+    never among them, so a headline built from these cannot quote one as the cause."""
+    measures = [("PSI", feature.psi, min_psi)]
+    if feature.wasserstein_sd is not None:
+        measures.append(("W/SD", feature.wasserstein_sd, min_wasserstein_sd))
+    return tuple(
+        Crossing(name, float(value), float(minimum))
+        for name, value, minimum in measures
+        if math.isfinite(minimum) and value / minimum >= 1.0
+    )
+
+
+def why_drifted(
+    feature: FeatureDrift, min_psi: float, min_wasserstein_sd: float, alpha: float
+) -> str:
+    """Why a feature counts as drifted, e.g. ``W/SD 0.153 ≥ 0.1; adjusted p 3.2e-05 < 0.05``:
+    the effect measures past their minimum, then the corrected p-value against alpha."""
+    crossed = effects_past_minimum(feature, min_psi, min_wasserstein_sd)
+    effects = ", ".join(c.describe() for c in crossed) or "no effect measure at its minimum"
+    return f"{effects}; adjusted p {feature.p_adjusted:.2g} < {alpha:g}"
 
 
 def adjust_p_values(p_values: Sequence[float], correction: Correction) -> np.ndarray:

@@ -13,6 +13,7 @@ import html
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,14 @@ from attrition_mlops.monitoring.two_sample import Sample
 
 SUMMARY_FILE = "drift_summary.json"
 HTML_FILE = "drift_report.html"
+#: The runbook section for each status (docs/runbook.md anchors).
+RUNBOOK_ANCHORS = {
+    "drift": "alert-drift-confirmed",
+    "insufficient_data": "alert-drift-insufficient-data",
+    "no_drift": "drift-check-results",
+}
+#: Where :func:`add_links` inserts links known only after the report was written.
+_LINKS_END = "<!-- links end -->"
 _COLUMNS = (
     "feature",
     "kind",
@@ -67,26 +76,102 @@ def _style():
     )
 
 
+@dataclass(frozen=True)
+class ReportContext:
+    """What a report is about and where it leads on from.
+
+    ``window``: the first and last UTC day checked; ``checked_at``: when (ISO 8601, UTC);
+    ``runbook_url``: the runbook page, whose section for the result's status the report links;
+    ``links``: name → URL (or path) of the run that made the report (Airflow run, ...).
+    """
+
+    model_name: str = ""
+    model_version: str = ""
+    window: tuple[str, str] | None = None
+    checked_at: str = ""
+    runbook_url: str = ""
+    links: Mapping[str, str] = field(default_factory=dict)
+
+
+def describe_check(
+    model_name: str, model_version: str, window: tuple[str, str] | None, checked_at: str
+) -> str:
+    """``employee_attrition v3, window 2026-12-06, checked 2026-12-07 01:31 UTC``: which model
+    version's traffic, which days, and when; the report's and the drift alert's title say it."""
+    model = " ".join(filter(None, [model_name, f"v{model_version}" if model_version else ""]))
+    parts = [model or "model version unknown"]
+    if window:
+        first, last = window
+        parts.append(f"window {first}" if first == last else f"window {first}..{last}")
+    if checked_at:
+        parts.append(f"checked {checked_at[:16].replace('T', ' ')} UTC")
+    return ", ".join(parts)
+
+
+def report_title(context: ReportContext) -> str:
+    return "Drift report: " + describe_check(
+        context.model_name, context.model_version, context.window, context.checked_at
+    )
+
+
+def report_links(status: str, context: ReportContext) -> dict[str, str]:
+    """The runbook section for ``status``, then the run's links."""
+    links = {}
+    if context.runbook_url and status in RUNBOOK_ANCHORS:
+        links["runbook"] = f"{context.runbook_url}#{RUNBOOK_ANCHORS[status]}"
+    return links | dict(context.links)
+
+
 def write_report(
     result: DriftResult,
     reference_profile: Mapping[str, Any],
     current: pd.DataFrame,
     out_dir: Path | str,
     lines: Mapping[str, int] | None = None,
+    context: ReportContext | None = None,
 ) -> dict[str, Path]:
     """Write both artifacts into ``out_dir`` (created if needed); returns {"summary", "html"}.
 
     ``lines``: the window's counts of log lines left out of the check, by reason
-    (``monitoring.line_counts``), shown in both artifacts.
+    (``monitoring.line_counts``), shown in both artifacts. ``context``: the title's model
+    version, window and date, and the links (runbook, run).
     """
+    context = context or ReportContext()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = out / SUMMARY_FILE
-    content = result.to_dict() | ({"window_lines_left_out": dict(lines)} if lines else {})
+    content = {"title": report_title(context), **result.to_dict()}
+    content["links"] = report_links(result.status, context)
+    content |= {"window_lines_left_out": dict(lines)} if lines else {}
     summary.write_text(json.dumps(content, indent=2, allow_nan=False), encoding="utf-8")
     page = out / HTML_FILE
-    page.write_text(render_html(result, reference_profile, current, lines), encoding="utf-8")
+    html_text = render_html(result, reference_profile, current, lines, context)
+    page.write_text(html_text, encoding="utf-8")
     return {"summary": summary, "html": page}
+
+
+def add_links(report_dir: Path | str, links: Mapping[str, str]) -> list[Path]:
+    """Add ``links`` to every drift report under ``report_dir`` (HTML and summary), for links
+    that exist only after the reports were written (the MLflow run that stores them)."""
+    changed = []
+    for page in sorted(Path(report_dir).rglob(HTML_FILE)):
+        text = page.read_text(encoding="utf-8")
+        if _LINKS_END in text:
+            page.write_text(text.replace(_LINKS_END, _link_items(links) + _LINKS_END), "utf-8")
+            changed.append(page)
+        summary = page.with_name(SUMMARY_FILE)
+        if summary.is_file():
+            content = json.loads(summary.read_text(encoding="utf-8"))
+            content["links"] = {**content.get("links", {}), **links}
+            summary.write_text(json.dumps(content, indent=2, allow_nan=False), encoding="utf-8")
+    return changed
+
+
+def _link_items(links: Mapping[str, str]) -> str:
+    return "".join(
+        f'<li>{_esc(name)}: <a href="{_esc(url)}">{_esc(url)}</a></li>\n'
+        for name, url in links.items()
+    )
 
 
 def render_html(
@@ -94,14 +179,19 @@ def render_html(
     reference_profile: Mapping[str, Any],
     current: pd.DataFrame,
     lines: Mapping[str, int] | None = None,
+    context: ReportContext | None = None,
 ) -> str:
     """The report page as one string."""
+    context = context or ReportContext()
+    title = _esc(report_title(context))
+    links = _link_items(report_links(result.status, context))
     ordered = sorted(result.features, key=lambda f: (not f.drifted, -f.effect_ratio, f.name))
     rows = "\n".join(_row(f) for f in ordered)
     header = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
     by_name = {f.name: f for f in result.features}
     figures = "\n".join(
-        _figure(by_name[name], reference_profile, current) for name in result.drifted_features
+        _figure(by_name[name], reference_profile, current, result)
+        for name in result.drifted_features
     )
     n_simulated = count_simulated(current)
     banner = (
@@ -110,11 +200,14 @@ def render_html(
     )
     thresholds = ", ".join(f"{k} = {v:g}" for k, v in result.thresholds.items())
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{_CSS}</style></head><body>
-<h1>Drift report</h1>
+<h1>{title}</h1>
 {banner if n_simulated else ""}
 <p class="status">{_esc(result.status)}: {_esc(result.message)}</p>
+<ul class="links">
+{links}{_LINKS_END}
+</ul>
 {_left_out(lines)}
 <p>{result.n_current} current records vs {result.n_reference} reference records;
 {_esc(result.correction)} correction at alpha = {result.alpha:g}; {_esc(thresholds)}.
@@ -160,7 +253,12 @@ def _row(feature: FeatureDrift) -> str:
     return f"<tr{css}>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>"
 
 
-def _figure(feature: FeatureDrift, reference_profile: Mapping[str, Any], current: pd.DataFrame):
+def _figure(
+    feature: FeatureDrift,
+    reference_profile: Mapping[str, Any],
+    current: pd.DataFrame,
+    result: DriftResult,
+):
     """One drifted feature's chart as an embedded SVG image, drawn by pygal; nothing fetched.
 
     Numeric: reference and current densities over the same bins, overlaid; the current column
@@ -177,7 +275,8 @@ def _figure(feature: FeatureDrift, reference_profile: Mapping[str, Any], current
         "style": _style(),
         "disable_xml_declaration": True,
         "legend_at_bottom": True,
-        "title": f"{feature.name} (PSI {feature.psi:.3f})",
+        # The measure(s) past their minimum: why this feature is drawn at all.
+        "title": f"{feature.name}: " + ", ".join(c.describe() for c in result.crossings(feature)),
         "margin": 8,
         "max_scale": 6,
     }
@@ -203,7 +302,7 @@ def _figure(feature: FeatureDrift, reference_profile: Mapping[str, Any], current
         chart.add("current", [feature.current[lv] for lv in levels])
     encoded = base64.b64encode(chart.render(is_unicode=True).encode()).decode("ascii")
     alt = html.escape(f"{feature.name}: reference vs current", quote=True)
-    caption = html.escape(feature.name)
+    caption = html.escape(f"{feature.name}: {result.why(feature)}")
     return (
         f'<figure><img src="data:image/svg+xml;base64,{encoded}" alt="{alt}">'
         f"<figcaption>{caption}</figcaption></figure>"

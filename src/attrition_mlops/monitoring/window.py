@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +28,7 @@ import pandas as pd
 from attrition_mlops.data import inference_log
 from attrition_mlops.monitoring import log_analytics, log_reader
 from attrition_mlops.monitoring.drift import DriftResult, check_drift
-from attrition_mlops.monitoring.report import write_report
+from attrition_mlops.monitoring.report import ReportContext, add_links, report_title, write_report
 from attrition_mlops.settings import DriftSettings
 
 LogFormat = Literal["local", "log-analytics"]
@@ -80,12 +81,16 @@ def check_window(
     *,
     rejected: Sequence[str] = (),
     duplicates: Sequence[str] = (),
+    context: ReportContext | None = None,
 ) -> dict[str, Any]:
     """Check each known serving version's slice; write its report; return the JSON-able summary.
 
     ``rejected``/``duplicates``: what :func:`read_window` left out, counted in the summary and
     in every report. A version ``load_profile`` does not know is counted, not checked.
+    ``context``: the model, window, check time and links each report's title and links name
+    (the version is filled in per report).
     """
+    context = context or ReportContext()
     per_version: dict[str, DriftResult] = {}
     simulated: dict[str, int] = {}
     parts: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
@@ -101,11 +106,20 @@ def check_window(
     lines = line_counts(rejected, duplicates, unknown)
     _log_left_out(lines, unknown)
     reports: dict[str, dict[str, str]] = {}
+    titles: dict[str, str] = {}
     for version, (part, profile) in parts.items():
         result, folder = per_version[version], out_dir / f"model_version={version}"
-        paths = write_report(result, profile, part, folder, lines=lines)
+        about = replace(context, model_version=version)
+        paths = write_report(result, profile, part, folder, lines=lines, context=about)
         reports[version] = {kind: str(path) for kind, path in paths.items()}
+        titles[version] = report_title(about)
+    described = {
+        "model_name": context.model_name or None,
+        "window": list(context.window) if context.window else None,
+        "checked_at": context.checked_at or None,
+    }
     return {
+        **{key: value for key, value in described.items() if value},
         "status": _window_status(per_version),
         "drift_confirmed": any(r.drift_confirmed for r in per_version.values()),
         "n_records": sum(r.n_current for r in per_version.values()),
@@ -116,6 +130,7 @@ def check_window(
         "unknown_versions": unknown,
         "versions": {
             version: {
+                "title": titles[version],
                 "status": r.status,
                 "drift_confirmed": r.drift_confirmed,
                 "n_current": r.n_current,
@@ -203,6 +218,11 @@ def _drifted_details(result: DriftResult) -> list[dict[str, Any]]:
             {
                 "feature": name,
                 "test": f.test,
+                # The measures that crossed their minimum, and the sentence the alert quotes.
+                "reason": result.why(f),
+                "effects_past_minimum": [
+                    asdict(c) | {"value": _finite(c.value)} for c in result.crossings(f)
+                ],
                 "p_adjusted": _finite(f.p_adjusted),
                 "psi": _finite(f.psi),
                 "wasserstein_sd": _finite(f.wasserstein_sd),
@@ -219,14 +239,44 @@ def _finite(value: float | None) -> float | None:
     return round(float(value), 6)
 
 
-def log_drift_run(summary: dict[str, Any], report_dir: Path, experiment: str) -> dict[str, str]:
-    """Log one window's check to MLflow: summary, metrics and the HTML/JSON reports."""
+def drift_run_name(summary: dict[str, Any]) -> str:
+    """``drift-v3-2026-12-06-checked-20261207T013112Z``: the model version(s) checked, the
+    window's last day and the check time, so two checks of one night never share a name."""
+    versions = "+".join(sorted(summary.get("versions", {}))) or "none"
+    last = (summary.get("window") or ["unknown"])[-1]
+    return f"drift-v{versions}-{last}-checked-{check_stamp(summary.get('checked_at'))}"
+
+
+def check_stamp(checked_at: str | None) -> str:
+    """``20261207T013107Z`` for ``2026-12-07T01:31:07+00:00`` (a UTC time): names a check's
+    MLflow run and its default report folder."""
+    if not checked_at:
+        return "unknown"
+    return str(checked_at)[:19].replace("-", "").replace(":", "") + "Z"
+
+
+def log_drift_run(
+    summary: dict[str, Any],
+    report_dir: Path,
+    experiment: str,
+    run_url: Callable[[str, str], str] | None = None,
+) -> dict[str, str]:
+    """Log one window's check to MLflow: summary, metrics and the HTML/JSON reports.
+
+    ``run_url(run_id, experiment_id)``: the run's page, added to the reports' links before they
+    are logged (the run does not exist when they are written)."""
     import mlflow
 
     mlflow.set_experiment(experiment)
     window = "_".join(summary.get("window", []))
-    with mlflow.start_run(run_name=f"drift-{window}") as run:
+    with mlflow.start_run(run_name=drift_run_name(summary)) as run:
         mlflow.set_tags({"job": "drift", "drift.status": summary["status"], "window": window})
+        mlflow.set_tags(
+            {
+                "model_versions": ",".join(sorted(summary.get("versions", {}))) or "none",
+                "checked_at": str(summary.get("checked_at", "")),
+            }
+        )
         mlflow.log_metrics(
             {
                 "n_records": summary["n_records"],
@@ -237,6 +287,10 @@ def log_drift_run(summary: dict[str, Any], report_dir: Path, experiment: str) ->
                 ),
             }
         )
+        if run_url is not None:
+            link = run_url(run.info.run_id, run.info.experiment_id)
+            summary.setdefault("links", {})["MLflow drift run"] = link
+            add_links(report_dir, {"MLflow drift run": link})
         mlflow.log_dict(summary, "drift_summary.json")
         if report_dir.is_dir():
             mlflow.log_artifacts(str(report_dir), "report")

@@ -102,6 +102,8 @@ def record_drift(
 def _notify_drift_incident(
     summary: dict[str, Any], version: str, st: Any, links: dict[str, str], ti: Any
 ) -> None:
+    from attrition_mlops.monitoring.report import describe_check
+
     incident = st.incident
     result = summary["versions"][version]
     drifted = [{"model_version": version, **feature} for feature in result.get("drifted", [])]
@@ -114,18 +116,34 @@ def _notify_drift_incident(
         else ""
     )
     opened = st.notice == "opened"
+    window = summary.get("window")
+    about = describe_check(
+        summary.get("model_name") or "",
+        version,
+        (window[0], window[-1]) if window else None,
+        summary.get("checked_at") or "",
+    )
+    # Each feature with the measure(s) that crossed their minimum, as the report's headline.
+    why = "; ".join(
+        f"{feature['feature']} ({feature['reason']})"
+        for feature in drifted
+        if feature.get("reason")
+    )
     _notify(
         ti,
         event="drift_confirmed",
         severity="warning",
         title=(
-            f"{'[SIMULATED traffic] ' if n_simulated else ''}Input drift confirmed on "
-            f"{summary.get('window', ['?'])[-1]}: {names}"
-            + ("" if opened else f" (incident {incident.incident_id} changed)")
+            f"{'[SIMULATED traffic] ' if n_simulated else ''}Input drift confirmed: "
+            f"{about}: {names}" + ("" if opened else f" (incident {incident.incident_id} changed)")
         ),
         summary=(
             f"{len(drifted)} feature(s) drifted on v{version} over {summary['n_records']} logged "
-            "records (corrected p-value and effect size both past their thresholds). "
+            + (
+                f"records: {why}. "
+                if why
+                else "records (corrected p-value and effect size both past their thresholds). "
+            )
             + (
                 f"Incident {incident.incident_id} opened; "
                 if opened

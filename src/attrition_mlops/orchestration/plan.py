@@ -87,8 +87,14 @@ def inference_log_dir(workflow: WorkflowSettings, pipeline: PipelineSettings) ->
     return workflow.inference_logs or str(pipeline.state_dir / "inference-logs")
 
 
-def drift_args(workflow: WorkflowSettings, pipeline: PipelineSettings, day: date) -> list[str]:
-    return [
+def drift_args(
+    workflow: WorkflowSettings,
+    pipeline: PipelineSettings,
+    day: date,
+    airflow_run_url: str | None = None,
+) -> list[str]:
+    """The drift job's arguments; ``airflow_run_url`` (this DAG run) is linked from its reports."""
+    args = [
         "--date",
         day.isoformat(),
         "--logs",
@@ -97,6 +103,7 @@ def drift_args(workflow: WorkflowSettings, pipeline: PipelineSettings, day: date
         workflow.log_format,
         "--log-to-mlflow",
     ]
+    return args + (["--airflow-run-url", airflow_run_url] if airflow_run_url else [])
 
 
 def promotion(evaluation: dict[str, Any]) -> dict[str, Any] | None:

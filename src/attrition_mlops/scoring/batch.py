@@ -62,7 +62,7 @@ from attrition_mlops.scoring.staging import (
 )
 
 #: Bumped when the staging layout changes, so a run never resumes another layout's parts.
-STAGING_LAYOUT = 3  # 3: parts carry the input digest
+STAGING_LAYOUT = 4  # 3: parts carry the input digest; 4: rejects name their source row
 _TEXT = pa.large_string()
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -164,7 +164,7 @@ def _score_batches(source: InputSource, run: _Run, model: BatchModel, bar) -> di
     malformed: list[MalformedRow] = []
     columns = source.reject_columns()
     index = -1
-    for index, batch in enumerate(source.batches(run.batch_rows, malformed)):
+    for index, (batch, origin) in enumerate(source.located_batches(run.batch_rows, malformed)):
         skipped = _drain(malformed, columns)
         counts["in"] += batch.num_rows + len(skipped)
         part = run.staging / f"part-{index:05d}.parquet"
@@ -172,7 +172,7 @@ def _score_batches(source: InputSource, run: _Run, model: BatchModel, bar) -> di
             counts["scored"] += pq.read_metadata(part).num_rows
         else:
             table, rejects = _score_batch(batch, model, run.meta)
-            stage_rejects(run.staging, index, _joined(rejects, skipped))
+            stage_rejects(run.staging, index, _joined(origin.locate(rejects), skipped))
             _write_atomic(tag_part(table, run.digest), part, **_PART_OPTIONS)
             counts["scored"] += table.num_rows
         if bar is not None:

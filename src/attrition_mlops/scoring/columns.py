@@ -94,7 +94,8 @@ def split_batch(batch: pa.RecordBatch) -> tuple[list[Columns], pd.DataFrame]:
     """(valid rows, rejected rows as received plus ``reason``) of one batch of input rows.
 
     A label column is ignored. Column-level problems raise DataValidationError, as in
-    ``split_valid_rows``. Rows the reference check rescues come after the others.
+    ``split_valid_rows``. Rows the reference check rescues come after the others. The rejects
+    are indexed by their position in ``batch`` (where they came from, for the rejects file).
     """
     if contract.LABEL in batch.schema.names:
         batch = batch.drop_columns([contract.LABEL])
@@ -106,6 +107,7 @@ def split_batch(batch: pa.RecordBatch) -> tuple[list[Columns], pd.DataFrame]:
     if not bad.any():
         return [columns], pd.DataFrame()
     rescued, rejects = _reference(batch.filter(pa.array(bad)))
+    rejects.index = np.flatnonzero(bad)[rejects.index.to_numpy()]  # positions in ``batch``
     return [columns.filter(~bad), *rescued], rejects
 
 

@@ -34,7 +34,7 @@ class MalformedRow:
     """A row the parser skipped because its field count differs from the header's."""
 
     path: Path
-    line: int | None  # physical line in the file, 1 = the header
+    line: int | None  # the record's line in the file, 1 = the header (blank lines not counted)
     fields: int
     expected: int
     text: str
@@ -79,9 +79,12 @@ def read_csv(path: Path, malformed: list[MalformedRow] | None = None) -> Iterato
 
 
 def malformed_frame(rows: list[MalformedRow], columns: list[str]) -> pd.DataFrame:
-    """Rejects for ragged rows, shaped like the other rejects: the input columns (left empty:
-    fields that do not line up with the header cannot be assigned to them) plus ``reason``."""
+    """Rejects for ragged rows, shaped like the other rejects: ``source_file``, ``source_row``
+    (the line), the input columns (left empty: fields that do not line up with the header
+    cannot be assigned to them) plus ``reason``."""
     frame = pd.DataFrame({name: [None] * len(rows) for name in columns}, dtype=object)
+    frame.insert(0, "source_row", pd.array([row.line for row in rows], dtype="Int64"))
+    frame.insert(0, "source_file", [str(row.path) for row in rows])
     frame["reason"] = [row.reason() for row in rows]
     return frame
 

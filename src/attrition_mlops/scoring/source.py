@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -43,13 +45,64 @@ class InputSource:
         """Batches of exactly ``rows`` rows, except each file's last: parts and resume points
         then depend on the data and ``rows`` alone, not on row groups or CSV block sizes.
         CSV rows the parser had to skip are appended to ``malformed`` as they are read."""
+        for batch, _ in self.located_batches(rows, malformed):
+            yield batch
+
+    def located_batches(
+        self, rows: int, malformed: list[MalformedRow] | None = None
+    ) -> Iterator[tuple[pa.RecordBatch, RowOrigin]]:
+        """:meth:`batches`, each with where its rows come from (:class:`RowOrigin`)."""
         for f in self.files:
-            read = _read_parquet(f, rows) if self.parquet else read_csv(f, malformed)
-            yield from _rebatch(read, rows)
+            skipped: list[MalformedRow] = []
+            read = _read_parquet(f, rows) if self.parquet else read_csv(f, skipped)
+            first, handed = 0, 0
+            for batch in _rebatch(read, rows):
+                if malformed is not None:
+                    malformed.extend(skipped[handed:])
+                handed = len(skipped)
+                lines = None if self.parquet else tuple(m.line for m in skipped if m.line)
+                yield batch, RowOrigin(f, first, lines)
+                first += batch.num_rows
 
     def reject_columns(self) -> list[str] | None:
         """The columns of the rejects file for rows the parser skipped (CSV only)."""
         return None if self.parquet else reject_columns(self.files[0])
+
+
+@dataclass(frozen=True)
+class RowOrigin:
+    """Where a batch's rows come from: the file, and each row's number as the file numbers it.
+
+    ``source_row`` is, for CSV, the row's line in the file with the header as line 1 (the
+    record number the CSV parser reports, which is also what a ragged row's reason quotes;
+    blank lines, which the parser skips, are not counted), and for Parquet the row's position
+    in the file, the first row being 1. ``first``: how many rows of the file the reader handed
+    over before this batch. ``skipped_lines``: (CSV) the lines of the file's ragged rows read so
+    far, which the parser left out of the batches but which keep their line numbers.
+    """
+
+    file: Path
+    first: int
+    skipped_lines: tuple[int, ...] | None = None
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """``source_row`` of the batch rows at ``positions`` (0-based within the batch)."""
+        handed = self.first + np.asarray(positions, dtype=np.int64)
+        if self.skipped_lines is None:
+            return handed + 1
+        # The i-th skipped line (sorted) comes after (line - 2 - i) handed-over rows: a row
+        # follows every skipped line whose count is at most its own index.
+        skipped = np.sort(np.asarray(self.skipped_lines, dtype=np.int64))
+        before = skipped - 2 - np.arange(skipped.size)
+        return handed + 2 + np.searchsorted(before, handed, side="right")
+
+    def locate(self, rejects: pd.DataFrame) -> pd.DataFrame:
+        """``rejects`` (indexed by position in the batch) with ``source_file`` and
+        ``source_row`` in front."""
+        located = rejects.reset_index(drop=True)
+        located.insert(0, "source_row", self.rows(rejects.index.to_numpy()))
+        located.insert(0, "source_file", str(self.file))
+        return located
 
 
 def open_input(path: Path) -> InputSource:

@@ -52,8 +52,11 @@ def stage_rejects(staging: Path, index: int, rejects: pd.DataFrame) -> None:
     folder = staging / STAGED_REJECTS
     folder.mkdir(exist_ok=True)
     names = [str(name) for name in rejects.columns]
-    schema = pa.schema([(name, _TEXT) for name in names])  # as received: every value as text
-    table = pa.Table.from_pandas(rejects.astype("str"), schema=schema, preserve_index=False)
+    # As received: every value as text, except where the row came from (its file's numbering).
+    schema = pa.schema([(name, pa.int64() if name == "source_row" else _TEXT) for name in names])
+    text = [name for name in names if name != "source_row"]
+    frame = rejects.astype(dict.fromkeys(text, "str"))
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     _write_atomic(table, folder / f"part-{index:05d}.parquet")
 
 
