@@ -11,8 +11,8 @@ and its trigger, at the version the provider pins (``/api/2.2/jobs/...``):
   ``RUNNING`` → ``TERMINATED`` with ``SUCCESS``/``FAILED``/``TIMEDOUT``/``CANCELED``, or
   ``INTERNAL_ERROR`` when the task cannot start (no such file in the workspace);
 - ``runs/get-output`` answers for a *task* run only (as the real API does for multi-task runs):
-  ``logs`` is the job's stdout, and a failed task has ``error`` (the last line it wrote to
-  stderr: a job's one clear message) and ``error_trace`` (the end of its stderr);
+  ``logs`` is the job's stdout, and a failed task has ``error`` (the end of its stderr, where a
+  job writes its one clear message; a traceback's last line) and ``error_trace`` (more of it);
 - ``runs/cancel`` stops the run (the job's process is terminated).
 
 A ``spark_python_task`` is executed for real: ``python_file`` is looked up in the workspace's
@@ -59,6 +59,7 @@ LIBRARY_FIELDS = {f.name for f in dataclasses.fields(compute.Library)}
 TASK_KEY = re.compile(r"^[\w\-]{1,100}$")
 OUTPUT_TAIL = 5 * 1024 * 1024  # the API returns the last 5 MB of a task's logs
 TRACE_TAIL = 8 * 1024
+ERROR_TAIL = 4 * 1024
 
 
 class ApiError(Exception):
@@ -282,9 +283,9 @@ class Workspace:
             out["logs"] = logs[-OUTPUT_TAIL:]
             out["logs_truncated"] = len(logs) > OUTPUT_TAIL
             if task.result_state not in (None, "SUCCESS"):
-                lines = [line for line in task.stderr.splitlines() if line.strip()]
-                out["error"] = lines[-1].strip() if lines else task.state_message
-                out["error_trace"] = task.stderr[-TRACE_TAIL:]
+                stderr = task.stderr.strip()
+                out["error"] = _error_message(stderr) or task.state_message
+                out["error_trace"] = stderr[-TRACE_TAIL:]
             return out
 
     def cancel(self, run_id: int) -> dict[str, Any]:
@@ -403,6 +404,7 @@ class Workspace:
                     {
                         "run_id": r.run_id,
                         "token": r.token,
+                        "run_name": r.run_name,
                         "task_key": r.tasks[0].task_key,
                         "task_run_id": r.tasks[0].run_id,
                         "state": self._run_state(r),
@@ -426,6 +428,14 @@ class Workspace:
                 fault["times"] -= 1
                 return fault
         return None
+
+
+def _error_message(stderr: str) -> str:
+    """What the run's ``error`` says: a traceback's last line, else the end of stderr (a job's
+    one clear message comes last, after its log lines)."""
+    if "Traceback (most recent call last)" in stderr:
+        return stderr.splitlines()[-1]
+    return stderr[-ERROR_TAIL:]
 
 
 def _run_id(body: dict[str, Any]) -> int:
@@ -464,7 +474,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{url.path}'")
             endpoint = url.path[len(API) :]
             with ws.lock:
-                ws.calls.append({"method": method, "endpoint": endpoint, "body": body})
+                agent = self.headers.get("User-Agent", "")
+                ws.calls.append(
+                    {"method": method, "endpoint": endpoint, "body": body, "agent": agent}
+                )
             fault = ws.fault_for(endpoint, body)
             if fault:
                 raise ApiError(fault["status"], "TEMPORARILY_UNAVAILABLE", "injected fault")
