@@ -16,6 +16,7 @@ from attrition_mlops.runner.databricks import (
     JobOutputError,
     idempotency_token,
     result_from_run_output,
+    reuse_run,
     submit_payload,
     task_run_id,
 )
@@ -95,6 +96,33 @@ def test_idempotency_token_is_stable_per_task_run_and_fits_the_api():
     }
     assert token not in others and len(others) == 4
     assert len(token) <= 64
+
+
+def test_a_new_generation_is_a_new_token_and_generation_zero_keeps_the_old_one():
+    first = idempotency_token("d", "t", "run-1")
+    assert idempotency_token("d", "t", "run-1", -1, 0) == first  # in-flight runs keep theirs
+    again = {idempotency_token("d", "t", "run-1", -1, g) for g in (1, 2, 3)}
+    assert len(again) == 3 and first not in again
+    assert all(len(token) <= 64 for token in again)
+
+
+@pytest.mark.parametrize(
+    ("life_cycle", "result", "reused"),
+    [
+        ("PENDING", None, True),
+        ("QUEUED", None, True),
+        ("RUNNING", None, True),
+        ("TERMINATING", None, True),
+        ("TERMINATED", "SUCCESS", True),
+        ("TERMINATED", "FAILED", False),
+        ("TERMINATED", "TIMEDOUT", False),
+        ("TERMINATED", "CANCELED", False),
+        ("INTERNAL_ERROR", "FAILED", False),
+        ("SKIPPED", None, False),
+    ],
+)
+def test_a_retry_reuses_an_active_or_successful_run_only(life_cycle, result, reused):
+    assert reuse_run(life_cycle, result) is reused
 
 
 def test_result_is_the_last_json_line_of_the_task_output():

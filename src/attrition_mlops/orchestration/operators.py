@@ -62,7 +62,7 @@ class PipelineJobOperator(BaseOperator):
 
         if get_settings().target == "local":
             return self._run_local(context)
-        self._databricks = self.databricks_operator(context)
+        self._databricks = self.databricks_operator(context, self._generation(context))
         # Deferrable: submits, then raises TaskDeferred; the task resumes in execute_complete.
         # Returns here only when not deferrable, or when a retry found the run already finished.
         self._databricks.execute(context)
@@ -104,7 +104,7 @@ class PipelineJobOperator(BaseOperator):
         return _skip_if_nothing_done(context, self.job, result)
 
     # -- azure target ---------------------------------------------------------------------------
-    def databricks_operator(self, context: Any) -> Any:
+    def databricks_operator(self, context: Any, generation: int = 0) -> Any:
         """The provider operator that submits this job (built per execution, never at parse)."""
         from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
 
@@ -116,7 +116,7 @@ class PipelineJobOperator(BaseOperator):
         payload = submit_payload(
             self.job,
             [str(a) for a in self.job_args],
-            token=idempotency_token(ti.dag_id, ti.task_id, ti.run_id, ti.map_index),
+            token=idempotency_token(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, generation),
             run_name=f"{ti.dag_id}.{ti.task_id} {ti.run_id}",
             settings=settings,
         )
@@ -127,6 +127,32 @@ class PipelineJobOperator(BaseOperator):
             polling_period_seconds=settings.polling_period_seconds,
             deferrable=self.deferrable,
         )
+
+    def _generation(self, context: Any) -> int:
+        """The token generation this try submits: the first whose run is active or succeeded.
+
+        Try 1 submits generation 0. A later try (a retry, or a clear) walks the earlier
+        generations: submitting an earlier token again returns its run (or starts it, if that
+        try died before submitting), which this try reuses while it is active or if it
+        succeeded; a failed or cancelled run is passed over, so the job runs again instead of
+        the retry fetching the same failure. At most one run is active per task at any time.
+        """
+        from attrition_mlops.runner.databricks import reuse_run
+
+        for generation in range(context["ti"].try_number - 1):
+            operator = self.databricks_operator(context, generation)
+            hook = operator._hook
+            run_id = hook.submit_run(operator._prepare_submit_json(context))
+            state = hook.get_run_state(run_id)
+            if reuse_run(state.life_cycle_state, state.result_state):
+                return generation
+            self.log.info(
+                "Databricks run %s of an earlier try ended %s %s: submitting the job again",
+                run_id,
+                state.life_cycle_state,
+                state.result_state,
+            )
+        return max(context["ti"].try_number - 1, 0)
 
     def _databricks_result(self, context: Any, operator: Any) -> dict[str, Any]:
         from attrition_mlops.runner.databricks import result_from_run_output, task_run_id

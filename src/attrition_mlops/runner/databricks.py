@@ -16,20 +16,35 @@ from typing import Any
 from attrition_mlops.settings import DatabricksSettings
 
 MAX_TOKEN_LENGTH = 64  # the Jobs API limit for idempotency_token
+TERMINAL_STATES = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")  # a run's final life-cycle states
 
 
 class JobOutputError(RuntimeError):
     """The run succeeded but its output holds no JSON result line."""
 
 
-def idempotency_token(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+def idempotency_token(
+    dag_id: str, task_id: str, run_id: str, map_index: int = -1, generation: int = 0
+) -> str:
     """Stable for one task of one DAG run across retries, so a retry never submits a second run.
 
     The try number is deliberately left out: Databricks answers a repeated token with the run
-    the first try started, which the retry then waits for instead of training twice.
+    the first try started, which the retry then waits for instead of training twice. A new
+    ``generation`` is a new token, taken only once the earlier generation's run has failed or was
+    cancelled (:func:`reuse_run`), so a retry can run the job again.
     """
-    key = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
+    parts = (dag_id, task_id, run_id, str(map_index)) + ((str(generation),) if generation else ())
+    key = "\x1f".join(parts)
     return hashlib.sha256(key.encode()).hexdigest()[:MAX_TOKEN_LENGTH]
+
+
+def reuse_run(life_cycle_state: str, result_state: str | None) -> bool:
+    """Whether a try attaches to an earlier generation's run: yes while it is active (the retry
+    waits for it) or when it succeeded (the retry reads its result); no when it ended any other
+    way (failed, timed out, cancelled, internal error), so the retry submits a new generation."""
+    if life_cycle_state not in TERMINAL_STATES:
+        return True
+    return life_cycle_state == "TERMINATED" and result_state == "SUCCESS"
 
 
 def submit_payload(
