@@ -30,7 +30,7 @@ from airflow.sdk import Param, TriggerRule, dag, task
 from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
 from attrition_mlops.orchestration.assets import CHAMPION
 from attrition_mlops.orchestration.defaults import default_args
-from attrition_mlops.orchestration.notifier import AttritionNotifier
+from attrition_mlops.orchestration.deploy import IMAGE, VERSION
 
 # A rollout must not be retried blindly: the rollback decides, then a person.
 STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
@@ -47,6 +47,8 @@ STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
     doc_md=__doc__,
 )
 def attrition_deployment():
+    # Steps read the version and the image through templates (deploy.VERSION, deploy.IMAGE)
+    # from the one task that made each, so the graph's edges are the order of the steps.
     @task
     def plan_deployment(params=None, triggering_asset_events=None) -> str:
         from attrition_mlops.orchestration import deploy
@@ -54,7 +56,7 @@ def attrition_deployment():
         return deploy.target_version(params or {}, triggering_asset_events)
 
     @task(execution_timeout=timedelta(minutes=30))
-    def build_image(version: str) -> dict:
+    def build_image(version: str = VERSION) -> dict:
         from attrition_mlops.orchestration import deploy
 
         return deploy.build_image(version)
@@ -65,64 +67,56 @@ def attrition_deployment():
 
         return deploy.deployed_now()
 
-    def environment(env: str, version, image, before):
+    def environment(env: str):
         @task(task_id=f"roll_out_{env}", **STEP_ARGS)
-        def roll_out(version: str, image: dict, ti=None) -> dict:
+        def roll_out(version: str = VERSION, image: str = IMAGE, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
-            return deploy.roll_out(env, version, image["image"], ti)
+            return deploy.roll_out(env, version, image, ti)
 
         @task(task_id=f"wait_for_{env}", **STEP_ARGS)
-        def wait_for(version: str, image: dict) -> None:
+        def wait_for(version: str = VERSION, image: str = IMAGE) -> None:
             from attrition_mlops.orchestration import deploy
 
-            deploy.wait(env, version, image["image"])
+            deploy.wait(env, version, image)
 
         @task(task_id=f"smoke_test_{env}", **STEP_ARGS)
-        def smoke_test(version: str) -> dict:
+        def smoke_test(version: str = VERSION) -> dict:
             from attrition_mlops.orchestration import deploy
 
             return deploy.smoke_test(env, version)
 
         @task(task_id=f"roll_back_{env}", trigger_rule=TriggerRule.ONE_FAILED, **STEP_ARGS)
-        def roll_back(before: dict, version: str, ti=None) -> dict:
+        def roll_back(version: str = VERSION, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
-            return deploy.roll_back(env, before, version, ti)
+            return deploy.roll_back(env, version, ti)
 
-        started = roll_out(version, image)
-        waited = wait_for(version, image)
-        tested = smoke_test(version)
-        before >> started >> waited >> tested  # what ran before is read before any change
-        [started, waited, tested] >> roll_back(before, version)
+        started, waited, tested = roll_out(), wait_for(), smoke_test()
+        started >> waited >> tested
+        [started, waited, tested] >> roll_back()
         return started, tested
 
-    version = plan_deployment()
-    image = build_image(version)
-    before = read_deployed()
-    image >> before
-    staging_start, staging_ok = environment("staging", version, image, before)
-    approve = DeploymentApprovalOperator(
-        task_id="approve_production",
-        version=version,  # named in the approval_rejected alert
-        subject="Deploy employee_attrition version {{ ti.xcom_pull(task_ids='plan_deployment') }} "
-        "to production?",
-        body="Staging passed its smoke test with this version. Approve to roll out to production.",
-        retries=0,
-        execution_timeout=None,  # the wait is bounded by response_timeout instead
-        response_timeout=timedelta(hours=24),
-        notifiers=[AttritionNotifier(event="approval_requested")],
-    )
-    production_start, production_ok = environment("production", version, image, before)
-
     @task(**STEP_ARGS)
-    def record_deployment(version: str, ti=None) -> dict:
+    def record_deployment(version: str = VERSION, ti=None) -> dict:
         from attrition_mlops.orchestration import deploy
 
         return deploy.record_deployment(version, ti)
 
+    staging_start, staging_ok = environment("staging")
+    approve = DeploymentApprovalOperator(
+        task_id="approve_production",
+        version=VERSION,  # the prompt and the alerts name it
+        subject=f"Deploy employee_attrition version {VERSION} to production?",  # until execute
+        retries=0,
+        execution_timeout=None,  # the wait is bounded by response_timeout instead
+        response_timeout=timedelta(hours=24),  # replaced by the setting at run time
+    )
+    production_start, production_ok = environment("production")
+    # What ran before is read before any change: the rollback targets and the approver's "now".
+    plan_deployment() >> build_image() >> read_deployed() >> staging_start
     staging_ok >> approve >> production_start
-    production_ok >> record_deployment(version)
+    production_ok >> record_deployment()
 
 
 attrition_deployment()
