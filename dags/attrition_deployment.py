@@ -13,8 +13,11 @@ Ship a champion: build the serving image, prove it in staging, ask a person, the
   triggers `roll_back_staging` / `roll_back_production`, which restore the version that ran
   before this run and alert. A failing staging smoke test never reaches production.
 - **approve_production** is Airflow's human-in-the-loop approval: answer it under *Required
-  actions*. Rejecting skips production and sends the `approval_rejected` alert; no answer
-  within the timeout fails the run.
+  actions*. The prompt says what production runs now and gives the candidate's gate evidence
+  (ΔAUC CI, win rate, window) with links. Only `ATTRITION_WORKFLOW_APPROVERS` may answer, when
+  set. Rejecting sends `approval_rejected` and fails the run with production untouched; no
+  answer within `ATTRITION_WORKFLOW_APPROVAL_TIMEOUT_HOURS` sends `approval_timed_out` and
+  fails it the same way.
 - Targets: `local` moves the environment's registry alias and the local serving process follows
   it; `azure` patches the AKS Deployment image and waits like `kubectl rollout status`.
 
@@ -47,8 +50,9 @@ STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
     doc_md=__doc__,
 )
 def attrition_deployment():
-    # Steps read the version and the image through templates (deploy.VERSION, deploy.IMAGE)
-    # from the one task that made each, so the graph's edges are the order of the steps.
+    # Steps get the version and the image as templates (deploy.VERSION, deploy.IMAGE) pulled at
+    # run time from the one task that made each (arguments are rendered, defaults would not
+    # be), so the graph's edges are the order of the steps.
     @task
     def plan_deployment(params=None, triggering_asset_events=None) -> str:
         from attrition_mlops.orchestration import deploy
@@ -56,7 +60,7 @@ def attrition_deployment():
         return deploy.target_version(params or {}, triggering_asset_events)
 
     @task(execution_timeout=timedelta(minutes=30))
-    def build_image(version: str = VERSION) -> dict:
+    def build_image(version: str) -> dict:
         from attrition_mlops.orchestration import deploy
 
         return deploy.build_image(version)
@@ -69,36 +73,40 @@ def attrition_deployment():
 
     def environment(env: str):
         @task(task_id=f"roll_out_{env}", **STEP_ARGS)
-        def roll_out(version: str = VERSION, image: str = IMAGE, ti=None) -> dict:
+        def roll_out(version: str, image: str, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
             return deploy.roll_out(env, version, image, ti)
 
         @task(task_id=f"wait_for_{env}", **STEP_ARGS)
-        def wait_for(version: str = VERSION, image: str = IMAGE) -> None:
+        def wait_for(version: str, image: str) -> None:
             from attrition_mlops.orchestration import deploy
 
             deploy.wait(env, version, image)
 
         @task(task_id=f"smoke_test_{env}", **STEP_ARGS)
-        def smoke_test(version: str = VERSION) -> dict:
+        def smoke_test(version: str) -> dict:
             from attrition_mlops.orchestration import deploy
 
             return deploy.smoke_test(env, version)
 
         @task(task_id=f"roll_back_{env}", trigger_rule=TriggerRule.ONE_FAILED, **STEP_ARGS)
-        def roll_back(version: str = VERSION, ti=None) -> dict:
+        def roll_back(version: str, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
             return deploy.roll_back(env, version, ti)
 
-        started, waited, tested = roll_out(), wait_for(), smoke_test()
+        started, waited, tested = (
+            roll_out(VERSION, IMAGE),
+            wait_for(VERSION, IMAGE),
+            smoke_test(VERSION),
+        )
         started >> waited >> tested
-        [started, waited, tested] >> roll_back()
+        [started, waited, tested] >> roll_back(VERSION)
         return started, tested
 
     @task(**STEP_ARGS)
-    def record_deployment(version: str = VERSION, ti=None) -> dict:
+    def record_deployment(version: str, ti=None) -> dict:
         from attrition_mlops.orchestration import deploy
 
         return deploy.record_deployment(version, ti)
@@ -114,9 +122,9 @@ def attrition_deployment():
     )
     production_start, production_ok = environment("production")
     # What ran before is read before any change: the rollback targets and the approver's "now".
-    plan_deployment() >> build_image() >> read_deployed() >> staging_start
+    plan_deployment() >> build_image(VERSION) >> read_deployed() >> staging_start
     staging_ok >> approve >> production_start
-    production_ok >> record_deployment()
+    production_ok >> record_deployment(VERSION)
 
 
 attrition_deployment()
