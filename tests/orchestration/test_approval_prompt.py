@@ -107,6 +107,7 @@ def test_a_first_rollout_a_cold_start_and_missing_evidence_are_said_not_guessed(
     assert "- recent window: none (the first snapshot holds no window)" in body
     assert "no champion to compare with; challenger AUC 0.8100" in body
     assert "**Links:**" not in body
+    assert "**Reject** leaves production without a model (staging keeps 1)" in body
 
     unknown = _evidence(
         production=None,

@@ -112,9 +112,11 @@ def approval_subject(evidence: ApprovalEvidence) -> str:
 def approval_body(evidence: ApprovalEvidence) -> str:
     """The prompt's markdown body: now, candidate, evidence, links, what each answer does."""
     if evidence.production is not None:
-        keeps = f"version {evidence.production}"
+        reject = f"keeps version {evidence.production} in production"
+    elif evidence.production_known:
+        reject = "leaves production without a model"
     else:
-        keeps = "nothing" if evidence.production_known else "its current version"
+        reject = "keeps its current version in production"
     parts = [
         f"**Production runs now:** {_running(evidence)}.",
         f"**Candidate:** version {evidence.version}; {_smoke_line(evidence.smoke)}.",
@@ -128,8 +130,8 @@ def approval_body(evidence: ApprovalEvidence) -> str:
     if evidence.missing:
         parts.append("**Could not read:** " + "; ".join(evidence.missing) + ".")
     parts.append(
-        f"**Approve** rolls version {evidence.version} out to production. **Reject** keeps "
-        f"{keeps} in production (staging keeps {evidence.version}) and fails this run."
+        f"**Approve** rolls version {evidence.version} out to production. **Reject** {reject} "
+        f"(staging keeps {evidence.version}) and fails this run."
     )
     return "\n\n".join(parts)
 
