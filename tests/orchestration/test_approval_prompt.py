@@ -152,3 +152,21 @@ def test_approvers_are_a_comma_separated_list_of_airflow_user_ids(monkeypatch):
     assert WorkflowSettings().approvers == ()
     monkeypatch.setenv("ATTRITION_WORKFLOW_APPROVERS", " alice , bob,,")
     assert WorkflowSettings().approvers == ("alice", "bob")
+
+
+def test_evidence_that_cannot_be_formatted_still_asks_and_says_why(monkeypatch):
+    from attrition_mlops.orchestration import deploy
+    from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
+
+    def broken(version, context):
+        raise ValueError("too many values to unpack")
+
+    monkeypatch.setattr(deploy, "approval_evidence", broken)
+    approve = DeploymentApprovalOperator(task_id="approve_production", version="7", subject="s")
+    announced = []
+    monkeypatch.setattr(approve, "_announce", lambda ctx, event, fields: announced.append(fields))
+    approve._ask({}, timeout_hours=24)
+    assert approve.body.startswith(
+        "The evidence for version 7 could not be gathered (ValueError: too many values to unpack)"
+    )
+    assert announced == [{"summary": approve.body, "details": {"version": "7"}}]

@@ -73,10 +73,19 @@ class DeploymentApprovalOperator(ApprovalOperator):
             requested_alert_fields,
         )
 
-        evidence = deploy.approval_evidence(str(self.version), context)
-        self.subject, self.body = approval_subject(evidence), approval_body(evidence)
+        try:
+            evidence = deploy.approval_evidence(str(self.version), context)
+            self.subject, self.body = approval_subject(evidence), approval_body(evidence)
+            fields = requested_alert_fields(evidence, timeout_hours)
+        except Exception as exc:  # a report of an unexpected shape must not block the question
+            self.log.exception("could not write the approval prompt from the evidence")
+            self.body = (
+                f"The evidence for version {self.version} could not be gathered "
+                f"({type(exc).__name__}: {exc}); see this task's log, the MLflow evaluation run "
+                "and the staging smoke test before answering."
+            )
+            fields = {"summary": self.body, "details": {"version": str(self.version)}}
         self.log.info("Asking: %s\n%s", self.subject, self.body)
-        fields = requested_alert_fields(evidence, timeout_hours)
         if self.assigned_users:
             fields["details"]["approvers"] = [user["id"] for user in self.assigned_users]
         self._announce(context, "approval_requested", fields)
