@@ -13,8 +13,11 @@ Ship a champion: build the serving image, prove it in staging, ask a person, the
   triggers `roll_back_staging` / `roll_back_production`, which restore the version that ran
   before this run and alert. A failing staging smoke test never reaches production.
 - **approve_production** is Airflow's human-in-the-loop approval: answer it under *Required
-  actions*. Rejecting skips production and sends the `approval_rejected` alert; no answer
-  within the timeout fails the run.
+  actions*. The prompt says what production runs now and gives the candidate's gate evidence
+  (ΔAUC CI, win rate, window) with links. Only `ATTRITION_WORKFLOW_APPROVERS` may answer, when
+  set. Rejecting sends `approval_rejected` and fails the run with production untouched; no
+  answer within `ATTRITION_WORKFLOW_APPROVAL_TIMEOUT_HOURS` sends `approval_timed_out` and
+  fails it the same way.
 - Targets: `local` moves the environment's registry alias and the local serving process follows
   it; `azure` patches the AKS Deployment image and waits like `kubectl rollout status`.
 
@@ -30,7 +33,7 @@ from airflow.sdk import Param, TriggerRule, dag, task
 from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
 from attrition_mlops.orchestration.assets import CHAMPION
 from attrition_mlops.orchestration.defaults import default_args
-from attrition_mlops.orchestration.notifier import AttritionNotifier
+from attrition_mlops.orchestration.deploy import IMAGE, VERSION
 
 # A rollout must not be retried blindly: the rollback decides, then a person.
 STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
@@ -47,6 +50,9 @@ STEP_ARGS = {"retries": 0, "execution_timeout": timedelta(minutes=20)}
     doc_md=__doc__,
 )
 def attrition_deployment():
+    # Steps get the version and the image as templates (deploy.VERSION, deploy.IMAGE) pulled at
+    # run time from the one task that made each (arguments are rendered, defaults would not
+    # be), so the graph's edges are the order of the steps.
     @task
     def plan_deployment(params=None, triggering_asset_events=None) -> str:
         from attrition_mlops.orchestration import deploy
@@ -65,18 +71,18 @@ def attrition_deployment():
 
         return deploy.deployed_now()
 
-    def environment(env: str, version, image, before):
+    def environment(env: str):
         @task(task_id=f"roll_out_{env}", **STEP_ARGS)
-        def roll_out(version: str, image: dict, ti=None) -> dict:
+        def roll_out(version: str, image: str, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
-            return deploy.roll_out(env, version, image["image"], ti)
+            return deploy.roll_out(env, version, image, ti)
 
         @task(task_id=f"wait_for_{env}", **STEP_ARGS)
-        def wait_for(version: str, image: dict) -> None:
+        def wait_for(version: str, image: str) -> None:
             from attrition_mlops.orchestration import deploy
 
-            deploy.wait(env, version, image["image"])
+            deploy.wait(env, version, image)
 
         @task(task_id=f"smoke_test_{env}", **STEP_ARGS)
         def smoke_test(version: str) -> dict:
@@ -85,35 +91,19 @@ def attrition_deployment():
             return deploy.smoke_test(env, version)
 
         @task(task_id=f"roll_back_{env}", trigger_rule=TriggerRule.ONE_FAILED, **STEP_ARGS)
-        def roll_back(before: dict, version: str, ti=None) -> dict:
+        def roll_back(version: str, ti=None) -> dict:
             from attrition_mlops.orchestration import deploy
 
-            return deploy.roll_back(env, before, version, ti)
+            return deploy.roll_back(env, version, ti)
 
-        started = roll_out(version, image)
-        waited = wait_for(version, image)
-        tested = smoke_test(version)
-        before >> started >> waited >> tested  # what ran before is read before any change
-        [started, waited, tested] >> roll_back(before, version)
+        started, waited, tested = (
+            roll_out(VERSION, IMAGE),
+            wait_for(VERSION, IMAGE),
+            smoke_test(VERSION),
+        )
+        started >> waited >> tested
+        [started, waited, tested] >> roll_back(VERSION)
         return started, tested
-
-    version = plan_deployment()
-    image = build_image(version)
-    before = read_deployed()
-    image >> before
-    staging_start, staging_ok = environment("staging", version, image, before)
-    approve = DeploymentApprovalOperator(
-        task_id="approve_production",
-        version=version,  # named in the approval_rejected alert
-        subject="Deploy employee_attrition version {{ ti.xcom_pull(task_ids='plan_deployment') }} "
-        "to production?",
-        body="Staging passed its smoke test with this version. Approve to roll out to production.",
-        retries=0,
-        execution_timeout=None,  # the wait is bounded by response_timeout instead
-        response_timeout=timedelta(hours=24),
-        notifiers=[AttritionNotifier(event="approval_requested")],
-    )
-    production_start, production_ok = environment("production", version, image, before)
 
     @task(**STEP_ARGS)
     def record_deployment(version: str, ti=None) -> dict:
@@ -121,8 +111,20 @@ def attrition_deployment():
 
         return deploy.record_deployment(version, ti)
 
+    staging_start, staging_ok = environment("staging")
+    approve = DeploymentApprovalOperator(
+        task_id="approve_production",
+        version=VERSION,  # the prompt and the alerts name it
+        subject=f"Deploy employee_attrition version {VERSION} to production?",  # until execute
+        retries=0,
+        execution_timeout=None,  # the wait is bounded by response_timeout instead
+        response_timeout=timedelta(hours=24),  # replaced by the setting at run time
+    )
+    production_start, production_ok = environment("production")
+    # What ran before is read before any change: the rollback targets and the approver's "now".
+    plan_deployment() >> build_image(VERSION) >> read_deployed() >> staging_start
     staging_ok >> approve >> production_start
-    production_ok >> record_deployment(version)
+    production_ok >> record_deployment(VERSION)
 
 
 attrition_deployment()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class PipelineSettings(BaseSettings):
@@ -179,11 +179,26 @@ class WorkflowSettings(BaseSettings):
     retention_days: int = Field(30, ge=1, description="inference-log partitions older are deleted")
     n_trials: int | None = Field(None, ge=2, description="override the training search budget")
     demo_mode: bool = Field(False, description="grant the production approval automatically")
-    approval_timeout_hours: float = Field(24, gt=0, description="then the approval fails")
+    approval_timeout_hours: float = Field(
+        24, gt=0, description="then the approval fails; fractions work (0.5 = 30 minutes)"
+    )
+    approvers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Airflow user ids allowed to answer the production approval "
+        "(comma-separated); empty: anyone who may edit the DAG's HITL details",
+    )
     image_repository: str = Field(
         "attrition-serving", description="azure: <acr>.azurecr.io/attrition-serving"
     )
     acr_name: str | None = Field(None, description="azure: build with `az acr build` in this ACR")
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        # Comma-separated in the environment ("alice, bob"), a list when given in code.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
 
 class DatabricksSettings(BaseSettings):

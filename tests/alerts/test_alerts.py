@@ -27,7 +27,7 @@ from typing import Any, get_args
 from urllib.parse import quote
 
 import pytest
-from support import REPO
+from support import REPO, clear_settings_caches
 
 from attrition_mlops import alerts
 from attrition_mlops.alerts import (
@@ -904,24 +904,28 @@ def _response(chosen: str, *, user: dict[str, str] | None, timedout: bool = Fals
     return detail.as_resume_event_payload(timedout=timedout)
 
 
-def test_rejected_approval_alerts_then_skips_production(alert_env, receiver, monkeypatch):
-    from airflow.sdk.exceptions import DownstreamTasksSkipped
+def test_rejected_approval_alerts_then_fails_the_task(alert_env, receiver, monkeypatch):
+    from airflow.providers.standard.exceptions import HITLRejectException
 
     _webhook_conn(monkeypatch, receiver)
     approve = _approval_dag()
     context = _approval_context(approve)
     event = _response("Reject", user={"id": "42", "name": "Alice Reviewer"})
-    with pytest.raises(DownstreamTasksSkipped) as skipped:  # how ApprovalOperator ends a "Reject"
+    # fail_on_reject by default: the run is marked failed, production's tasks never start.
+    with pytest.raises(HITLRejectException):
         approve.execute_complete(context, event=event)
-    assert skipped.value.tasks == ["roll_out_production"]
-    assert list(context["ti"].pushed.values()) == [{"skipped": ["roll_out_production"]}]
+    assert context["ti"].pushed == {}  # nothing skipped: the failure stops production instead
 
     (body,) = receiver.bodies()
     assert (body["event"], body["severity"]) == ("approval_rejected", "info")
     assert body["title"] == "Production rollout of version 7 rejected by Alice Reviewer"
-    assert body["summary"].startswith("Alice Reviewer rejected the production rollout of version 7")
+    assert body["summary"].startswith(
+        "Alice Reviewer rejected the production rollout of version 7: production keeps its "
+        "current version, staging keeps 7, and the run is marked failed."
+    )
     assert body["details"] | {"logical_date": None} == {
         "version": "7",
+        "production_version": None,
         "rejected_by": {"id": "42", "name": "Alice Reviewer"},
         "responded_at": "2026-11-22T10:00:00+00:00",
         "timed_out": False,
@@ -940,29 +944,50 @@ def test_rejected_approval_alerts_then_skips_production(alert_env, receiver, mon
     ]
 
 
-def test_approval_alerts_only_on_rejection(alert_env, receiver, monkeypatch):
-    from airflow.providers.standard.exceptions import HITLRejectException, HITLTimeoutError
+def test_approval_alerts_on_rejection_and_timeout_never_on_approval(
+    alert_env, receiver, monkeypatch
+):
+    from airflow.providers.standard.exceptions import HITLTimeoutError
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
 
     from attrition_mlops.orchestration.approval import rejection_fields
+    from attrition_mlops.orchestration.notifier import AttritionNotifier
 
     _webhook_conn(monkeypatch, receiver)
+    monkeypatch.setenv("ATTRITION_WORKFLOW_APPROVERS", "alice, bob")
+    monkeypatch.setenv("ATTRITION_WORKFLOW_APPROVAL_TIMEOUT_HOURS", "0.5")
+    clear_settings_caches()
     approve = _approval_dag()
     approved = approve.execute_complete(
         _approval_context(approve), event=_response("Approve", user={"id": "7", "name": "Bob"})
     )
-    assert approved["chosen_options"] == ["Approve"]
-    timeout = {"error": "no response within the timeout", "error_type": "timeout"}
-    with pytest.raises(HITLTimeoutError):  # no decision: the run fails, dag_failed covers it
-        approve.execute_complete(_approval_context(approve), event=timeout)
-    assert receiver.requests == [] and read_alert_log(alert_env) == []
+    assert approved["chosen_options"] == ["Approve"] and receiver.requests == []
 
-    # fail_on_reject ends a rejection as a failure instead; the alert still goes first.
-    approve.fail_on_reject = True
-    with pytest.raises(HITLRejectException):
+    # The scheduler's timeout sweep resumes the task with this event (no defaults configured).
+    timeout = {"error": "no response within the timeout", "error_type": "timeout"}
+    context = _approval_context(approve)
+    with pytest.raises(HITLTimeoutError) as timed_out:  # the run fails, production untouched
+        approve.execute_complete(context, event=timeout)
+    (body,) = receiver.bodies()
+    assert (body["event"], body["severity"]) == ("approval_timed_out", "warning")
+    assert body["title"] == "Production rollout of version 7: no answer within 0.5 h"
+    assert body["summary"].startswith(
+        "Nobody (alice, bob) answered the production approval of version 7 within 0.5 h: the "
+        "run failed, production keeps its current version, staging keeps 7."
+    )
+    assert body["details"]["approvers"] == ["alice", "bob"]
+    assert body["runbook"].endswith("#alert-approval-timed-out")
+    # The failure callback that follows sends no second (critical) page for the same event.
+    AttritionNotifier().notify(context | {"exception": timed_out.value})
+    assert len(receiver.bodies()) == 1
+
+    # Airflow's own ending of a rejection (skip production, task succeeds) is still available.
+    approve.fail_on_reject = False
+    with pytest.raises(DownstreamTasksSkipped):
         approve.execute_complete(
             _approval_context(approve), event=_response("Reject", user={"id": "7", "name": "Bob"})
         )
-    assert [b["event"] for b in receiver.bodies()] == ["approval_rejected"]
+    assert [b["event"] for b in receiver.bodies()] == ["approval_timed_out", "approval_rejected"]
     # A "Reject" default applied by the response timeout has no person behind it.
     fields = rejection_fields(None, _response("Reject", user=None, timedout=True))
     assert fields["title"] == (
@@ -970,6 +995,7 @@ def test_approval_alerts_only_on_rejection(alert_env, receiver, monkeypatch):
         "applied the default)"
     )
     assert fields["details"]["timed_out"] is True and fields["details"]["rejected_by"] is None
+    clear_settings_caches()
 
 
 APPROVAL_DAG = '''
@@ -979,7 +1005,6 @@ from datetime import datetime
 from airflow.sdk import dag, task
 
 from attrition_mlops.orchestration.approval import DeploymentApprovalOperator
-from attrition_mlops.orchestration.notifier import AttritionNotifier
 
 
 @dag(
@@ -999,7 +1024,6 @@ def approval_probe():
         task_id="approve_production",
         version=version,
         subject="Deploy version {{ ti.xcom_pull(task_ids='plan_deployment') }} to production?",
-        notifiers=[AttritionNotifier(event="approval_requested")],
     )
 
     @task
@@ -1085,15 +1109,20 @@ def test_a_person_rejecting_in_a_real_dag_run_gets_alerted(
     assert proc.returncode == 0 and "RESPONDED" in proc.stdout, proc.stderr[-3000:]
     run_id, state = re.search(r"^RUN (\S+) (\S+)$", proc.stdout, re.M).groups()
     tasks = dict(re.findall(r"^TASK (\S+) (\S+)$", proc.stdout, re.M))
-    # A rejection is a decision, not a failure: the run succeeds and production is skipped.
-    assert state == "success"
+    # A rejection leaves the run failed in the UI, and production never starts.
+    assert state == "failed"
     assert tasks == {
         "plan_deployment": "success",
-        "approve_production": "success",
-        "roll_out_production": "skipped",
+        "approve_production": "failed",
+        "roll_out_production": "upstream_failed",
     }
-    requested, rejected = receiver.bodies()
+    requested, rejected = receiver.bodies()  # and no dag_failed page for the rejection
     assert requested["event"] == "approval_requested"
+    # The prompt's evidence: nothing of a real deployment exists in this probe, and it says so.
+    assert requested["title"] == (
+        "Deploy employee_attrition v7 to production? (production runs an unknown version)"
+    )
+    assert "the deployment record (read_deployed)" in requested["details"]["missing"]
     assert rejected["event"] == "approval_rejected"
     assert rejected["title"] == "Production rollout of version 7 rejected by alice"
     assert rejected["details"]["rejected_by"] == {"id": "alice", "name": "alice"}

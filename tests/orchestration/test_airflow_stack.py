@@ -7,25 +7,17 @@ worker and our job operator."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
-import psycopg2
 import pytest
-import redis
-from support import free_port, headless_chromium
-
-from attrition_mlops.orchestration import local_airflow
+from support import headless_chromium
 
 pytestmark = pytest.mark.integration
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 DAGS = {
     "attrition_training",
     "attrition_deployment",
@@ -35,63 +27,9 @@ DAGS = {
 
 
 @pytest.fixture(scope="module")
-def database():
-    """A fresh PostgreSQL database (and Redis DB) for this run; dropped afterwards."""
-    name = f"airflow_ci_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    redis.Redis(host="127.0.0.1", port=6379, db=7).ping()  # fail, not skip, when it is down
-    yield name
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, database):
-    state = tmp_path_factory.mktemp("stack") / "state"
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ATTRITION_"))}
-    base |= {
-        "ATTRITION_STATE_DIR": str(state),
-        local_airflow.DB_URL_ENV: f"{PG}/{database}",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-    }
-    env = local_airflow.celery_env(
-        local_airflow.airflow_env(state, base=base),
-        broker="redis://127.0.0.1:6379/7",
-        result_backend=f"db+postgresql://postgres@127.0.0.1:5432/{database}",
-    )
-    procs = local_airflow.start_stack(env, with_mlflow=False)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        client = _client(url, procs, env)
-        yield {"client": client, "env": env, "procs": procs, "url": url}
-    finally:
-        local_airflow.stop_stack(procs)
-
-
-def _client(url: str, procs, env) -> httpx.Client:
-    deadline = time.monotonic() + 300
-    while True:
-        dead = [n for n, p in procs.items() if p.poll() is not None]
-        assert not dead, f"{dead} exited: see {env['AIRFLOW_HOME']}/logs"
-        try:
-            token = httpx.get(f"{url}/auth/token", timeout=5).json()["access_token"]
-            client = httpx.Client(
-                base_url=f"{url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
-            )
-            found = {d["dag_id"] for d in client.get("/dags").json()["dags"]}
-            if DAGS <= found:
-                return client
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        assert time.monotonic() < deadline, "the stack did not come up with the four DAGs"
-        time.sleep(3)
+def stack(start_celery_stack):
+    with start_celery_stack() as started:
+        yield started
 
 
 def test_the_four_dags_show_with_their_docs_and_no_import_errors(stack):

@@ -21,6 +21,7 @@ from attrition_mlops.orchestration.assets import (
     OUTCOMES,
     PERFORMANCE,
 )
+from attrition_mlops.orchestration.deploy import IMAGE, VERSION
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 DAG_IDS = {
@@ -256,12 +257,23 @@ def test_deployment_graph(dagbag):
         "smoke_test_production",
         "record_deployment",
     ]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
-        if (upstream, downstream) == ("build_image", "read_deployed"):
-            continue
-        assert (upstream, downstream) in edges or downstream in dag.get_task(
-            upstream
-        ).get_flat_relative_ids(upstream=False), (upstream, downstream)
+    rollbacks = {
+        (f"{step}_{env}", f"roll_back_{env}")
+        for env in ("staging", "production")
+        for step in ("roll_out", "wait_for", "smoke_test")
+    }
+    # The graph is the order of the steps plus the rollbacks: no XCom edge from plan_deployment
+    # (or build_image, read_deployed) to every task that reads the version (or the image).
+    assert edges == set(zip(chain, chain[1:], strict=False)) | rollbacks
+    assert dag.get_task("plan_deployment").downstream_task_ids == {"build_image"}
+    # ... they get them as arguments, which Airflow renders (a default value it would not).
+    for task in dag.tasks:
+        if task.task_id not in ("plan_deployment", "read_deployed", "approve_production"):
+            assert task.op_args[0] == VERSION, task.task_id
+        if task.task_id.startswith(("roll_out_", "wait_for_")):
+            assert task.op_args[1] == IMAGE, task.task_id
+        assert "op_args" in task.template_fields or task.task_id == "approve_production"
+    assert dag.get_task("approve_production").version == VERSION
     for env in ("staging", "production"):
         rollback = dag.get_task(f"roll_back_{env}")
         assert rollback.trigger_rule == "one_failed"

@@ -22,6 +22,7 @@ Event = Literal[
     "champion_promoted",
     "approval_requested",
     "approval_rejected",
+    "approval_timed_out",
     "model_deployed",
     "deployment_rolled_back",
 ]
@@ -93,6 +94,12 @@ EVENTS: dict[str, EventSpec] = {
         "info",
         "Production rollout rejected",
         "A reviewer rejected the production rollout: production keeps its current model.",
+    ),
+    "approval_timed_out": EventSpec(
+        "warning",
+        "Production approval timed out",
+        "Nobody answered the production approval in time: the run failed and production keeps "
+        "its current model.",
     ),
     "model_deployed": EventSpec(
         "info",

@@ -9,6 +9,12 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 STARTED_KEY = "rollout_started"
+# Each step reads the version and the image from the one task that made them (a template pulled
+# at run time), so the graph's edges are the order of the steps, not every XCom handed around.
+VERSION = "{{ ti.xcom_pull(task_ids='plan_deployment') }}"
+IMAGE = "{{ ti.xcom_pull(task_ids='build_image')['image'] }}"
+BEFORE_TASK = "read_deployed"
+SMOKE_TASK = "smoke_test_{env}"
 
 
 def target_version(conf: dict[str, Any], triggering_events: Any) -> str:
@@ -110,14 +116,15 @@ def smoke_test(env: str, version: str) -> dict[str, Any]:
     return smoke_test_environment(env, expected_version=version)
 
 
-def roll_back(env: str, before: dict[str, Any], version: str, ti: Any) -> dict[str, Any]:
-    """Restore what ran before; only when this run had started changing ``env``."""
+def roll_back(env: str, version: str, ti: Any) -> dict[str, Any]:
+    """Restore what ran before (``read_deployed``); only when this run had started changing
+    ``env``."""
     from attrition_mlops.deploy.rollout import Deployed, get_backend
     from attrition_mlops.orchestration.events import notify_rollback
 
     if not ti.xcom_pull(task_ids=f"roll_out_{env}", key=STARTED_KEY):
         raise AirflowSkipException(f"{env} was never changed by this run: nothing to roll back")
-    previous = Deployed.from_dict(before[env])
+    previous = Deployed.from_dict(ti.xcom_pull(task_ids=BEFORE_TASK)[env])
     get_backend().roll_back(env, previous)
     notify_rollback(env, failed_version=version, restored=previous.model_version, ti=ti)
     return {"environment": env, "restored": previous.to_dict(), "failed_version": version}
@@ -133,3 +140,69 @@ def record_deployment(version: str, ti: Any) -> dict[str, Any]:
     moves = {env: record(env, version) for env in ENVIRONMENTS}
     notify_deployed(version, ti)
     return {"version": version, "alias_moves": moves}
+
+
+def approval_evidence(version: str, context: Any) -> Any:
+    """What the approver reads (:class:`~attrition_mlops.orchestration.approval_prompt.
+    ApprovalEvidence`): what production runs now (this run's ``read_deployed`` record, taken
+    before anything changed), the staging smoke test, the gate's decision report from the
+    registry, and links to the evaluation run, the smoke test's task log and the version.
+
+    Never raises: what cannot be read is listed in ``missing`` and the prompt says so.
+    """
+    from attrition_mlops.alerts import mlflow_run_url, safe_alert_settings
+    from attrition_mlops.orchestration.approval_prompt import ApprovalEvidence
+    from attrition_mlops.orchestration.links import model_version_url
+    from attrition_mlops.orchestration.notifier import airflow_links
+    from attrition_mlops.settings import get_settings
+
+    settings, alerts = get_settings(), safe_alert_settings()
+    ti, missing, links = context["ti"], [], {}
+    before = _pull(ti, BEFORE_TASK, missing, "the deployment record (read_deployed)")
+    production = (before or {}).get("production") or {}
+    smoke = _pull(ti, SMOKE_TASK.format(env="staging"), missing, "the staging smoke test")
+    gate = None
+    try:
+        from attrition_mlops import registry
+        from attrition_mlops.registry.tracking import configure_mlflow
+
+        configure_mlflow(settings)
+        found = registry.find_gate_report(settings.model_name, version)
+    except Exception as exc:  # the registry is down, the version unknown: say so, still ask
+        missing.append(f"the gate's report ({type(exc).__name__}: {exc})")
+        found = None
+    if found:
+        gate = found["report"]
+        links["evaluation run"] = mlflow_run_url(
+            found["evaluation_run_id"], found["experiment_id"], alerts
+        )
+        if gate is None:
+            missing.append(f"decision_report.json in run {found['evaluation_run_id']}")
+    smoke_log = airflow_links(alerts, ti.dag_id, ti.run_id, SMOKE_TASK.format(env="staging"))
+    if "task log" in smoke_log:
+        links["staging smoke test log"] = smoke_log["task log"]
+    links["model version"] = model_version_url(
+        settings.mlflow_ui_url, settings.model_name, str(version)
+    )
+    return ApprovalEvidence(
+        model_name=settings.model_name,
+        version=str(version),
+        production=production.get("model_version"),
+        production_image=production.get("image"),
+        production_known=before is not None,
+        smoke=smoke,
+        gate=gate,
+        links=links,
+        missing=tuple(missing),
+    )
+
+
+def _pull(ti: Any, task_id: str, missing: list[str], what: str) -> Any:
+    try:
+        value = ti.xcom_pull(task_ids=task_id)
+    except Exception as exc:  # an XCom backend hiccup must not block the question
+        missing.append(f"{what} ({type(exc).__name__})")
+        return None
+    if value is None:
+        missing.append(what)
+    return value

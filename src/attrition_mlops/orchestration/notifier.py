@@ -50,6 +50,9 @@ RUNBOOK_ERRORS = (
     "ImageBuildError",
     "RolloutForbidden",
 )
+# How the production approval ends a rejection or a timeout, after sending its own alert
+# (orchestration.approval); matched by name so this module does not import the HITL operator.
+ANNOUNCED_FAILURES = ("HITLRejectException", "HITLTimeoutError")
 _KNOWN_ERROR = re.compile(rf"\b({'|'.join(RUNBOOK_ERRORS)}): *(.*)")
 _SCHEMES = ("http", "https")
 
@@ -274,6 +277,12 @@ class AttritionNotifier(BaseNotifier):
         super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Any) -> None:
+        error = context.get("exception")
+        if self.event == "dag_failed" and type(error).__name__ in ANNOUNCED_FAILURES:
+            # A rejected or unanswered approval is a decision the approval task announced itself
+            # (approval_rejected / approval_timed_out): no second, critical page for it.
+            self.log.info("%s: already announced by the task; no dag_failed alert", error)
+            return
         settings = safe_alert_settings()
         fields = {
             "severity": self.severity,

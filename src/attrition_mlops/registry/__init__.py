@@ -31,6 +31,7 @@ from attrition_mlops.registry.lock import RegistryLockError
 from attrition_mlops.registry.versions import (
     RUN_KEY_TAG,
     UnknownModelError,
+    find_gate_report,
     find_reference_profile,
     find_version_by_run_key,
     get_version,
@@ -54,6 +55,7 @@ __all__ = [
     "alias_histories",
     "alias_history",
     "delete_alias",
+    "find_gate_report",
     "find_reference_profile",
     "find_version_by_run_key",
     "get_alias_version",

@@ -98,3 +98,24 @@ def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
+
+
+def find_gate_report(name: str, version: str) -> dict | None:
+    """The gate's decision report for ``version``, or None when the gate never judged it.
+
+    The evaluation job tags the version with ``gate.evaluation_run_id`` and logs the report as
+    ``decision_report.json`` in that run. Returns ``{"evaluation_run_id", "experiment_id",
+    "report"}``; ``report`` is None when the run holds no report (a run aborted before it).
+    """
+    import mlflow
+
+    client = MlflowClient()
+    run_id = client.get_model_version(name, version).tags.get("gate.evaluation_run_id")
+    if not run_id:
+        return None
+    experiment_id = client.get_run(run_id).info.experiment_id
+    try:
+        report = mlflow.artifacts.load_dict(f"runs:/{run_id}/decision_report.json")
+    except (MlflowException, OSError):
+        report = None
+    return {"evaluation_run_id": run_id, "experiment_id": experiment_id, "report": report}
