@@ -261,12 +261,11 @@ def test_an_rbac_refusal_fails_the_rollout_clearly_patches_nothing_and_alerts(
         assert stored(cluster, env) == azure["before"][env]
     assert set(cluster.authorizations) == {f"Bearer {TOKEN}"}  # the connection's credentials
 
-    # roll_back_staging ran (the rollout had started) and found nothing to restore: no PATCH
-    assert tasks["roll_back_staging"] == "success"
+    # the refusal changed nothing: no rollback runs, and none is announced
+    assert tasks["roll_back_staging"] == "skipped"
     alerts = _alerts(azure, forbidden_rollout["run_id"])
     assert sorted((a["event"], a["task_id"]) for a in alerts) == [
-        ("dag_failed", "roll_out_staging"),
-        ("deployment_rolled_back", "roll_back_staging"),
+        ("dag_failed", "roll_out_staging")
     ]
     [alert] = [a for a in alerts if a["task_id"] == "roll_out_staging"]
     assert alert["event"] == "dag_failed" and alert["severity"] == "critical"

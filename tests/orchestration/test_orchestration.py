@@ -374,3 +374,57 @@ def test_the_trigger_note_names_the_asset_event_and_its_source_run():
         "`manual__2026-12-07T01:00:00+00:00` (task `signal_drift`)."
     )
     assert "dag.test()" in how and "scheduler" in how
+
+
+class _PullTI(_TI):
+    """Pulls read this run's pushes: roll_out's flag, read_deployed's record."""
+
+    def __init__(self, before: dict) -> None:
+        super().__init__()
+        self.before = before
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> object:
+        return self.before if key == "return_value" else self.pushed.get(key)
+
+
+class _Backend:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.rolled_back: list[tuple[str, str | None]] = []
+
+    def roll_out(self, env: str, **_: object) -> object:
+        raise self.error
+
+    def roll_back(self, env: str, previous) -> None:
+        self.rolled_back.append((env, previous.model_version))
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_only_a_rollout_that_may_have_changed_something_is_rolled_back(monkeypatch, refused):
+    """Regression: after an RBAC refusal (nothing patched) the rollback still ran and sent
+    deployment_rolled_back, telling on-call a version had been rolled back when nothing changed.
+    Any other rollout failure may have changed the environment, so that one is rolled back."""
+    from attrition_mlops.deploy import rollout
+    from attrition_mlops.deploy.rollout.common import RolloutFailed
+    from attrition_mlops.deploy.rollout.kubernetes import RolloutForbidden
+    from attrition_mlops.orchestration import deploy
+
+    error = (
+        RolloutForbidden("staging", "img:7", "403 Forbidden")
+        if refused
+        else RolloutFailed("staging", "img:7", "pods crash-looping")
+    )
+    backend = _Backend(error)
+    alerts: list[str] = []
+    monkeypatch.setattr(rollout, "get_backend", lambda: backend)
+    monkeypatch.setattr(events, "notify_rollback", lambda env, **_: alerts.append(env))
+    ti = _PullTI({"staging": {"environment": "staging", "model_version": "5", "image": "img:5"}})
+    with pytest.raises(RolloutFailed):
+        deploy.roll_out("staging", "7", "img:7", ti)
+    if refused:
+        with pytest.raises(AirflowSkipException, match="never changed"):
+            deploy.roll_back("staging", "7", ti)
+        assert backend.rolled_back == [] and alerts == []
+    else:
+        deploy.roll_back("staging", "7", ti)
+        assert backend.rolled_back == [("staging", "5")] and alerts == ["staging"]

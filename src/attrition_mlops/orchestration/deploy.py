@@ -96,9 +96,15 @@ def deployed_now() -> dict[str, Any]:
 
 def roll_out(env: str, version: str, image: str | None, ti: Any) -> dict[str, Any]:
     from attrition_mlops.deploy.rollout import get_backend
+    from attrition_mlops.deploy.rollout.common import RolloutRefused
 
     ti.xcom_push(key=STARTED_KEY, value=True)  # before touching anything: rollback keys on it
-    previous = get_backend().roll_out(env, model_version=version, image=image)
+    try:
+        previous = get_backend().roll_out(env, model_version=version, image=image)
+    except RolloutRefused:
+        # refused before any change: the rollback must not announce a rollback that never was
+        ti.xcom_push(key=STARTED_KEY, value=False)
+        raise
     return previous.to_dict()
 
 

@@ -34,6 +34,11 @@ class RolloutFailed(RolloutError):
         )
 
 
+class RolloutRefused(RolloutFailed):
+    """The platform refused the request before anything changed (e.g. Kubernetes RBAC): the
+    environment is as it was, so there is nothing to roll back."""
+
+
 class RolloutTimeout(RolloutError):
     def __init__(self, environment: str, target: str, observed: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s

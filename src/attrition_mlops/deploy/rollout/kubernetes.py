@@ -31,6 +31,7 @@ from attrition_mlops.deploy.rollout.common import (
     Deployed,
     DeploySettings,
     RolloutFailed,
+    RolloutRefused,
     RolloutTimeout,
     check_environment,
     describe,
@@ -50,7 +51,7 @@ COMPLETE, PROGRESSING, FAILED = "complete", "progressing", "failed"
 RESOURCE, API_GROUP = "deployments", "apps"
 
 
-class RolloutForbidden(RolloutFailed):
+class RolloutForbidden(RolloutRefused):
     """The Kubernetes API refused a request (401 or 403): nothing was changed by it."""
 
 
