@@ -179,6 +179,9 @@ class WorkflowSettings(BaseSettings):
     retention_days: int = Field(30, ge=1, description="inference-log partitions older are deleted")
     n_trials: int | None = Field(None, ge=2, description="override the training search budget")
     demo_mode: bool = Field(False, description="grant the production approval automatically")
+    retry_delay_seconds: float = Field(
+        60, gt=0, description="first retry delay of a failed task (doubles, up to 15 minutes)"
+    )
     approval_timeout_hours: float = Field(
         24, gt=0, description="then the approval fails; fractions work (0.5 = 30 minutes)"
     )

@@ -185,6 +185,17 @@ def test_dag_conventions(dagbag, dag_id):
             assert task.execution_timeout is not None, f"{task.task_id} has no timeout"
 
 
+def test_the_retry_delay_is_a_setting(monkeypatch):
+    from datetime import timedelta
+
+    from attrition_mlops.orchestration.defaults import default_args
+
+    assert default_args()["retry_delay"] == timedelta(minutes=1)  # the production default
+    monkeypatch.setenv("ATTRITION_WORKFLOW_RETRY_DELAY_SECONDS", "5")
+    assert default_args()["retry_delay"] == timedelta(seconds=5)
+    assert default_args()["max_retry_delay"] == timedelta(minutes=15)
+
+
 def _edges(dag) -> set[tuple[str, str]]:
     return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
 

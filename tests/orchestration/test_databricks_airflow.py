@@ -65,6 +65,7 @@ def stack(tmp_path_factory):
             "ATTRITION_STATE_DIR": str(state),
             "ATTRITION_WORKFLOW_N_TRIALS": "2",
             "ATTRITION_DATABRICKS_POLLING_PERIOD_SECONDS": "5",
+            "ATTRITION_WORKFLOW_RETRY_DELAY_SECONDS": "5",  # the retry tests wait for retries
             "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(connection),
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
