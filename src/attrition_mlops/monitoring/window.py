@@ -223,7 +223,10 @@ def log_drift_run(summary: dict[str, Any], report_dir: Path, experiment: str) ->
     """Log one window's check to MLflow: summary, metrics and the HTML/JSON reports."""
     import mlflow
 
-    mlflow.set_experiment(experiment)
+    from attrition_mlops.registry.tracking import use_experiment
+    from attrition_mlops.settings import get_settings
+
+    use_experiment(experiment, get_settings())  # not set_experiment: it makes ./mlruns
     window = "_".join(summary.get("window", []))
     with mlflow.start_run(run_name=f"drift-{window}") as run:
         mlflow.set_tags({"job": "drift", "drift.status": summary["status"], "window": window})
