@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -64,7 +65,8 @@ def demo(stack):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return {"stdout": proc.stdout, "outcome": json.loads(proc.stdout.strip().splitlines()[-1])}
+    outcome = json.loads((stack["state"] / "demo" / "outcome.json").read_text())
+    return {"stdout": proc.stdout, "stderr": proc.stderr, "outcome": outcome}
 
 
 def _airflow_run(stack, dag_id: str, conf: dict) -> dict:
@@ -141,6 +143,35 @@ def test_demo_runs_the_whole_loop(demo, stack):
     assert Path(report).is_file()
     assert any("attrition_training" in v for v in alert["links"].values())
     assert _alerts(stack, "champion_promoted")
+
+
+def test_the_terminal_tells_the_story_and_airflow_logs_go_to_the_file_it_names(demo, stack):
+    """About 85 % of the demo's lines were Airflow's own logs; now the terminal has the story
+    (steps, each task as it finishes, durations, decisions) and a file has the rest."""
+    out, lines = demo["stdout"], demo["stdout"].splitlines()
+    steps = [int(m[1]) for line in lines if (m := re.match(r"\[(\d+)/14\] .+ so far\)$", line))]
+    assert steps == list(range(1, 15))
+    assert "      ✓ train_challenger success" in out  # progress: each task as it finishes
+    assert re.search(r"attrition_training success in \d+ (s|min)", out)  # durations
+    assert "decision: v1 promoted to champion" in out
+    assert "decision: no drift confirmed" in out and "decision: drift confirmed (" in out
+    assert "Airflow queued attrition_training on the `attrition_drift` Asset event" in out
+    assert "600 SIMULATED records (scenario none) in 12 requests: all 600 accepted" in out
+    # No Airflow log line, progress bar, job output or dict on the terminal ...
+    airflow_line = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*\[(debug|info|warning|error)")
+    assert not [line for line in lines if airflow_line.match(line)]
+    for noise in ("[DAG TEST]", "Downloading artifacts", "slices (challenger AUC", "{'200'"):
+        assert noise not in out, noise
+    assert demo["stderr"] == ""
+    assert len(lines) < 200, len(lines)
+    # ... they are in the file named at the start and at the end.
+    named = re.search(r"Airflow's own logs and the jobs' output: (\S+)$", lines[-1])
+    log = Path(named[1])
+    assert log.parent == stack["state"].resolve() / "demo" and str(log) in lines[1]
+    logged = log.read_text()
+    assert "[DAG TEST] starting task_id=train_challenger" in logged
+    assert "slices (challenger AUC" in logged  # the gate's table, from the job's output
+    assert len(logged.splitlines()) > 10 * len(lines)
 
 
 def _airflow_db(stack, sql: str) -> list[tuple]:
