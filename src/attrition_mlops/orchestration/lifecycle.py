@@ -48,7 +48,7 @@ from attrition_mlops.orchestration.demo_story import (
     terminal_to_log,
     traffic_line,
 )
-from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag
+from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag, stop_serving
 
 NORMAL_RECORDS = 600
 DRIFTED_RECORDS = 1800
@@ -266,9 +266,6 @@ def _lifecycle_in(started: datetime) -> tuple[int, dict[str, Any] | None]:
     """The lifecycle with the demo's serving processes stopped at the end; (exit code, outcome)."""
     import traceback
 
-    from attrition_mlops.deploy.rollout import ENVIRONMENTS, LocalBackend
-    from attrition_mlops.settings import get_settings
-
     try:
         migrate(dict(os.environ))
         return 0, lifecycle(started.date())
@@ -279,10 +276,8 @@ def _lifecycle_in(started: datetime) -> tuple[int, dict[str, Any] | None]:
         traceback.print_exc()
         tell(f"\nFailed: {err}")
         return 1, None
-    finally:  # the demo's serving processes; `make up` keeps its own
-        backend = LocalBackend(get_settings())
-        for environment in ENVIRONMENTS:
-            backend.stop_server(environment)
+    finally:  # the demo's serving processes
+        stop_serving()
 
 
 if __name__ == "__main__":
