@@ -54,8 +54,21 @@ def stack(tmp_path_factory):
             pass
 
 
+def _generated_in_repo() -> set[str]:
+    """Untracked and ignored paths in the checkout (folders collapsed), .venv aside."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line[3:] for line in status.splitlines() if line[:2] in ("??", "!!")} - {".venv/"}
+
+
 @pytest.fixture(scope="module")
 def demo(stack):
+    before = _generated_in_repo()
     proc = subprocess.run(
         [sys.executable, "-m", "attrition_mlops.orchestration.lifecycle"],
         env=stack["env"],
@@ -66,7 +79,8 @@ def demo(stack):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     outcome = json.loads((stack["state"] / "demo" / "outcome.json").read_text())
-    return {"stdout": proc.stdout, "stderr": proc.stderr, "outcome": outcome}
+    wrote = _generated_in_repo() - before  # outside its state folder
+    return {"stdout": proc.stdout, "stderr": proc.stderr, "outcome": outcome, "wrote": wrote}
 
 
 def _airflow_run(stack, dag_id: str, conf: dict) -> dict:
@@ -172,6 +186,30 @@ def test_the_terminal_tells_the_story_and_airflow_logs_go_to_the_file_it_names(d
     assert "[DAG TEST] starting task_id=train_challenger" in logged
     assert "slices (challenger AUC" in logged  # the gate's table, from the job's output
     assert len(logged.splitlines()) > 10 * len(lines)
+
+
+def test_make_clean_removes_everything_the_demo_wrote(demo, stack, tmp_path):
+    """What the demo writes, by default in ``.state/`` and anywhere else in the checkout, laid
+    out in a scratch folder beside the Makefile: ``make clean`` leaves only the Makefile."""
+    state = stack["state"]
+    written = sorted(p.relative_to(state) for p in state.rglob("*") if p.is_file())
+    tops = {p.parts[0] for p in written}
+    # Its state: MLflow, Airflow (metadata DB, task logs), serving logs, its own log, ...
+    assert {"mlflow.db", "mlartifacts", "airflow", "serving", "demo", "drift"} <= tops, tops
+    assert any(p.parts[:2] == ("airflow", "logs") for p in written)
+    scratch = tmp_path / "checkout"
+    for path in [Path(".state") / p for p in written] + [Path(p) for p in demo["wrote"]]:
+        target = scratch / path
+        if str(path).endswith("/") or (REPO / path).is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "generated").touch()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+    (scratch / "Makefile").write_bytes((REPO / "Makefile").read_bytes())
+    subprocess.run(["make", "-s", "clean"], cwd=scratch, check=True, capture_output=True)
+    left = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    assert left == ["Makefile"], (left, sorted(demo["wrote"]))
 
 
 def _airflow_db(stack, sql: str) -> list[tuple]:
