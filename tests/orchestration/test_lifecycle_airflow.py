@@ -78,6 +78,7 @@ def demo(stack):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    (stack["state"] / "demo" / "terminal.txt").write_text(proc.stdout)  # to read after a failure
     outcome = json.loads((stack["state"] / "demo" / "outcome.json").read_text())
     wrote = _generated_in_repo() - before  # outside its state folder
     return {"stdout": proc.stdout, "stderr": proc.stderr, "outcome": outcome, "wrote": wrote}
@@ -185,7 +186,8 @@ def test_the_terminal_tells_the_story_and_airflow_logs_go_to_the_file_it_names(d
     logged = log.read_text()
     assert "[DAG TEST] starting task_id=train_challenger" in logged
     assert "slices (challenger AUC" in logged  # the gate's table, from the job's output
-    assert len(logged.splitlines()) > 10 * len(lines)
+    airflow_lines = [line for line in logged.splitlines() if airflow_line.match(line)]
+    assert len(airflow_lines) > 2 * len(lines)  # most of what the terminal used to show
 
 
 def test_make_clean_removes_everything_the_demo_wrote(demo, stack, tmp_path):
