@@ -195,16 +195,28 @@ def summary_text(
 ) -> str:
     """The demo's closing summary: what happened, then where to look."""
     before, after = outcome["champion_before"], outcome["champion_after"]
-    retrained = "retrained" if outcome["retrain_training"] == "success" else "skipped"
+    first = (
+        f"v{before} became champion and was deployed to staging and production"
+        if outcome["promoted_first"]
+        else "nothing promoted"
+    )
+    quiet = _drift_words(outcome["quiet_signal"])
+    drifted = _drift_words(outcome["drift_signal"])
+    if outcome["drift_signal"] == "success":
+        drifted += (
+            f", {_count(outcome['drift_alerts'], 'alert')}, incident {outcome['drift_incident']}"
+        )
+    retrain = (
+        "skipped (no new labelled data)"
+        if outcome["retrain_training"] == "skipped"
+        else f"trained; promoted: {_yes(outcome['retrain_promoted'])}"
+    )
     return f"""
 Summary
-    first training: v{before} became champion (promoted: {_yes(outcome["promoted_first"])}) \
-and was deployed to staging and production
-    quiet night: no drift alarm (signal_drift {outcome["quiet_signal"]})
-    drifted traffic: drift confirmed, {_count(outcome["drift_alerts"], "alert")}, incident \
-{outcome["drift_incident"]}
-    the retraining the alarm scheduled: {retrained} (no new labelled data); promoted: \
-{_yes(outcome["retrain_promoted"])}
+    first training: {first}
+    quiet night: {quiet}
+    drifted traffic: {drifted}
+    the retraining the alarm scheduled: {retrain}
     new SIMULATED labelled snapshot ({snapshot_scenario}): champion v{before} → v{after} \
 (promoted: {_yes(outcome["adapted_promoted"])})
       gate: {outcome["adapted_reason"]}
@@ -223,6 +235,10 @@ Where to look
     MLflow UI:       make mlflow-ui  → http://127.0.0.1:5000
     Airflow UI:      make up         → http://127.0.0.1:8080 (these runs and their task logs)
     registry:        make status"""
+
+
+def _drift_words(signal: str) -> str:
+    return "drift confirmed" if signal == "success" else "no drift confirmed, no alarm"
 
 
 def _yes(flag: bool) -> str:

@@ -158,8 +158,12 @@ def lifecycle(today: date) -> dict[str, Any]:
 
     _step(8, "Retraining, as the drift alarm scheduled it (gated as always)")
     retrain = run("attrition_training", triggered_by=drift_events)
-    tell("    decision: training skipped, no new labelled data (the champion's own data would")
-    tell("    only reproduce it); the champion stays")
+    if retrain["tasks"]["train_challenger"] == "skipped":
+        tell("    decision: training skipped, no new labelled data (the champion's own data would")
+        tell("    only reproduce it); the champion stays")
+    else:
+        promoted_again = retrain["tasks"]["promote_champion"] == "success"
+        tell(promotion_line(promoted_again, demo_data.champion()))
 
     _step(9, f"A new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
     snapshot_file, rows = demo_data.simulated_snapshot()
