@@ -95,6 +95,7 @@ bench: install ## Benchmarks (see docs/benchmarks.md)
 # stays. A state folder set elsewhere (ATTRITION_STATE_DIR) is yours to delete.
 .PHONY: clean
 clean: ## Delete everything generated: .state (MLflow, Airflow and its logs, demo logs), mlruns, build, caches
-	rm -rf .state mlruns mlartifacts build dist .coverage .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf .state mlruns mlartifacts build dist .coverage .pytest_cache .ruff_cache .import_linter_cache \
+		.hypothesis
 	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name '*.egg-info' \) -prune \
 		-exec rm -rf {} +

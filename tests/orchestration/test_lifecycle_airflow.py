@@ -291,14 +291,18 @@ def test_batch_scoring_rerun_leaves_one_copy_of_each_row(demo, stack):
     assert len(after) == 1470 and after["EmployeeNumber"].is_unique
 
 
-def _register_nan_model(name: str) -> str:
+def _register_nan_model(name: str, state: Path) -> str:
     """A model that loads and warms up but answers NaN probabilities: a bad build."""
     snapshot = load_snapshot()
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
     predictor = fit_tiny_predictor(snapshot)  # a fresh one: the shared fixture is read-only
     predictor.classifier[-1].coef_[:] = float("nan")
     profile = build_reference_profile(X, source_sha256=snapshot.sha256)
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
+    # The demo's experiment: MLflow's Default one keeps artifacts in ./mlruns of the folder the
+    # store was made in (the repository: this test left mlruns/ there).
+    mlflow.set_experiment("employee_attrition")  # exists: the demo made it
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
+        assert run.info.artifact_uri.startswith(state.resolve().as_uri() + "/")
         artifacts = write_artifacts(Path(tmp), predictor, profile)
         uri = mlflow.pyfunc.log_model(
             name="nan", python_model=AttritionPyfunc(), artifacts=artifacts, pip_requirements=[]
@@ -316,7 +320,7 @@ def _register_nan_model(name: str) -> str:
 def test_a_failing_staging_smoke_test_rolls_back_and_never_reaches_production(demo, stack):
     name = _mlflow(stack)
     good = registry.get_alias_version(name, "production")
-    bad = _register_nan_model(name)
+    bad = _register_nan_model(name, stack["state"])
     result = _airflow_run(stack, "attrition_deployment", {"version": bad})
     tasks = result["tasks"]
     assert result["state"] == "failed"
