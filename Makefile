@@ -91,6 +91,11 @@ dataset-check: install ## Prove the shipped CSV is exactly the rebuild from rdat
 bench: install ## Benchmarks (see docs/benchmarks.md)
 	$(RUN) python bench/bootstrap_auc.py
 
+# Everything the demo, `make up`, the jobs, the build and the tests generate in the checkout; .venv
+# stays. A state folder set elsewhere (ATTRITION_STATE_DIR) is yours to delete.
 .PHONY: clean
-clean: ## Delete local state (MLflow store, frozen holdout) and caches
-	rm -rf .state .pytest_cache .ruff_cache .import_linter_cache
+clean: ## Delete everything generated: .state (MLflow, Airflow and its logs, demo logs), mlruns, build, caches
+	rm -rf .state mlruns mlartifacts build dist .coverage .pytest_cache .ruff_cache .import_linter_cache \
+		.hypothesis
+	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name '*.egg-info' \) -prune \
+		-exec rm -rf {} +

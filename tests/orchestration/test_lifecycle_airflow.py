@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -53,8 +54,21 @@ def stack(tmp_path_factory):
             pass
 
 
+def _generated_in_repo() -> set[str]:
+    """Untracked and ignored paths in the checkout (folders collapsed), .venv aside."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line[3:] for line in status.splitlines() if line[:2] in ("??", "!!")} - {".venv/"}
+
+
 @pytest.fixture(scope="module")
 def demo(stack):
+    before = _generated_in_repo()
     proc = subprocess.run(
         [sys.executable, "-m", "attrition_mlops.orchestration.lifecycle"],
         env=stack["env"],
@@ -64,7 +78,10 @@ def demo(stack):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return {"stdout": proc.stdout, "outcome": json.loads(proc.stdout.strip().splitlines()[-1])}
+    (stack["state"] / "demo" / "terminal.txt").write_text(proc.stdout)  # to read after a failure
+    outcome = json.loads((stack["state"] / "demo" / "outcome.json").read_text())
+    wrote = _generated_in_repo() - before  # outside its state folder
+    return {"stdout": proc.stdout, "stderr": proc.stderr, "outcome": outcome, "wrote": wrote}
 
 
 def _airflow_run(stack, dag_id: str, conf: dict) -> dict:
@@ -157,6 +174,60 @@ def test_demo_runs_the_whole_loop(demo, stack):
     assert sum(n.startswith(f"drift-v{outcome['champion_before']}-") for n in names) >= 2
 
 
+def test_the_terminal_tells_the_story_and_airflow_logs_go_to_the_file_it_names(demo, stack):
+    """About 85 % of the demo's lines were Airflow's own logs; now the terminal has the story
+    (steps, each task as it finishes, durations, decisions) and a file has the rest."""
+    out, lines = demo["stdout"], demo["stdout"].splitlines()
+    steps = [int(m[1]) for line in lines if (m := re.match(r"\[(\d+)/14\] .+ so far\)$", line))]
+    assert steps == list(range(1, 15))
+    assert "      ✓ train_challenger success" in out  # progress: each task as it finishes
+    assert re.search(r"attrition_training success in \d+ (s|min)", out)  # durations
+    assert "decision: v1 promoted to champion" in out
+    assert "decision: no drift confirmed" in out and "decision: drift confirmed (" in out
+    assert "Airflow queued attrition_training on the `attrition_drift` Asset event" in out
+    assert "600 SIMULATED records (scenario none) in 12 requests: all 600 accepted" in out
+    # No Airflow log line, progress bar, job output or dict on the terminal ...
+    airflow_line = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*\[(debug|info|warning|error)")
+    assert not [line for line in lines if airflow_line.match(line)]
+    for noise in ("[DAG TEST]", "Downloading artifacts", "slices (challenger AUC", "{'200'"):
+        assert noise not in out, noise
+    assert demo["stderr"] == ""
+    assert len(lines) < 200, len(lines)
+    # ... they are in the file named at the start and at the end.
+    named = re.search(r"Airflow's own logs and the jobs' output: (\S+)$", lines[-1])
+    log = Path(named[1])
+    assert log.parent == stack["state"].resolve() / "demo" and str(log) in lines[1]
+    logged = log.read_text()
+    assert "[DAG TEST] starting task_id=train_challenger" in logged
+    assert "slices (challenger AUC" in logged  # the gate's table, from the job's output
+    airflow_lines = [line for line in logged.splitlines() if airflow_line.match(line)]
+    assert len(airflow_lines) > 2 * len(lines)  # most of what the terminal used to show
+
+
+def test_make_clean_removes_everything_the_demo_wrote(demo, stack, tmp_path):
+    """What the demo writes, by default in ``.state/`` and anywhere else in the checkout, laid
+    out in a scratch folder beside the Makefile: ``make clean`` leaves only the Makefile."""
+    state = stack["state"]
+    written = sorted(p.relative_to(state) for p in state.rglob("*") if p.is_file())
+    tops = {p.parts[0] for p in written}
+    # Its state: MLflow, Airflow (metadata DB, task logs), serving logs, its own log, ...
+    assert {"mlflow.db", "mlartifacts", "airflow", "serving", "demo", "drift"} <= tops, tops
+    assert any(p.parts[:2] == ("airflow", "logs") for p in written)
+    scratch = tmp_path / "checkout"
+    for path in [Path(".state") / p for p in written] + [Path(p) for p in demo["wrote"]]:
+        target = scratch / path
+        if str(path).endswith("/") or (REPO / path).is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "generated").touch()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+    (scratch / "Makefile").write_bytes((REPO / "Makefile").read_bytes())
+    subprocess.run(["make", "-s", "clean"], cwd=scratch, check=True, capture_output=True)
+    left = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    assert left == ["Makefile"], (left, sorted(demo["wrote"]))
+
+
 def _airflow_db(stack, sql: str) -> list[tuple]:
     with sqlite3.connect(stack["state"] / "airflow" / "airflow.db") as db:
         return db.execute(sql).fetchall()
@@ -234,14 +305,18 @@ def test_batch_scoring_rerun_leaves_one_copy_of_each_row(demo, stack):
     assert len(after) == 1470 and after["EmployeeNumber"].is_unique
 
 
-def _register_nan_model(name: str) -> str:
+def _register_nan_model(name: str, state: Path) -> str:
     """A model that loads and warms up but answers NaN probabilities: a bad build."""
     snapshot = load_snapshot()
     X = snapshot.frame[list(contract.INPUT_COLUMNS)]
     predictor = fit_tiny_predictor(snapshot)  # a fresh one: the shared fixture is read-only
     predictor.classifier[-1].coef_[:] = float("nan")
     profile = build_reference_profile(X, source_sha256=snapshot.sha256)
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
+    # The demo's experiment: MLflow's Default one keeps artifacts in ./mlruns of the folder the
+    # store was made in (the repository: this test left mlruns/ there).
+    mlflow.set_experiment("employee_attrition")  # exists: the demo made it
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
+        assert run.info.artifact_uri.startswith(state.resolve().as_uri() + "/")
         artifacts = write_artifacts(Path(tmp), predictor, profile)
         uri = mlflow.pyfunc.log_model(
             name="nan", python_model=AttritionPyfunc(), artifacts=artifacts, pip_requirements=[]
@@ -259,7 +334,7 @@ def _register_nan_model(name: str) -> str:
 def test_a_failing_staging_smoke_test_rolls_back_and_never_reaches_production(demo, stack):
     name = _mlflow(stack)
     good = registry.get_alias_version(name, "production")
-    bad = _register_nan_model(name)
+    bad = _register_nan_model(name, stack["state"])
     result = _airflow_run(stack, "attrition_deployment", {"version": bad})
     tasks = result["tasks"]
     assert result["state"] == "failed"

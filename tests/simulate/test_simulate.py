@@ -28,6 +28,7 @@ from attrition_mlops.simulate import (
     REAL_MAX_EMPLOYEE_NUMBER,
     SCENARIOS,
     TrafficError,
+    describe_sent,
     main,
     send_traffic,
     simulate_labelled_snapshot,
@@ -315,8 +316,12 @@ def test_cli_sends_traffic_to_the_api_and_the_requests_are_identifiable(
             str(manifest),
         ]
         assert main(argv) == 0
-        summary = json.loads(capsys.readouterr().out)
+        printed = capsys.readouterr()
+        summary = json.loads(printed.out)  # stdout: the JSON for scripts; stderr: for people
         logged = _logged_window(export, 120)
+    assert printed.err == (
+        "120 SIMULATED records (scenario salary_inflation) in 5 requests: all 120 accepted\n"
+    )
     assert summary["records_sent"] == summary["records_accepted"] == 120
     assert summary["requests"] == 5 and summary["status_counts"] == {"200": 5}
     assert summary["simulation"]["scenario"] == "salary_inflation"
@@ -341,6 +346,10 @@ def test_send_traffic_counts_rejections_and_stops_on_auth_and_server_errors(
         big = send_traffic(url, traffic, batch_size=60, api_key="s3cret-key")
         assert big["records_accepted"] == 10 and big["status_counts"] == {"200": 1, "422": 2}
         assert big["first_error"]["status"] == 422 and big["first_error"]["records"] == [0, 60]
+        assert describe_sent(big) == (
+            "130 SIMULATED records (scenario none) in 3 requests: 10 accepted; "
+            "2 requests refused (2 × HTTP 422)"
+        )
         with pytest.raises(TrafficError, match="HTTP 401 after 0 requests"):
             send_traffic(url, traffic, api_key="wrong")
         monkeypatch.setenv("SIM_TEST_KEY", "s3cret-key")

@@ -191,7 +191,10 @@ def log_performance_run(summary: dict[str, Any], out_dir: Path, experiment: str)
     """One MLflow run per check: tags, the judged figures as metrics, the report as artifacts."""
     import mlflow
 
-    mlflow.set_experiment(experiment)
+    from attrition_mlops.registry.tracking import use_experiment
+    from attrition_mlops.settings import get_settings
+
+    use_experiment(experiment, get_settings())  # not set_experiment: it makes ./mlruns
     with mlflow.start_run(run_name=f"performance-{summary['as_of']}") as run:
         mlflow.set_tags(
             {

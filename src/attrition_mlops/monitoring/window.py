@@ -267,7 +267,10 @@ def log_drift_run(
     are logged (the run does not exist when they are written)."""
     import mlflow
 
-    mlflow.set_experiment(experiment)
+    from attrition_mlops.registry.tracking import use_experiment
+    from attrition_mlops.settings import get_settings
+
+    use_experiment(experiment, get_settings())  # not set_experiment: it makes ./mlruns
     window = "_".join(summary.get("window", []))
     with mlflow.start_run(run_name=drift_run_name(summary)) as run:
         mlflow.set_tags({"job": "drift", "drift.status": summary["status"], "window": window})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 SNAPSHOT_SCENARIO = "senior_exodus"
@@ -27,7 +28,8 @@ def champion() -> dict[str, Any]:
     return {"version": str(version), **registry.get_version(name, version).tags}
 
 
-def simulated_snapshot():
+def simulated_snapshot() -> tuple[Path, int]:
+    """The SIMULATED labelled snapshot's CSV under ``<state>/incoming``, and its row count."""
     from attrition_mlops.data import contract
     from attrition_mlops.data.dataset import load_snapshot
     from attrition_mlops.data.split import load_holdout
@@ -52,11 +54,11 @@ def simulated_snapshot():
     path = get_settings().state_dir / "incoming" / f"snapshot-{SNAPSHOT_SCENARIO}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
-    print(f"    {len(frame)} SIMULATED labelled rows written to {path}")
-    return path
+    return path, len(frame)
 
 
-def simulated_outcomes(cohort_day: date, today: date):
+def simulated_outcomes(cohort_day: date, today: date) -> tuple[Path, int]:
+    """SIMULATED outcomes of the cohort scored on ``cohort_day``: the CSV and its row count."""
     from attrition_mlops.data import contract
     from attrition_mlops.data.dataset import load_snapshot
     from attrition_mlops.settings import get_settings
@@ -67,11 +69,7 @@ def simulated_outcomes(cohort_day: date, today: date):
     path = get_settings().state_dir / "incoming" / f"outcomes-{today.isoformat()}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
-    print(
-        f"    {len(frame)} SIMULATED outcomes (timed from the real labels) for the cohort "
-        f"scored {cohort_day}: {path}"
-    )
-    return path
+    return path, len(frame)
 
 
 def performance(today: date) -> dict[str, Any]:
@@ -81,9 +79,7 @@ def performance(today: date) -> dict[str, Any]:
     if not path.exists():
         return {}
     summary = json.loads(path.read_text())
-    result = {"status": summary.get("status"), "versions": summary.get("versions", {})}
-    print(performance_lines(result))
-    return result
+    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
 
 
 def performance_lines(performance: dict[str, Any]) -> str:

@@ -11,6 +11,10 @@ matured outcomes, estimated AUC on the latest cohort) → a summary of what happ
 Every DAG run goes through Airflow (``dag.test()``: the real task runner, metadata DB, XComs,
 Asset events). Without a scheduler nothing starts Asset-triggered runs by itself, so where the
 scheduler would start the next DAG this driver checks that Airflow queued it, says so, and runs it.
+
+The terminal shows the story (``demo_story``); Airflow's own logs and the jobs' output go to
+``<state>/demo/demo-<UTC time>.log``, named at the start and at the end. The outcome, as JSON, is
+``<state>/demo/outcome.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import sys
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from attrition_mlops.orchestration import demo_data
@@ -29,7 +34,21 @@ from attrition_mlops.orchestration.asset_runs import (
     queued_events,
     record_asset_trigger,
 )
-from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag
+from attrition_mlops.orchestration.demo_story import (
+    alerts_line,
+    dag_line,
+    drift_line,
+    duration,
+    promotion_line,
+    queued_line,
+    step_line,
+    summary_text,
+    task_progress,
+    tell,
+    terminal_to_log,
+    traffic_line,
+)
+from attrition_mlops.orchestration.local_airflow import airflow_env, migrate, run_dag, stop_serving
 
 NORMAL_RECORDS = 600
 DRIFTED_RECORDS = 1800
@@ -39,10 +58,13 @@ SNAPSHOT_SCENARIO, SNAPSHOT_ROWS = demo_data.SNAPSHOT_SCENARIO, demo_data.SNAPSH
 #: The cohort whose SIMULATED outcomes have matured by today: scored a 12-month horizon ago.
 COHORT_DAYS_BACK = 400
 STEPS = 14
+PERFORMANCE_DAG = "attrition_performance_monitoring"
+_progress = {"started": time.monotonic(), "step": 0}
 
 
-def say(text: str) -> None:
-    print(f"\n==> {text}", flush=True)
+def _step(n: int, text: str) -> None:
+    _progress["step"] = n
+    tell(step_line(n, STEPS, text, time.monotonic() - _progress["started"]))
 
 
 def run(
@@ -53,15 +75,16 @@ def run(
     triggered_by: list[dict[str, Any]] | None = None,
 ) -> dict:
     """One DAG run; ``triggered_by``: the Asset events that queued it (recorded on the run)."""
+    tell(f"    {dag_id}: running")
     started = time.monotonic()
-    result = run_dag(dag_id, conf)
+    with task_progress():
+        result = run_dag(dag_id, conf)
     took = time.monotonic() - started
     if triggered_by:
         record_asset_trigger(dag_id, result["run_id"], triggered_by)
-    tasks = ", ".join(f"{k}={v}" for k, v in sorted(result["tasks"].items()))
-    print(f"    {dag_id}: {result['state']} in {took:.0f} s ({tasks})", flush=True)
+    tell(dag_line(dag_id, result["state"], result["tasks"], took))
     if result["state"] != expect:
-        raise SystemExit(f"{dag_id} ended {result['state']}, expected {expect}: {tasks}")
+        raise SystemExit(f"{dag_id} ended {result['state']}, expected {expect}")
     return result
 
 
@@ -74,14 +97,16 @@ def send(records: int, scenario: str, seed: int) -> dict[str, Any]:
     frame = simulate_traffic(base, records, scenario=scenario, seed=seed)
     sent = send_traffic(environment_url("production"), frame, batch_size=50)
     time.sleep(3)  # the API flushes its export once a second
-    print(
-        f"    sent {sent['records_sent']} SIMULATED records ({scenario}): {sent['status_counts']}"
-    )
+    tell(traffic_line(sent, scenario))
     return sent
 
 
-def _step(n: int, text: str) -> None:
-    say(f"{n}/{STEPS} {text}")
+def _queued(dag_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """What Airflow queued for ``dag_id`` (told), taken off the queue as the scheduler would."""
+    assets, events = queued_by_assets(dag_id), queued_events(dag_id)
+    tell(queued_line(dag_id, assets))
+    clear_queue(dag_id)
+    return assets, events
 
 
 def lifecycle(today: date) -> dict[str, Any]:
@@ -91,58 +116,58 @@ def lifecycle(today: date) -> dict[str, Any]:
 
     day = {"date": today.isoformat()}
     cohort_day = today - timedelta(days=COHORT_DAYS_BACK)
-    _step(1, "attrition_training: validate → train → evaluate → promote")
+    _step(1, "Train a model and decide whether it becomes champion (attrition_training)")
     first = run("attrition_training")
     promoted = first["tasks"]["promote_champion"] == "success"
-    queued = queued_by_assets("attrition_deployment")
-    print(f"    champion promoted: {promoted}; Airflow queued attrition_deployment on: {queued}")
-    champion_events = queued_events("attrition_deployment")
-    clear_queue("attrition_deployment")
+    tell(promotion_line(promoted, demo_data.champion()))
+    _, champion_events = _queued("attrition_deployment")
 
-    _step(2, "attrition_deployment: image → staging → smoke test → approval → production")
-    print("    DEMO MODE: the production approval is granted automatically (a person does it")
-    print("    in the Airflow UI's Required actions outside the demo)")
+    _step(2, "Deploy the champion: staging, smoke test, approval, production")
+    tell("    DEMO MODE: the production approval is granted automatically (outside the demo a")
+    tell("    person grants it in the Airflow UI, under Required actions)")
     run("attrition_deployment", triggered_by=champion_events)
     before = demo_data.champion()
 
     _step(3, "SIMULATED normal traffic to the production API")
     send(NORMAL_RECORDS, "none", seed=1)
 
-    _step(4, "attrition_batch_scoring: today's snapshot, and a cohort dated a year back")
+    _step(4, "Batch scoring: today's snapshot, and the same rows dated a year back")
     run("attrition_batch_scoring", day)
-    print(f"    SIMULATED time: the same rows scored as of {cohort_day} (its outcomes mature)")
+    tell(f"    SIMULATED time: the same rows scored as of {cohort_day}, so outcomes can mature")
     run("attrition_batch_scoring", {"date": cohort_day.isoformat()})
 
-    _step(5, "attrition_drift_monitoring on normal traffic (expect: no alarm)")
+    _step(5, "Drift check on the normal traffic (expected: no alarm)")
     quiet = run("attrition_drift_monitoring", day)
-    print(f"    signal_drift: {quiet['tasks']['signal_drift']} (skipped = no drift confirmed)")
+    tell(drift_line(quiet["tasks"]["signal_drift"], [], None))
 
     _step(6, f"SIMULATED drifted traffic ({DRIFT_SCENARIO}) to the production API")
     send(DRIFTED_RECORDS, DRIFT_SCENARIO, seed=2)
 
-    _step(7, "attrition_drift_monitoring on drifted traffic (expect: alarm, an incident)")
+    _step(7, "Drift check on the drifted traffic (expected: alarm, an incident)")
     alarm = run("attrition_drift_monitoring", day)
-    queued = queued_by_assets("attrition_training")
     drift_alerts = [
         r
         for r in alerts.read_alert_log()
         if r.get("record") == "alert" and r.get("event") == "drift_confirmed"
     ]
-    incident = drift_alerts[-1]["details"].get("incident_id") if drift_alerts else None
-    print(
-        f"    signal_drift: {alarm['tasks']['signal_drift']}; alerts written: {len(drift_alerts)};"
-        f" incident {incident}"
-    )
-    print(f"    Airflow queued attrition_training on: {queued}")
-    drift_events = queued_events("attrition_training")
-    clear_queue("attrition_training")
+    details = drift_alerts[-1]["details"] if drift_alerts else {}
+    incident = details.get("incident_id")
+    drifted = [d["feature"] for d in details.get("drifted", [])]
+    tell(drift_line(alarm["tasks"]["signal_drift"], drifted, incident))
+    queued, drift_events = _queued("attrition_training")
 
-    _step(8, "attrition_training again (the retraining drift scheduled), gated as always")
+    _step(8, "Retraining, as the drift alarm scheduled it (gated as always)")
     retrain = run("attrition_training", triggered_by=drift_events)
-    print(f"    train_challenger: {retrain['tasks']['train_challenger']} (no new labelled data)")
+    if retrain["tasks"]["train_challenger"] == "skipped":
+        tell("    decision: training skipped, no new labelled data (the champion's own data would")
+        tell("    only reproduce it); the champion stays")
+    else:
+        promoted_again = retrain["tasks"]["promote_champion"] == "success"
+        tell(promotion_line(promoted_again, demo_data.champion()))
 
-    _step(9, f"a new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
-    snapshot_file = demo_data.simulated_snapshot()
+    _step(9, f"A new SIMULATED labelled snapshot arrives ({SNAPSHOT_SCENARIO}: concept shift)")
+    snapshot_file, rows = demo_data.simulated_snapshot()
+    tell(f"    {rows:,} SIMULATED labelled rows: {snapshot_file}")
     run(
         "attrition_snapshot_intake",
         {
@@ -151,42 +176,37 @@ def lifecycle(today: date) -> dict[str, Any]:
             "source": f"SIMULATED labelled snapshot ({SNAPSHOT_SCENARIO}, {SNAPSHOT_ROWS} rows)",
         },
     )
-    queued_by_snapshot = queued_by_assets("attrition_training")
-    print(f"    Airflow queued attrition_training on: {queued_by_snapshot}")
-    snapshot_events = queued_events("attrition_training")
-    clear_queue("attrition_training")
+    queued_by_snapshot, snapshot_events = _queued("attrition_training")
 
-    _step(10, "attrition_training on the new snapshot, judged on its recent evidence window")
+    _step(10, "Training on the new snapshot, judged on its recent evidence window")
     adapted = run("attrition_training", triggered_by=snapshot_events)
     adapted_promoted = adapted["tasks"]["promote_champion"] == "success"
     after = demo_data.champion()
-    print(f"    {after.get('gate.reason', 'no gate reason recorded')}")
-    adapted_events = queued_events("attrition_deployment")
-    clear_queue("attrition_deployment")
+    tell(promotion_line(adapted_promoted, after))
+    _, adapted_events = _queued("attrition_deployment")
 
-    _step(11, "attrition_deployment of the adapted champion (staging → approval → production)")
+    _step(11, "Deploy the adapted champion (staging, approval, production)")
     if adapted_promoted:
         run("attrition_deployment", triggered_by=adapted_events)
     else:
-        print("    not promoted: production keeps its model")
+        tell("    not promoted: production keeps its model")
 
     _step(12, "SIMULATED outcomes of the year-old cohort arrive (attrition_outcomes_intake)")
-    outcomes_file = demo_data.simulated_outcomes(cohort_day, today)
+    outcomes_file, n_outcomes = demo_data.simulated_outcomes(cohort_day, today)
+    tell(f"    {n_outcomes:,} SIMULATED outcomes (timed from the real labels): {outcomes_file}")
     run(
         "attrition_outcomes_intake",
         {"file": str(outcomes_file), "arrived": today.isoformat(), "simulated": True},
     )
-    print(f"    Airflow queued the performance check on: {queued_by_assets(PERFORMANCE_DAG)}")
-    outcome_events = queued_events(PERFORMANCE_DAG)
-    clear_queue(PERFORMANCE_DAG)
+    _, outcome_events = _queued(PERFORMANCE_DAG)
 
-    _step(13, "attrition_performance_monitoring: realized and estimated AUC")
+    _step(13, "Performance check: realized AUC on matured outcomes, estimated AUC on today's")
     checked = run(PERFORMANCE_DAG, day, triggered_by=outcome_events)
     performance = demo_data.performance(today)
+    tell(demo_data.performance_lines(performance))
 
-    _step(14, "the incidents and alerts so far")
-    sent = [r for r in alerts.read_alert_log() if r.get("record") == "alert"]
-    print("    " + ", ".join(f"{r['event']} ({r['severity']})" for r in sent))
+    _step(14, "The alerts sent so far")
+    tell(alerts_line(r for r in alerts.read_alert_log() if r.get("record") == "alert"))
     return {
         "promoted_first": promoted,
         "quiet_signal": quiet["tasks"]["signal_drift"],
@@ -207,65 +227,61 @@ def lifecycle(today: date) -> dict[str, Any]:
     }
 
 
-PERFORMANCE_DAG = "attrition_performance_monitoring"
-
-
-def summary(outcome: dict[str, Any]) -> None:
+def _summary(outcome: dict[str, Any]) -> str:
     from attrition_mlops.alerts import get_alert_settings
     from attrition_mlops.deploy.rollout import LocalServingSettings
     from attrition_mlops.settings import get_settings
 
-    state = get_settings().state_dir.resolve()
     serving = LocalServingSettings()
-    say("Summary")
-    print(f"""    first training promoted a champion: {outcome["promoted_first"]}
-    staging and production API (local processes, now stopped): {serving.base_url("staging")}, \
-{serving.base_url("production")}
-    quiet night: signal_drift {outcome["quiet_signal"]} (no alarm)
-    drifted traffic: signal_drift {outcome["drift_signal"]}, {outcome["drift_alerts"]} alert(s)
-    retraining scheduled by {outcome["training_queued_by"]}: train_challenger \
-{outcome["retrain_training"]} (skipped = unchanged snapshot), promoted: \
-{outcome["retrain_promoted"]}; drift incident {outcome["drift_incident"]}
-    new SIMULATED labelled snapshot ({SNAPSHOT_SCENARIO}) queued training on \
-{outcome["snapshot_queued_training"]}
-    champion before → after: v{outcome["champion_before"]} → v{outcome["champion_after"]} \
-(adapted challenger promoted: {outcome["adapted_promoted"]})
-      gate: {outcome["adapted_reason"]}
-    performance ({outcome["performance"].get("status")}; SIMULATED outcomes of the bundled rows, \
-most of which v{outcome["champion_before"]} trained on: optimistic): signal_performance \
-{outcome["performance_signal"]}
-{demo_data.performance_lines(outcome["performance"])}
-
-    Where to look
-      alerts:        {get_alert_settings().resolved_log_path}
-      drift reports: {state / "drift"}
-      performance:   {state / "performance"} (performance_report.html)
-      predictions:   {state / "predictions"}
-      inference logs (SIMULATED traffic): {state / "inference-logs"}
-      MLflow UI:     make mlflow-ui  → http://127.0.0.1:5000
-      Airflow UI:    make up         → http://127.0.0.1:8080 (these runs are in its history)
-      registry:      make status""")
+    return summary_text(
+        outcome,
+        snapshot_scenario=SNAPSHOT_SCENARIO,
+        performance=demo_data.performance_lines(outcome["performance"]),
+        state=get_settings().state_dir.resolve(),
+        alerts_log=get_alert_settings().resolved_log_path,
+        apis=(serving.base_url("staging"), serving.base_url("production")),
+    )
 
 
 def main() -> int:
     env = airflow_env() | {"ATTRITION_WORKFLOW_DEMO_MODE": "true"}
     if any(os.environ.get(k) != v for k, v in env.items()):
         os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
-    migrate(env)
-    from attrition_mlops.deploy.rollout import ENVIRONMENTS, LocalBackend
-    from attrition_mlops.settings import get_settings
-
     started = datetime.now(UTC)
+    _progress["started"] = time.monotonic()
+    folder = Path(env["ATTRITION_STATE_DIR"]) / "demo"
+    log_file = folder / f"demo-{started:%Y%m%dT%H%M%SZ}.log"
+    tell(f"make demo: the model's lifecycle in {STEPS} steps, in real Airflow and MLflow")
+    tell(f"Airflow's own logs and the jobs' output: {log_file}")
+    with terminal_to_log(log_file):
+        code, outcome = _lifecycle_in(started)
+        total = duration((datetime.now(UTC) - started).total_seconds())
+        if outcome is not None:
+            (folder / "outcome.json").write_text(json.dumps(outcome, indent=1) + "\n")
+            tell(_summary(outcome))
+            tell(f"\nDone in {total}. Airflow's own logs and the jobs' output: {log_file}")
+        else:
+            tell(f"\nStopped after {total}, at step {_progress['step']}/{STEPS}.")
+            tell(f"Airflow's own logs and the jobs' output (any traceback at the end): {log_file}")
+    return code
+
+
+def _lifecycle_in(started: datetime) -> tuple[int, dict[str, Any] | None]:
+    """The lifecycle with the demo's serving processes stopped at the end; (exit code, outcome)."""
+    import traceback
+
     try:
-        outcome = lifecycle(started.date())
-    finally:  # the demo's serving processes; `make up` keeps its own
-        backend = LocalBackend(get_settings())
-        for environment in ENVIRONMENTS:
-            backend.stop_server(environment)
-    summary(outcome)
-    print(f"\n    total {(datetime.now(UTC) - started).total_seconds():.0f} s")
-    print(json.dumps(outcome))
-    return 0
+        migrate(dict(os.environ))
+        return 0, lifecycle(started.date())
+    except KeyboardInterrupt:
+        tell("\nInterrupted (Ctrl-C).")
+        return 130, None
+    except BaseException as err:  # told briefly on the terminal, in full in the log
+        traceback.print_exc()
+        tell(f"\nFailed: {err}")
+        return 1, None
+    finally:  # the demo's serving processes
+        stop_serving()
 
 
 if __name__ == "__main__":

@@ -74,7 +74,14 @@ def migrate(env: dict[str, str]) -> None:
     marker = home / f".migrated-{key}"
     if marker.exists() and db.startswith("sqlite:///") and Path(db[10:]).exists():
         return
-    subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    # Its own session: a Ctrl-C reaches the caller only, which stops cleanly (see up()).
+    subprocess.run(
+        [_airflow(), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     marker.touch()
 
 
@@ -136,28 +143,59 @@ def stop_stack(procs: dict[str, subprocess.Popen], timeout: float = 30) -> None:
 
 
 def up(env: dict[str, str]) -> int:
-    """``make up``: run the stack until Ctrl-C (or until a component dies)."""
-    procs = start_stack(env)
-    port = env["AIRFLOW__API__PORT"]
-    print(
-        f"""attrition-mlops local stack (logs: {Path(env["AIRFLOW_HOME"]) / "logs"})
-  Airflow UI  http://127.0.0.1:{port}   (loopback only, no login: all-admins mode)
-  MLflow UI   http://127.0.0.1:{env.get("ATTRITION_MLFLOW_UI_PORT", "5000")}
-  serving API staging http://127.0.0.1:8001, production http://127.0.0.1:8002 (started by
-              attrition_deployment; /docs on each)
-Ctrl-C stops everything.""",
-        flush=True,
-    )
+    """``make up``: run the stack until Ctrl-C or SIGTERM (or until a component dies).
+
+    Then everything stops: the components, and the staging and production APIs the deployment
+    DAG started. A signal only sets a flag, so a Ctrl-C during start-up or a second one during
+    the shutdown changes nothing and prints no traceback. Exit code: 130 after Ctrl-C (SIGINT),
+    143 after SIGTERM, 1 when a component died on its own.
+    """
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    procs: dict[str, subprocess.Popen] = {}
     try:
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(1)
+        procs = start_stack(env)  # Ctrl-C meanwhile: recorded, acted on once all have started
+        if not received:
+            print(_banner(env), flush=True)
+        while not received and all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
         dead = [name for name, p in procs.items() if p.poll() is not None]
-        print(f"stopped: {', '.join(dead)} exited; see its log", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        if received:
+            print(f"\n{signal.Signals(received[0]).name}: stopping the stack", flush=True)
+        else:
+            print(f"stopping the stack: {', '.join(dead)} exited; see its log", file=sys.stderr)
     finally:
         stop_stack(procs)
+        apis = stop_serving()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print(f"stopped: {', '.join(procs) or 'nothing had started'}", flush=True)
+    print(f"stopped the serving APIs: {', '.join(apis)}" if apis else "no serving API was running")
+    return 128 + received[0] if received else 1
+
+
+def _banner(env: dict[str, str]) -> str:
+    from attrition_mlops.deploy.rollout import LocalServingSettings
+
+    serving, port = LocalServingSettings(), env["AIRFLOW__API__PORT"]
+    return f"""attrition-mlops local stack (logs: {Path(env["AIRFLOW_HOME"]) / "logs"})
+  Airflow UI  http://127.0.0.1:{port}   (loopback only, no login: all-admins mode)
+  MLflow UI   http://127.0.0.1:{env.get("ATTRITION_MLFLOW_UI_PORT", "5000")}
+  serving API staging {serving.base_url("staging")}, production {serving.base_url("production")}
+              (started by attrition_deployment; /docs on each)
+Ctrl-C stops everything, the serving APIs included."""
+
+
+def stop_serving() -> list[str]:
+    """Stop the local serving APIs that deployments recorded under the state folder."""
+    from attrition_mlops.deploy.rollout import ENVIRONMENTS, LocalBackend, LocalServingSettings
+    from attrition_mlops.settings import get_settings
+
+    backend, serving = LocalBackend(get_settings()), LocalServingSettings()
+    return [f"{e} ({serving.base_url(e)})" for e in ENVIRONMENTS if backend.stop_server(e)]
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -16,6 +16,12 @@ from mlflow.tracking import MlflowClient
 from attrition_mlops.registry.connection import bound_http_requests, reaching
 from attrition_mlops.settings import PipelineSettings
 
+#: MLflow 3's experiment kind tag: the UI opens an experiment on the view for its kind. Without
+#: it, MLflow 3 may open ours on the GenAI overview (traces, prompts); these are classic model
+#: training and monitoring runs. Values as the UI declares them (``custom_model_development``).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
 
 def configure_mlflow(settings: PipelineSettings) -> str:
     """Point MLflow at the configured store; return the experiment id (created if missing).
@@ -30,15 +36,38 @@ def configure_mlflow(settings: PipelineSettings) -> str:
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
-    client = MlflowClient()
     with reaching(settings.resolved_tracking_uri):
-        experiment = client.get_experiment_by_name(settings.experiment_name)
-        if experiment is not None:
-            experiment_id = experiment.experiment_id
-        else:
-            location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
-            experiment_id = client.create_experiment(settings.experiment_name, location)
-        mlflow.set_experiment(experiment_id=experiment_id)
+        return use_experiment(settings.experiment_name, settings)
+
+
+def use_experiment(name: str, settings: PipelineSettings) -> str:
+    """Make ``name`` the active experiment (created if missing) and return its id.
+
+    Never ``mlflow.set_experiment(name)`` on a missing experiment: with the local SQLite store
+    it would put the artifacts in ``./mlruns`` of whatever folder the job runs in. Here a new
+    experiment's artifacts go under the state folder (``mlartifacts``) for the local store and
+    to the server's default elsewhere; every experiment carries the model-development kind.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = settings.artifact_root.as_uri() if settings.tracking_uri is None else None
+        try:
+            experiment_id = client.create_experiment(
+                name, location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            )
+        except MlflowException as err:  # another job created it meanwhile
+            if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+            experiment_id = client.get_experiment_by_name(name).experiment_id
+    else:
+        experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # made before the tag was set
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
 

@@ -32,7 +32,7 @@ from attrition_mlops.simulate.generate import (
     simulate_labelled_snapshot,
     simulate_traffic,
 )
-from attrition_mlops.simulate.send import TrafficError, send_traffic
+from attrition_mlops.simulate.send import TrafficError, describe_sent, send_traffic
 
 __all__ = [
     "DEFAULT_NOISE",
@@ -43,6 +43,7 @@ __all__ = [
     "Scenario",
     "ScenarioFn",
     "TrafficError",
+    "describe_sent",
     "main",
     "send_traffic",
     "simulate_labelled_snapshot",

@@ -21,7 +21,7 @@ from attrition_mlops.simulate.generate import (
     simulate_labelled_snapshot,
     simulate_traffic,
 )
-from attrition_mlops.simulate.send import TrafficError, send_traffic
+from attrition_mlops.simulate.send import TrafficError, describe_sent, send_traffic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +150,7 @@ def _cmd_traffic(args: argparse.Namespace) -> dict[str, Any]:
             api_key = os.environ.get(args.api_key_env)
             if not api_key:
                 raise ValueError(f"--api-key-env: environment variable {args.api_key_env} unset")
-        return send_traffic(
+        sent = send_traffic(
             args.send,
             frame,
             batch_size=args.batch_size,
@@ -158,6 +158,8 @@ def _cmd_traffic(args: argparse.Namespace) -> dict[str, Any]:
             timeout=args.timeout,
             manifest=args.manifest,
         )
+        print(describe_sent(sent), file=sys.stderr)  # for people; stdout keeps the JSON
+        return sent
     if not args.model_version:
         raise ValueError("--export-dir needs --model-version (the drift job checks each version)")
     key = os.environ.get(args.pseudonym_key_env or "")

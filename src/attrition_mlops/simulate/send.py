@@ -84,6 +84,25 @@ def send_traffic(
     return result
 
 
+def describe_sent(result: dict[str, Any], scenario: str | None = None) -> str:
+    """:func:`send_traffic`'s counts in words, e.g. ``600 SIMULATED records (scenario none) in
+    12 requests: all 600 accepted`` or ``… 1,750 accepted; 1 request refused (HTTP 422)``."""
+    scenario = scenario or (result.get("simulation") or {}).get("scenario")
+    sent, accepted = result["records_sent"], result["records_accepted"]
+    requests = result["requests"]
+    what = f"{sent:,} SIMULATED record{'' if sent == 1 else 's'}"
+    if scenario:
+        what += f" (scenario {scenario})"
+    what += f" in {requests:,} request{'' if requests == 1 else 's'}"
+    if accepted == sent:
+        return f"{what}: all {accepted:,} accepted" if sent else f"{what}: nothing to send"
+    refused = {code: n for code, n in result["status_counts"].items() if code != "200"}
+    statuses = ", ".join(f"{n:,} × HTTP {code}" for code, n in refused.items())
+    n_refused = sum(refused.values())
+    noun = "request" if n_refused == 1 else "requests"
+    return f"{what}: {accepted:,} accepted; {n_refused:,} {noun} refused ({statuses})"
+
+
 def _post(
     endpoint: str, body: bytes, headers: dict[str, str], timeout: float, so_far: Counter[int]
 ) -> tuple[int, Any]:
