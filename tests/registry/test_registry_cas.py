@@ -95,6 +95,14 @@ def test_delete_with_current_expected_removes_and_records(versions):
     assert registry.get_version(NAME, v1).tags[f"audit.{ALIAS}.removal_reason"] == "failed"
 
 
+def test_delete_of_an_empty_alias_expecting_nothing_is_a_recorded_no_op(versions):
+    before = _state()
+    moved = _delete(None)
+    assert (moved.alias, moved.version, moved.previous) == (ALIAS, None, None)
+    assert (moved.actor, moved.reason) == ("t", "failed") and moved.at.startswith("20")
+    assert _state() == before  # nothing written: no history entry, no tags
+
+
 def _race(*writes):
     """Run the writes at once (released together); (winners' results, losers' errors)."""
     start = threading.Barrier(len(writes))
