@@ -108,4 +108,7 @@ MUTATE := $(foreach f,x_decide x_window_is_usable x_decide_on_window,'attrition_
 .PHONY: mutation
 mutation: install ## Mutation testing of the decision rules, one process (slow, not in `make test`; docs/testing.md)
 	$(RUN) mutmut run --max-children 1 $(MUTATE)
-	$(RUN) mutmut results
+	@echo "Mutants not killed (docs/testing.md lists the equivalent ones):"
+	@$(RUN) mutmut results | grep -v ': not checked$$' || true
+	@echo "Totals over the decision functions:"
+	@$(RUN) mutmut results --all true | awk -F': ' '$$2 != "not checked" {n[$$2]++} END {for (k in n) print "  " k, n[k]}'

@@ -103,6 +103,27 @@ def test_delete_of_an_empty_alias_expecting_nothing_is_a_recorded_no_op(versions
     assert _state() == before  # nothing written: no history entry, no tags
 
 
+def test_a_move_failing_half_way_undoes_every_write(versions, monkeypatch):
+    v1, v2, _ = versions
+    _move(v1, None)
+    _move(v2, v1)
+    before = _state()
+    real = MlflowClient.set_model_version_tag
+
+    def failing(self, name, version, key, value):
+        # The last write of a move: the audit tags on the new holder (after the history entry,
+        # the alias, and the previous holder's tags).
+        if key == f"audit.{ALIAS}.moved_at":
+            raise RuntimeError("registry went away")
+        return real(self, name, version, key, value)
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", failing)
+    with pytest.raises(RuntimeError, match="registry went away"):
+        _move(v1, v2)
+    monkeypatch.undo()
+    assert _state() == before  # alias, history, pointers and audit tags as they were
+
+
 def _race(*writes):
     """Run the writes at once (released together); (winners' results, losers' errors)."""
     start = threading.Barrier(len(writes))
