@@ -194,6 +194,19 @@ def test_the_function_defaults_match_the_production_settings():
     assert defaults["batch_rows"].default == cfg.batch_rows
 
 
+def test_without_a_limit_the_function_refuses_at_the_production_limit(tmp_path, predictor):
+    with pytest.raises(TooManyRejectsError, match="11 of 1000 rows invalid"):
+        score_snapshot(
+            _input_with_rejects(tmp_path, 1000, 11),
+            tmp_path / "out",
+            DAY,
+            predictor,
+            model_name="employee_attrition",
+            model_version="1",
+            progress=False,
+        )
+
+
 def test_a_published_run_reports_itself_and_leaves_only_the_partition_and_rejects(
     tmp_path, predictor
 ):
