@@ -89,9 +89,12 @@ def test_delete_with_current_expected_removes_and_records(versions):
     _move(v1, None)
     moved = _delete(v1)
     assert (moved.previous, moved.version) == (v1, None)
+    assert (moved.alias, moved.actor, moved.reason) == (ALIAS, "t", "failed")
+    assert moved.at.startswith("20")
     assert registry.get_alias_version(NAME, ALIAS) is None
     last = registry.alias_history(NAME, ALIAS)[-1]
     assert (last.action, last.from_version, last.to_version) == ("deletion", v1, None)
+    assert last.lock  # which lock the deletion held, as every move records
     assert registry.get_version(NAME, v1).tags[f"audit.{ALIAS}.removal_reason"] == "failed"
 
 
