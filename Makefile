@@ -96,6 +96,24 @@ bench: install ## Benchmarks (see docs/benchmarks.md)
 .PHONY: clean
 clean: ## Delete everything generated: .state (MLflow, Airflow and its logs, demo logs), mlruns, build, caches
 	rm -rf .state mlruns mlartifacts build dist .coverage .pytest_cache .ruff_cache .import_linter_cache \
-		.hypothesis
+		.hypothesis mutants
 	find . -path ./.venv -prune -o -type d \( -name __pycache__ -o -name '*.egg-info' \) -prune \
 		-exec rm -rf {} +
+
+# The decision functions under mutation testing (docs/testing.md#mutation-testing): mutmut mutant
+# names, one glob per function. The files are listed in pyproject.toml [tool.mutmut].
+MUTATE := $(foreach f,x_decide x_window_is_usable x_decide_on_window,'attrition_mlops.gate.rules.$(f)__mutmut_*') \
+	$(foreach f,x_paired_bootstrap_auc x__check_tolerance xǁPairedBootstrapǁwin_rate xǁPairedBootstrapǁtie_rate,'attrition_mlops.gate.bootstrap.$(f)__mutmut_*') \
+	$(foreach f,x_as_labels x_chunk_rows x_stratified_resample_indices x_score_keys x_auc_of_rows,'attrition_mlops.stats.bootstrap.$(f)__mutmut_*') \
+	$(foreach f,x_check_drift x_decide_drift x_adjust_p_values x_uncorrected_drift x__insufficient x__result,'attrition_mlops.monitoring.drift.$(f)__mutmut_*') \
+	$(foreach f,x_next_seq x_replay xǁAliasStateǁrollback_target,'attrition_mlops.registry.history.$(f)__mutmut_*') \
+	$(foreach f,x__apply x_move_alias x_delete_alias x_rollback_alias,'attrition_mlops.registry.aliases.$(f)__mutmut_*') \
+	$(foreach f,x_score_snapshot x__score_locked,'attrition_mlops.scoring.batch.$(f)__mutmut_*')
+
+.PHONY: mutation
+mutation: install ## Mutation testing of the decision rules, one process (slow, not in `make test`; docs/testing.md)
+	$(RUN) mutmut run --max-children 1 $(MUTATE)
+	@echo "Mutants not killed (docs/testing.md lists the equivalent ones):"
+	@$(RUN) mutmut results | grep -v ': not checked$$' || true
+	@echo "Totals over the decision functions:"
+	@$(RUN) mutmut results --all true | awk -F': ' '$$2 != "not checked" {n[$$2]++} END {for (k in n) print "  " k, n[k]}'

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import bundled_dataset_path
+from attrition_mlops.data.validation import DataValidationError
 from attrition_mlops.gate.bootstrap import PairedBootstrap
 from attrition_mlops.gate.rules import decide
 from attrition_mlops.model.features import build_classifier
@@ -179,3 +180,82 @@ def test_one_reject_over_the_limit_fails_without_publishing(tmp_path, predictor)
     with pytest.raises(TooManyRejectsError, match="11 of 1000 rows invalid"):
         _score(_input_with_rejects(tmp_path, 1000, 11), tmp_path / "out", predictor)
     assert not (tmp_path / "out" / f"run_date={DAY.isoformat()}").exists()
+
+
+# --- batch scoring: the published result, as a whole (pinned for the mutation run) ------------
+
+
+def test_the_function_defaults_match_the_production_settings():
+    import inspect
+
+    defaults = inspect.signature(score_snapshot).parameters
+    cfg = ScoringSettings()
+    assert defaults["max_reject_fraction"].default == cfg.max_reject_fraction
+    assert defaults["batch_rows"].default == cfg.batch_rows
+
+
+def test_without_a_limit_the_function_refuses_at_the_production_limit(tmp_path, predictor):
+    with pytest.raises(TooManyRejectsError, match="11 of 1000 rows invalid"):
+        score_snapshot(
+            _input_with_rejects(tmp_path, 1000, 11),
+            tmp_path / "out",
+            DAY,
+            predictor,
+            model_name="employee_attrition",
+            model_version="1",
+            progress=False,
+        )
+
+
+def test_a_published_run_reports_itself_and_leaves_only_the_partition_and_rejects(
+    tmp_path, predictor
+):
+    out = tmp_path / "out"
+    path = _input_with_rejects(tmp_path, 200, 2)
+    result = score_snapshot(
+        path,
+        out,
+        DAY,
+        predictor,
+        model_name="employee_attrition",
+        model_version=7,  # an int, as a registry client may hand it over: reported as text
+        max_reject_fraction=0.01,
+        progress=False,
+        run_id="run-given",
+    )
+    partition = out / f"run_date={DAY.isoformat()}"
+    assert (result.run_date, result.model_name, result.model_version) == (
+        DAY.isoformat(),
+        "employee_attrition",
+        "7",
+    )
+    assert (result.rows_in, result.rows_scored, result.rows_rejected) == (200, 198, 2)
+    assert result.partition == str(partition)
+    assert result.rejects == str(out / "_rejects" / partition.name / "rejects.parquet")
+    assert result.resumed_parts == 0 and result.run_id == "run-given"
+    assert isinstance(result.seconds, float) and 0 <= result.seconds < 600
+    assert result.seconds == round(result.seconds, 3)
+    assert result.scoring_path in ("compiled", "sklearn")
+    assert result.input_files and result.input_files[0]["sha256"] == result.input_sha256
+    assert (result.threshold, result.positive_label) == (0.5, contract.POSITIVE_LABEL)
+    # No lock, staging folder or anything else is left beside what consumers read.
+    assert sorted(p.name for p in out.iterdir()) == ["_rejects", partition.name]
+
+
+def test_a_run_without_a_run_id_gets_one(tmp_path, predictor):
+    result = _score(_input_with_rejects(tmp_path, 50, 0), tmp_path / "out", predictor)
+    assert result.run_id.startswith("run-") and len(result.run_id) == 16
+    assert result.rejects is None
+
+
+def test_an_input_without_rows_is_refused_and_one_row_is_scored(tmp_path, predictor):
+    header_only = tmp_path / "empty.csv"
+    pd.read_csv(bundled_dataset_path(), dtype=str).head(0).to_csv(header_only, index=False)
+    with pytest.raises(DataValidationError, match="empty.csv: no data rows"):
+        _score(header_only, tmp_path / "out", predictor)
+    assert _score(_input_with_rejects(tmp_path, 1, 0), tmp_path / "out1", predictor).rows_in == 1
+
+
+def test_the_refusal_states_the_share_and_the_limit(tmp_path, predictor):
+    with pytest.raises(TooManyRejectsError, match=r"11 of 1000 rows invalid \(1\.10% > 1\.00%"):
+        _score(_input_with_rejects(tmp_path, 1000, 11), tmp_path / "out", predictor)

@@ -64,6 +64,25 @@ def test_rollback_never_lands_on_a_version_that_was_rolled_back(mlflow_store, tm
         registry.rollback_alias(name, ALIAS, actor="oncall")
 
 
+def test_a_registry_without_history_rolls_back_to_the_previous_pointer(mlflow_store, tmp_path):
+    # Aliases set before the history existed: only previous-champion says where to go back.
+    name, (v1, v2) = _new_model(tmp_path, 2)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, ALIAS, v2)
+    client.set_registered_model_alias(name, registry.previous_alias(ALIAS), v1)
+    move = registry.rollback_alias(name, ALIAS, actor="oncall")
+    assert (move.version, move.previous, move.reason) == (v1, v2, "rollback")
+    assert registry.get_alias_version(name, ALIAS) == v1
+    (entry,) = registry.alias_history(name, ALIAS)
+    assert (entry.action, entry.why) == ("rollback", "rollback") and entry.lock
+    message = (
+        f"{name}@{ALIAS} \\(version {v1}\\) has no previous-champion to roll back to: every "
+        "earlier holder was rolled back already, or there was none"
+    )
+    with pytest.raises(registry.RollbackError, match=message):
+        registry.rollback_alias(name, ALIAS, actor="oncall")
+
+
 def test_history_entry_records_who_why_when_and_the_evaluation(mlflow_store, tmp_path):
     name, (v1, v2) = _new_model(tmp_path, 2)
     _promote(name, v1)

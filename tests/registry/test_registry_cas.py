@@ -89,10 +89,42 @@ def test_delete_with_current_expected_removes_and_records(versions):
     _move(v1, None)
     moved = _delete(v1)
     assert (moved.previous, moved.version) == (v1, None)
+    assert (moved.alias, moved.actor, moved.reason) == (ALIAS, "t", "failed")
+    assert moved.at.startswith("20")
     assert registry.get_alias_version(NAME, ALIAS) is None
     last = registry.alias_history(NAME, ALIAS)[-1]
     assert (last.action, last.from_version, last.to_version) == ("deletion", v1, None)
+    assert last.lock  # which lock the deletion held, as every move records
     assert registry.get_version(NAME, v1).tags[f"audit.{ALIAS}.removal_reason"] == "failed"
+
+
+def test_delete_of_an_empty_alias_expecting_nothing_is_a_recorded_no_op(versions):
+    before = _state()
+    moved = _delete(None)
+    assert (moved.alias, moved.version, moved.previous) == (ALIAS, None, None)
+    assert (moved.actor, moved.reason) == ("t", "failed") and moved.at.startswith("20")
+    assert _state() == before  # nothing written: no history entry, no tags
+
+
+def test_a_move_failing_half_way_undoes_every_write(versions, monkeypatch):
+    v1, v2, _ = versions
+    _move(v1, None)
+    _move(v2, v1)
+    before = _state()
+    real = MlflowClient.set_model_version_tag
+
+    def failing(self, name, version, key, value):
+        # The last write of a move: the audit tags on the new holder (after the history entry,
+        # the alias, and the previous holder's tags).
+        if key == f"audit.{ALIAS}.moved_at":
+            raise RuntimeError("registry went away")
+        return real(self, name, version, key, value)
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", failing)
+    with pytest.raises(RuntimeError, match="registry went away"):
+        _move(v1, v2)
+    monkeypatch.undo()
+    assert _state() == before  # alias, history, pointers and audit tags as they were
 
 
 def _race(*writes):
