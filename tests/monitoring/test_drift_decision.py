@@ -72,7 +72,10 @@ def test_drifted_features_rank_largest_effect_first_and_the_message_names_the_to
     )
     assert result.drifted_features == ("B", "C", "A", "D")
     assert result.message == (
-        "drift confirmed in 4 of 5 features: B (PSI 0.800), C (PSI 0.400), A (PSI 0.200)"
+        "drift confirmed in 4 of 5 features: "
+        "B (PSI 0.800 ≥ 0.1; adjusted p 1.2e-06 < 0.05), "
+        "C (PSI 0.400 ≥ 0.1; adjusted p 1.2e-06 < 0.05), "
+        "A (PSI 0.200 ≥ 0.1; adjusted p 1.2e-06 < 0.05)"
     )
 
 
