@@ -14,9 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from attrition_mlops import settings as settings_module
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import Snapshot
+from attrition_mlops.gate.bootstrap import PairedBootstrap
 from attrition_mlops.model.features import build_classifier
 from attrition_mlops.model.outliers import calibrate_outlier_detector
 from attrition_mlops.model.predictor import AttritionPredictor
@@ -96,3 +99,24 @@ def headless_chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def bootstrap_of_deltas(
+    delta, champion_auc: float = 0.80, n: int = 400, n_pos: int = 60
+) -> PairedBootstrap:
+    """A paired-bootstrap outcome with the given per-resample ΔAUC (champion AUC fixed), for the
+    gate rules' tests."""
+    d = np.asarray(delta, dtype=float)
+    champion = np.full(d.size, champion_auc)
+    return PairedBootstrap(
+        n=n,
+        n_pos=n_pos,
+        n_boot=d.size,
+        seed=0,
+        auc_champion=champion_auc,
+        auc_challenger=champion_auc + float(d.mean()),
+        delta_point=float(d.mean()),
+        delta=d,
+        auc_champion_boot=champion,
+        auc_challenger_boot=champion + d,
+    )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
+from support import bootstrap_of_deltas
 
 from attrition_mlops.data import contract
 from attrition_mlops.data.dataset import bundled_dataset_path
@@ -82,20 +83,7 @@ def test_feature_significant_only_before_correction_does_not_alarm(reference):
 
 def _boot(delta: list[float]) -> PairedBootstrap:
     """A bootstrap outcome with the given per-resample ΔAUC (champion AUC 0.80 throughout)."""
-    d = np.asarray(delta, dtype=float)
-    champion = np.full(d.size, 0.80)
-    return PairedBootstrap(
-        n=300,
-        n_pos=50,
-        n_boot=d.size,
-        seed=0,
-        auc_champion=0.80,
-        auc_challenger=0.80 + float(d.mean()),
-        delta_point=float(d.mean()),
-        delta=d,
-        auc_champion_boot=champion,
-        auc_challenger_boot=champion + d,
-    )
+    return bootstrap_of_deltas(delta, n=300, n_pos=50)
 
 
 def _decide(boot: PairedBootstrap, gate: GateSettings):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import bootstrap_of_deltas
 
-from attrition_mlops.gate.bootstrap import PairedBootstrap, paired_bootstrap_auc
+from attrition_mlops.gate.bootstrap import paired_bootstrap_auc
 from attrition_mlops.gate.rules import (
     Decision,
     EvidenceWindow,
@@ -24,21 +25,7 @@ from attrition_mlops.settings import GateSettings
 GATE = GateSettings()
 
 
-def _boot(delta, champion_auc: float = 0.80) -> PairedBootstrap:
-    d = np.asarray(delta, dtype=float)
-    champion = np.full(d.size, champion_auc)
-    return PairedBootstrap(
-        n=400,
-        n_pos=60,
-        n_boot=d.size,
-        seed=0,
-        auc_champion=champion_auc,
-        auc_challenger=champion_auc + float(d.mean()),
-        delta_point=float(d.mean()),
-        delta=d,
-        auc_champion_boot=champion,
-        auc_challenger_boot=champion + d,
-    )
+_boot = bootstrap_of_deltas
 
 
 def _decide(champion="1", auc=0.82, boot=None) -> Decision:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import bootstrap_of_deltas
 
-from attrition_mlops.gate.bootstrap import PairedBootstrap
 from attrition_mlops.gate.rules import EvidenceWindow, decide_on_window, window_is_usable
 from attrition_mlops.settings import GateSettings
 
@@ -14,21 +14,7 @@ GATE = GateSettings()  # window: win rate 0.95, min gain 0.005; holdout_margin 0
 WINDOW = EvidenceWindow("2026-11-01", "2026-11-30", 400, 60, "snapshot as_of=2026-12-01")
 
 
-def _boot(delta, champion_auc: float = 0.80, n: int = 400, n_pos: int = 60) -> PairedBootstrap:
-    d = np.asarray(delta, dtype=float)
-    champion = np.full(d.size, champion_auc)
-    return PairedBootstrap(
-        n=n,
-        n_pos=n_pos,
-        n_boot=d.size,
-        seed=0,
-        auc_champion=champion_auc,
-        auc_challenger=champion_auc + float(d.mean()),
-        delta_point=float(d.mean()),
-        delta=d,
-        auc_champion_boot=champion,
-        auc_challenger_boot=champion + d,
-    )
+_boot = bootstrap_of_deltas
 
 
 def _decide(window_delta, holdout_delta=(0.0,) * 100, *, window=WINDOW, gate=GATE, **kw):
