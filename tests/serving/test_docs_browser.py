@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from support import headless_chromium
 
 
@@ -26,8 +27,10 @@ def test_swagger_ui_renders_in_chromium_with_every_outside_request_blocked(serve
         predict = page.locator(".opblock-summary-path", has_text="/predict")
         predict.first.click()
         # The operation opens with the documented request and the 200 example answer.
-        page.wait_for_selector(".opblock-body", timeout=10_000)
-        body = page.inner_text(".opblock-body")
-        assert "EmployeeNumber" in body and "probability" in body
+        # Swagger UI inserts the body first and fills it in a later render: wait for the text
+        # itself (reading the body once raced the render and saw '').
+        body = page.locator(".opblock-body").first
+        expect(body).to_contain_text("EmployeeNumber", timeout=15_000)
+        expect(body).to_contain_text("probability", timeout=15_000)
         page.screenshot(path=str(server.export_dir.parent / "docs.png"))
     assert outside == []
