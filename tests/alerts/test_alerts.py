@@ -718,6 +718,8 @@ def test_drift_window_too_small_to_test_alerts_on_call(alert_env, receiver, monk
     _webhook_conn(monkeypatch, receiver)
     # What check_window and jobs/drift.py return for a window of 37 records (minimum 200).
     summary = {
+        "model_name": "employee_attrition",
+        "checked_at": "2026-11-22T01:30:00+00:00",
         "status": "insufficient_data",
         "drift_confirmed": False,
         "n_records": 37,
@@ -744,8 +746,9 @@ def test_drift_window_too_small_to_test_alerts_on_call(alert_env, receiver, monk
 
     (body,) = receiver.bodies()
     assert (body["event"], body["severity"]) == ("drift_insufficient_data", "info")
-    assert body["title"] == "No drift check for 2026-11-21: only 37 logged record(s), below " + (
-        "ATTRITION_DRIFT_MIN_RECORDS"
+    assert body["title"] == (
+        "No drift check: employee_attrition v4, window 2026-11-21, checked 2026-11-22 01:30 UTC: "
+        "only 37 logged record(s), below ATTRITION_DRIFT_MIN_RECORDS"
     )
     assert (body["dag_id"], body["run_id"], body["task_id"]) == (
         "attrition_drift_monitoring",

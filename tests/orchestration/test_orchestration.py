@@ -261,13 +261,18 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
     assert event.extra is None  # not drift: retraining is not scheduled
     [(sent_ti, alert)] = sent
     assert sent_ti is ti and alert["event"] == "drift_insufficient_data"
-    assert "2026-11-22" in alert["title"] and "only 12 logged record(s)" in alert["title"]
+    assert alert["title"] == (
+        "No drift check: v3, window 2026-11-22: only 12 logged record(s), below "
+        "ATTRITION_DRIFT_MIN_RECORDS"
+    )
     assert "1 log line(s) were unreadable" in alert["summary"]
     assert alert["details"]["versions"]["3"]["message"].endswith("< minimum 200")
     assert alert["links"] == {"MLflow drift run": "http://mlflow/#/runs/1"}
     # Nothing logged at all (no version served): said so, the likelier sign of a broken export.
     sent.clear()
     empty = {
+        "model_name": "employee_attrition",
+        "checked_at": "2026-11-23T01:30:12+00:00",
         "status": "insufficient_data",
         "drift_confirmed": False,
         "n_records": 0,
@@ -277,7 +282,12 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
     with pytest.raises(AirflowSkipException):
         events.record_drift(empty, event, {})
     [(_, alert)] = sent
-    assert alert["title"] == "No drift check for 2026-11-20..2026-11-22: no logged records at all"
+    # The model, window and check time, as the drift_confirmed title; no version was seen.
+    assert alert["title"] == (
+        "No drift check: employee_attrition, window 2026-11-20..2026-11-22, "
+        "checked 2026-11-23 01:30 UTC: no logged records at all"
+    )
+    assert "The drift window 2026-11-20..2026-11-22 held no logged records" in alert["summary"]
 
 
 def _dag(name: str):

@@ -167,8 +167,18 @@ def _notify_drift_incident(
 
 
 def _notify_insufficient_data(summary: dict[str, Any], links: dict[str, str], ti: Any) -> None:
-    window = summary.get("window") or ["?"]
-    day = window[-1] if window[0] == window[-1] else f"{window[0]}..{window[-1]}"
+    from attrition_mlops.monitoring.report import describe_check
+
+    window = summary.get("window")
+    # Which model's traffic, which days and when, as the drift_confirmed title says it; with
+    # nothing logged no version is known, and the title says that instead of guessing one.
+    versions = sorted(summary.get("versions", {}), key=lambda v: (len(v), v))
+    about = describe_check(
+        summary.get("model_name") or "",
+        ", v".join(versions),
+        (window[0], window[-1]) if window else None,
+        summary.get("checked_at") or "",
+    )
     n = summary.get("n_records", 0)
     rejected = summary.get("rejected_lines") or []
     per_version = {
@@ -180,13 +190,15 @@ def _notify_insufficient_data(summary: dict[str, Any], links: dict[str, str], ti
     else:
         what = "no logged records at all"
     unreadable = f" {len(rejected)} log line(s) were unreadable." if rejected else ""
+    first, last = (window[0], window[-1]) if window else ("?", "?")
+    day = last if first == last else f"{first}..{last}"
     details = {"window": summary.get("window"), "n_records": n, "versions": per_version}
     if rejected:
         details |= {"rejected_lines": len(rejected), "first_rejected": rejected[:5]}
     _notify(
         ti,
         event="drift_insufficient_data",
-        title=f"No drift check for {day}: {what}",
+        title=f"No drift check: {about}: {what}",
         summary=(
             f"The drift window {day} held {what}, so nothing was tested: drift monitoring is "
             f"blind for that window.{unreadable} One quiet day is normal; if it repeats, check "
