@@ -21,8 +21,9 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pydantic import SecretStr
 from schemathesis.config import SchemathesisConfig
-from serving_support import NothingDeployed, pipeline_settings, serving_settings
+from serving_support import NothingDeployed, pipeline_settings, serve_in_thread, serving_settings
 
 from attrition_mlops.serving.app import create_app
 
@@ -33,20 +34,19 @@ pytestmark = pytest.mark.integration
 #: schema-valid requests must succeed (2xx), and 413 is a rejection of invalid data too: a body
 #: with more than ``max_records`` records is usually also larger than ``max_body_bytes``, and the
 #: size limit answers first, before anything is read (docs/serving.md, "Errors").
-CONFIG = SchemathesisConfig.from_dict(
-    {
-        "checks": {
-            "positive_data_acceptance": {"expected-statuses": ["2xx"]},
-            "negative_data_rejection": {
-                # schemathesis' default list, plus 413
-                "expected-statuses": [
-                    *("400", "401", "403", "404", "405", "406", "409", "413", "415", "422"),
-                    *("428", "429", "5xx"),
-                ]
-            },
-        }
+CONFIG_DICT = {
+    "checks": {
+        "positive_data_acceptance": {"expected-statuses": ["2xx"]},
+        "negative_data_rejection": {
+            # schemathesis' default list, plus 413
+            "expected-statuses": [
+                *("400", "401", "403", "404", "405", "406", "409", "413", "415", "422"),
+                *("428", "429", "5xx"),
+            ]
+        },
     }
-)
+}
+CONFIG = SchemathesisConfig.from_dict(CONFIG_DICT)
 
 _tmp = Path(tempfile.gettempdir()) / "attrition-schemathesis"
 _app = create_app(serving_settings(_tmp), NothingDeployed(), pipeline=pipeline_settings(_tmp))
@@ -70,4 +70,57 @@ def loaded_server(server):
 )
 def test_api_conforms_to_its_openapi_document(case, loaded_server):
     response = case.call_and_validate(base_url=loaded_server.base_url)
+    assert response.status_code != 503, "no model loaded: /predict was not exercised"
+
+
+# --- With an API key: the production configuration (the key is required outside `local`) ---
+
+#: Not a real secret: this test's own key, 32 characters as production requires.
+TEST_API_KEY = "schemathesis-test-key-0123456789"
+
+#: The same checks, with the key sent the documented way (the ``X-API-Key`` scheme), so every
+#: generated request is authenticated; schemathesis' ``ignored_auth`` check (on by default) also
+#: sends each secured operation's request without it, and with a wrong key, and fails unless
+#: the API refuses those with 401.
+AUTH_CONFIG = SchemathesisConfig.from_dict(
+    CONFIG_DICT | {"auth": {"openapi": {"APIKeyHeader": {"api_key": TEST_API_KEY}}}}
+)
+_authed_app = create_app(
+    serving_settings(_tmp, api_key=SecretStr(TEST_API_KEY)),
+    NothingDeployed(),
+    pipeline=pipeline_settings(_tmp),
+)
+authed_schema = schemathesis.openapi.from_dict(_authed_app.openapi(), config=AUTH_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def authed_server(tmp_path_factory, model_dirs):
+    """A server like the shared one (model dir v1) with the API key required."""
+    tmp = tmp_path_factory.mktemp("served-authed")
+    settings = serving_settings(tmp, model_dir=model_dirs["1"], api_key=SecretStr(TEST_API_KEY))
+    with serve_in_thread(create_app(settings, pipeline=pipeline_settings(tmp))) as served:
+        ready = httpx.get(f"{served.base_url}/health/ready", timeout=10)
+        assert ready.status_code == 200 and ready.json()["model_version"] == "1", ready.text
+        yield served
+
+
+def test_the_authed_schema_declares_the_key_on_every_secured_operation():
+    """What the fuzzing below relies on: /predict and /model are documented as secured (and
+    401 as a documented answer), so schemathesis authenticates them and probes them without."""
+    paths = _authed_app.openapi()["paths"]
+    for path, method in (("/predict", "post"), ("/model", "get")):
+        operation = paths[path][method]
+        assert {"APIKeyHeader": []} in operation["security"], (path, operation.get("security"))
+        assert "401" in operation["responses"], path
+
+
+@authed_schema.parametrize()
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_with_a_key_conforms_and_refuses_requests_without_it(case, authed_server):
+    response = case.call_and_validate(base_url=authed_server.base_url)
     assert response.status_code != 503, "no model loaded: /predict was not exercised"
