@@ -48,8 +48,10 @@ def attrition_performance_monitoring():
     @task
     def plan_performance(params=None, logical_date=None, dag_run=None) -> list[str]:
         from attrition_mlops.orchestration import plan
+        from attrition_mlops.settings import get_settings, get_workflow_settings
 
-        return plan.performance_args(plan.run_day(params["date"], logical_date, dag_run.run_after))
+        day = plan.run_day(params["date"], logical_date, dag_run.run_after)
+        return plan.performance_args(get_workflow_settings(), get_settings(), day)
 
     check = PipelineJobOperator(
         task_id="check_performance", job="performance", job_args=plan_performance()
