@@ -127,7 +127,7 @@ def _version_line(version: str, verdict: dict[str, Any], source: str) -> str:
 
 
 def online_lines(online: dict[str, Any]) -> list[str]:
-    """The online part in words: why it was not judged, or per version, with what matched."""
+    """The online part in words: why it was not judged, or what was read, matched and judged."""
     if not online:
         return []
     if online.get("reason"):
@@ -136,9 +136,13 @@ def online_lines(online: dict[str, Any]) -> list[str]:
     lines = [
         f"      online ({online.get('status')}): {online.get('n_records', 0):,} logged "
         f"predictions, {online.get('n_matched_employees', 0):,} of their employees matched to "
-        f"outcomes by pseudonym; {counts.get('pending', 0):,} pending (the demo's traffic is "
-        "today's: its outcomes cannot have matured)"
+        f"outcomes by pseudonym, {counts.get('pending', 0):,} pending"
     ]
+    if not online.get("n_matched_employees"):
+        lines.append(
+            "      (the demo's SIMULATED traffic has made-up employee numbers, which no outcome "
+            "names, and was sent today: only the label-free estimate applies)"
+        )
     lines += [f"      online warning: {warning}" for warning in online.get("warnings") or []]
     for version, verdict in sorted((online.get("versions") or {}).items()):
         lines.append(_version_line(version, verdict, "online"))
