@@ -217,7 +217,7 @@ def test_the_demo_prints_the_online_line_or_why_there_is_none():
     text = demo_data.performance_lines({"versions": {}, "online": judged})
     assert "(no batch predictions judged)" in text
     assert "online (insufficient_data): 2,400 logged predictions, 0 of their employees" in text
-    assert "made-up employee numbers" in text
+    assert "made-up employee numbers" in text  # no realized figure: the line says why
     assert "online v2: no matured cohort; estimated AUC 0.810 (cohort x)" in text
     unset = {"status": "not_judged", "reason": "ATTRITION_SERVING_PSEUDONYM_KEY is not set, so"}
     assert demo_data.online_lines(unset) == [

@@ -171,9 +171,10 @@ def check_online(
         part["warnings"].append(wrong_key_warning(part, since))
     if since > (pd.Timestamp(as_of) - feed.horizon_offset(settings.horizon)).date():
         part["warnings"].append(
-            f"the logs start on {since}, less than one horizon ({settings.horizon}) before "
-            f"{as_of}: no online prediction can have matured yet (only the label-free estimate "
-            "applies); inference logs kept for less than the horizon are never judged on outcomes"
+            f"the logs begin on {since} and an outcome takes one horizon ({settings.horizon}) to "
+            f"mature, so no online prediction can have matured by {as_of}: only the label-free "
+            "estimate applies (inference logs kept for less than the horizon are never judged "
+            "on outcomes)"
         )
     joined = join_logged_predictions(
         logs, outcomes, pseudonyms.__getitem__, horizon=settings.horizon, as_of=as_of

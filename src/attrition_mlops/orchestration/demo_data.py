@@ -138,13 +138,14 @@ def online_lines(online: dict[str, Any]) -> list[str]:
         f"predictions, {online.get('n_matched_employees', 0):,} of their employees matched to "
         f"outcomes by pseudonym, {counts.get('pending', 0):,} pending"
     ]
-    if not online.get("n_matched_employees"):
+    versions = online.get("versions") or {}
+    if not any(v.get("realized_auc") is not None for v in versions.values()):
         lines.append(
-            "      (the demo's SIMULATED traffic has made-up employee numbers, which no outcome "
-            "names, and was sent today: only the label-free estimate applies)"
+            "      (the demo's SIMULATED traffic was sent today, mostly for made-up employee "
+            "numbers that no outcome names: only the label-free estimate applies)"
         )
     lines += [f"      online warning: {warning}" for warning in online.get("warnings") or []]
-    for version, verdict in sorted((online.get("versions") or {}).items()):
+    for version, verdict in sorted(versions.items()):
         lines.append(_version_line(version, verdict, "online"))
     return lines
 
