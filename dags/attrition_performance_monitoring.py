@@ -7,9 +7,12 @@ waiting for outcomes from the probabilities alone.
 
 `plan_performance` → `check_performance` → `signal_performance`
 
-- **check_performance** runs `jobs/performance.py`; the summary, the cohort table and the HTML
-  report are logged to MLflow (extra link **MLflow run**).
-- **signal_performance** tracks each version's verdict as a `performance` incident: a version
+- **check_performance** runs `jobs/performance.py`; the summary, the cohort tables and the HTML
+  report are logged to MLflow (extra link **MLflow run**). The batch predictions are judged, and
+  the online API's logged predictions apart (the drift DAG's logs, matched to outcomes with
+  `ATTRITION_SERVING_PSEUDONYM_KEY`; without it the summary says they were not judged).
+- **signal_performance** tracks each version's verdict as a `performance` incident (online:
+  `online_performance`, the source in the alert's title): a version
   newly `degraded` (the AUC's upper CI bound below `ATTRITION_PERFORMANCE_MIN_AUC`, or ECE above
   `ATTRITION_PERFORMANCE_MAX_ECE`) pages once (`performance_degraded`) and updates the
   `attrition_performance` Asset, which schedules `attrition_training`; later nights send at
@@ -48,8 +51,10 @@ def attrition_performance_monitoring():
     @task
     def plan_performance(params=None, logical_date=None, dag_run=None) -> list[str]:
         from attrition_mlops.orchestration import plan
+        from attrition_mlops.settings import get_settings, get_workflow_settings
 
-        return plan.performance_args(plan.run_day(params["date"], logical_date, dag_run.run_after))
+        day = plan.run_day(params["date"], logical_date, dag_run.run_after)
+        return plan.performance_args(get_workflow_settings(), get_settings(), day)
 
     check = PipelineJobOperator(
         task_id="check_performance", job="performance", job_args=plan_performance()

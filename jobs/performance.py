@@ -4,7 +4,10 @@ monthly prediction cohort, and the label-free estimate for cohorts still waiting
 Runs unchanged as a Databricks ``spark_python_task`` and as a local process. Prints a JSON
 summary whose per-version ``status`` (``ok``, ``degraded``, ``insufficient_data``) and
 ``estimate_dropped`` are the signals for the caller (the performance DAG alerts on them and
-tracks them as incidents). docs/performance.md explains the rules and the report.
+tracks them as incidents): the batch scorer's predictions under ``versions``, the online API's
+logged predictions, judged apart, under ``online`` (with the API's pseudonym key,
+ATTRITION_SERVING_PSEUDONYM_KEY; without it ``online.reason`` says why they were not judged).
+docs/performance.md explains the rules and the report.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import argparse
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from attrition_mlops.monitoring.online_performance import OnlineSource
 from attrition_mlops.monitoring.performance_check import check_performance, log_performance_run
 from attrition_mlops.registry.tracking import configure_mlflow
 from attrition_mlops.runner.entrypoint import run_job
+from attrition_mlops.serving.settings import get_serving_settings
 from attrition_mlops.settings import get_performance_settings, get_scoring_settings, get_settings
 
 
@@ -28,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--predictions", type=Path, help="default: <state>/predictions")
     parser.add_argument("--outcomes", type=Path, help="default: <state>/outcomes")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        help="the online API's exported inference logs, as the drift job reads them "
+        "(default: <state>/inference-logs)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("local", "log-analytics"),
+        default="local",
+        help="export layout of --logs, as the drift job's --format (default: %(default)s)",
+    )
     parser.add_argument(
         "--output", type=Path, help="report folder (default: <state>/performance/<as-of>)"
     )
@@ -49,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         outcomes = args.outcomes or perf.outcomes_dir or settings.state_dir / "outcomes"
         out = args.output or settings.state_dir / "performance" / as_of.isoformat()
-        summary = check_performance(Path(predictions), Path(outcomes), as_of, perf, out)
+        online = OnlineSource(
+            logs=args.logs or settings.state_dir / "inference-logs",
+            log_format=args.log_format,
+            key=get_serving_settings().pseudonym_key,  # the API's key: a SecretStr, never shown
+        )
+        summary = check_performance(Path(predictions), Path(outcomes), as_of, perf, out, online)
         if args.log_to_mlflow:
             configure_mlflow(settings)
             summary.update(

@@ -223,6 +223,14 @@ class DatabricksSettings(BaseSettings):
     num_workers: int = Field(1, ge=0)
     timeout_seconds: int = Field(3 * 3600, ge=60)
     polling_period_seconds: int = Field(30, ge=5)
+    # The serving API's pseudonym key for the performance job, as a Databricks secret
+    # ("scope/key"): the job cluster gets ATTRITION_SERVING_PSEUDONYM_KEY from it, so the job can
+    # match the API's logged predictions to outcomes (docs/performance.md). Only that job gets it.
+    pseudonym_key_secret: str | None = Field(
+        None,
+        pattern=r"^[\w.-]+/[\w.-]+$",
+        description="Databricks secret scope/key holding the API's pseudonym key",
+    )
 
 
 @lru_cache

@@ -151,6 +151,7 @@ def test_the_summary_says_what_happened_and_where_to_look(tmp_path):
         "    the retraining the alarm scheduled: skipped (no new labelled data)",
     ]
     assert "champion v1 → v2 (promoted: yes)" in text
+    assert "performance (batch ok, online not_judged; SIMULATED outcomes" in text
     assert f"drift reports:   {tmp_path / 'drift'}" in text
     assert "True" not in text and "False" not in text and "['" not in text
     # Other outcomes are told as they happened, never as the script expects them.
@@ -188,4 +189,37 @@ def test_only_the_story_reaches_the_terminal_everything_else_goes_to_the_log(tmp
         "a warning",
         "a child job says hi",
         "child warning",
+    ]
+
+
+def test_the_demo_makes_its_pseudonym_key_once_owner_only_in_its_state(tmp_path):
+    from attrition_mlops.orchestration import demo_data
+
+    key = demo_data.pseudonym_key(tmp_path)
+    path = tmp_path / "demo" / "pseudonym-key"
+    assert len(key) == 64 and path.read_text().strip() == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert demo_data.pseudonym_key(tmp_path) == key  # the API processes and the job share it
+    assert demo_data.pseudonym_key(tmp_path / "other") != key
+
+
+def test_the_demo_prints_the_online_line_or_why_there_is_none():
+    from attrition_mlops.orchestration import demo_data
+
+    verdict = {"status": "insufficient_data", "estimate": {"estimated_auc": 0.81, "cohort": "x"}}
+    judged = {
+        "status": "insufficient_data",
+        "n_records": 2400,
+        "n_matched_employees": 0,
+        "status_counts": {"pending": 2400},
+        "versions": {"2": verdict},
+    }
+    text = demo_data.performance_lines({"versions": {}, "online": judged})
+    assert "(no batch predictions judged)" in text
+    assert "online (insufficient_data): 2,400 logged predictions, 0 of their employees" in text
+    assert "made-up employee numbers" in text  # no realized figure: the line says why
+    assert "online v2: no matured cohort; estimated AUC 0.810 (cohort x)" in text
+    unset = {"status": "not_judged", "reason": "ATTRITION_SERVING_PSEUDONYM_KEY is not set, so"}
+    assert demo_data.online_lines(unset) == [
+        "      online: not judged: ATTRITION_SERVING_PSEUDONYM_KEY is not set, so"
     ]

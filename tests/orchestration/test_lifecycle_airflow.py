@@ -143,6 +143,17 @@ def test_demo_runs_the_whole_loop(demo, stack):
     assert first["status"] in ("ok", "degraded") and first["auc_low"] < first["auc_high"]
     assert 0.5 < first["estimate"]["estimated_auc"] < 1.0
     assert "realized AUC" in demo["stdout"] and "estimated AUC" in demo["stdout"]
+    # The API's logged predictions are judged apart, with the demo's own pseudonym key (made in
+    # its state folder): today's SIMULATED traffic has no matured outcome, so only estimates.
+    online = outcome["performance"]["online"]
+    assert online["reason"] is None and online["status"] == "insufficient_data"
+    # Made-up employee numbers: only the smoke test's example records name real employees.
+    assert online["n_records"] > 0 and online["n_matched_employees"] < 10
+    assert set(online["status_counts"]) <= {"pending", "left_before_prediction"}
+    assert online["versions"][outcome["champion_before"]]["estimate"]["estimated_auc"] > 0.5
+    assert "      online (insufficient_data): " in demo["stdout"]
+    assert "only the label-free estimate applies" in demo["stdout"]
+    assert (stack["state"] / "demo" / "pseudonym-key").stat().st_mode & 0o777 == 0o600
 
     name = _mlflow(stack)
     champion = registry.get_alias_version(name, "champion")

@@ -128,6 +128,19 @@ def test_scoring_and_drift_args_follow_settings(tmp_path):
     ]
 
 
+def test_the_performance_job_reads_the_logs_the_drift_job_reads(tmp_path):
+    pipeline = PipelineSettings(state_dir=tmp_path)
+    for workflow in (
+        WorkflowSettings(log_format="log-analytics"),
+        WorkflowSettings(inference_logs="/mnt/exports/inference"),
+    ):
+        drift = plan.drift_args(workflow, pipeline, date(2026, 3, 4))
+        args = plan.performance_args(workflow, pipeline, date(2026, 3, 5))
+        assert args[:2] == ["--as-of", "2026-03-05"] and args[-1] == "--log-to-mlflow"
+        assert args[args.index("--logs") + 1] == drift[drift.index("--logs") + 1]
+        assert args[args.index("--log-format") + 1] == drift[drift.index("--format") + 1]
+
+
 class _Event(SimpleNamespace):
     extra: dict | None = None
 

@@ -85,6 +85,21 @@ def test_the_payload_runs_the_same_entrypoint_file_and_installs_the_wheel():
     assert task["new_cluster"]["spark_env_vars"]["ATTRITION_TARGET"] == "azure"
 
 
+def test_only_the_performance_job_gets_the_pseudonym_key_as_a_secret_reference():
+    settings = DatabricksSettings(pseudonym_key_secret="attrition/pseudonym-key")
+    payload = submit_payload(
+        "performance", ["--as-of", "2026-03-05"], token="t", run_name="r", settings=settings
+    )
+    env = payload["tasks"][0]["new_cluster"]["spark_env_vars"]
+    assert env["ATTRITION_SERVING_PSEUDONYM_KEY"] == "{{secrets/attrition/pseudonym-key}}"
+    SubmitTask.from_dict(payload["tasks"][0])  # the SDK's model takes it
+    train = _payload(pseudonym_key_secret="attrition/pseudonym-key")["tasks"][0]
+    assert "ATTRITION_SERVING_PSEUDONYM_KEY" not in train["new_cluster"]["spark_env_vars"]
+    assert "ATTRITION_SERVING_PSEUDONYM_KEY" not in json.dumps(_payload())
+    with pytest.raises(ValueError):
+        DatabricksSettings(pseudonym_key_secret="not a scope and key")
+
+
 def test_idempotency_token_is_stable_per_task_run_and_fits_the_api():
     token = idempotency_token("d", "t", "run-1")
     assert token == idempotency_token("d", "t", "run-1")  # a retry reuses the run

@@ -1,6 +1,8 @@
 """Incidents: one open incident per model version and signal, instead of a page every night.
 
-A nightly check (drift today, model performance next) yields an :class:`Observation`:
+A nightly check (drift; model performance on batch predictions, ``performance``, and on the
+online API's logged predictions, ``online_performance``: two populations, two incidents) yields an
+:class:`Observation`:
 ``confirmed`` (the signal fired), ``clear`` (it was tested and did not fire) or ``unknown``
 (too little data to test). :func:`step` is the whole lifecycle as a pure function of the open
 incident, if any, and that observation:
@@ -41,10 +43,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
-Signal = Literal["drift", "performance"]
+Signal = Literal["drift", "performance", "online_performance"]
 Status = Literal["confirmed", "clear", "unknown"]
 Notice = Literal["opened", "changed", "digest", "resolved"]
-SIGNALS: tuple[Signal, ...] = ("drift", "performance")
+SIGNALS: tuple[Signal, ...] = ("drift", "performance", "online_performance")
 STATUSES: tuple[Status, ...] = ("confirmed", "clear", "unknown")
 
 

@@ -1,8 +1,10 @@
 """The performance check's HTML report: self-contained, offline, every data value escaped.
 
-Per model version: the verdict with the rule that made it, a chart of realized AUC (with its CI)
-and the label-free estimate over the monthly cohorts, the reliability curve of the judged cohort,
-and the cohort table. How to read it: docs/performance.md.
+Two sections, one per population: the batch scorer's predictions, then the online API's logged
+predictions (or why they were not judged). Per model version: the verdict with the rule that made
+it, a chart of realized AUC (with its CI) and the label-free estimate over the monthly cohorts,
+the reliability curve of the judged cohort, and the cohort table. How to read it:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def _common(title: str) -> dict[str, Any]:
     }
 
 
-def _auc_chart(version: str, rows: pd.DataFrame) -> str:
+def _auc_chart(version: str, rows: pd.DataFrame, source: str = "batch") -> str:
     import pygal
 
     chart = pygal.Line(
-        **_common(f"v{version}: AUC by cohort"), x_labels=list(rows["cohort"]), range=(0.4, 1.0)
+        **_common(f"v{version} ({source}): AUC by cohort"),
+        x_labels=list(rows["cohort"]),
+        range=(0.4, 1.0),
     )
     for label, column in (
         ("realized", "auc"),
@@ -85,14 +89,14 @@ def _auc_chart(version: str, rows: pd.DataFrame) -> str:
         if column in rows:
             values = [None if pd.isna(v) else float(v) for v in rows[column]]
             chart.add(label, values)
-    return _chart(chart, f"version {version}: realized and estimated AUC by cohort")
+    return _chart(chart, f"version {version} ({source}): realized and estimated AUC by cohort")
 
 
-def _reliability_chart(version: str, table: list[dict[str, Any]]) -> str:
+def _reliability_chart(version: str, table: list[dict[str, Any]], source: str = "batch") -> str:
     import pygal
 
     chart = pygal.XY(
-        **_common(f"v{version}: reliability (judged cohort)"),
+        **_common(f"v{version} ({source}): reliability (judged cohort)"),
         x_title="mean predicted",
         y_title="observed rate",
         range=(0, 1),
@@ -102,7 +106,7 @@ def _reliability_chart(version: str, table: list[dict[str, Any]]) -> str:
     chart.add(
         "bins", [(row["mean_predicted"], row["observed_rate"]) for row in table], stroke=False
     )
-    return _chart(chart, f"version {version}: observed vs predicted rate per bin")
+    return _chart(chart, f"version {version} ({source}): observed vs predicted rate per bin")
 
 
 def _verdict(version: str, verdict: dict[str, Any]) -> str:
@@ -152,28 +156,92 @@ def _table(rows: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _versions(
+    verdicts: dict[str, Any],
+    cohorts: pd.DataFrame,
+    calibration: dict[str, list[dict[str, Any]]],
+    source: str,
+) -> list[str]:
+    parts = []
+    for version, verdict in verdicts.items():
+        rows = cohorts[cohorts["model_version"] == version].sort_values("cohort")
+        parts.append(f"<h3>Model version {_esc(version)} ({_esc(source)})</h3>")
+        parts.append(_verdict(version, verdict))
+        parts.append(_auc_chart(version, rows, source))
+        if version in calibration:
+            parts.append(_reliability_chart(version, calibration[version], source))
+        parts.append(_table(rows))
+    return parts
+
+
+def _online(
+    online: dict[str, Any], cohorts: pd.DataFrame, calibration: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    parts = [
+        "<h2>Online predictions (the API's inference log)</h2>",
+        "<p>Judged apart from the batch predictions: the API scores the employees someone asked "
+        "about, not the whole workforce, so these cohorts are another population. Logged "
+        "predictions are matched to outcomes by the API's keyed pseudonym.</p>",
+    ]
+    status = online.get("status", "not_judged")
+    if online.get("reason"):
+        parts.append(f"<p><b>Not judged</b>: {_esc(online['reason'])}.</p>")
+    else:
+        parts.append(f"<p>Overall (online): <b>{_esc(status)}</b>.</p>")
+    if online.get("window"):
+        counts = ", ".join(
+            f"{_num(online[key])} {label}"
+            for key, label in (
+                ("n_records", "logged predictions"),
+                ("n_rejected_lines", "malformed lines left out"),
+                ("n_duplicate_lines", "replayed lines left out"),
+                ("n_logged_employees", "employees logged"),
+                ("n_matched_employees", "of them with outcomes"),
+            )
+            if online.get(key) is not None
+        )
+        window = " to ".join(online["window"])
+        parts.append(f"<p>Logs {_esc(online.get('logs'))}, {_esc(window)}: {_esc(counts)}.</p>")
+    if online.get("n_simulated_records"):
+        parts.append(
+            f'<p class="banner">SIMULATED traffic: {online["n_simulated_records"]:,} of the '
+            "logged predictions came from the traffic simulator.</p>"
+        )
+    for warning in online.get("warnings") or []:
+        parts.append(f'<p class="banner">Warning: {_esc(warning)}.</p>')
+    if online.get("rejected"):
+        items = "".join(f"<li>{_esc(line)}</li>" for line in online["rejected"])
+        shown = len(online["rejected"])
+        parts.append(f"<p>Malformed lines (the first {shown}):</p><ul>{items}</ul>")
+    parts += _versions(online.get("versions") or {}, cohorts, calibration, "online")
+    return parts
+
+
 def render_html(
-    summary: dict[str, Any], cohorts: pd.DataFrame, calibration: dict[str, list[dict[str, Any]]]
+    summary: dict[str, Any],
+    cohorts: pd.DataFrame,
+    calibration: dict[str, list[dict[str, Any]]],
+    online: tuple[pd.DataFrame, dict[str, list[dict[str, Any]]]] | None = None,
 ) -> str:
+    online_part = summary.get("online") or {}
     parts = [
         f"<h1>Model performance as of {_esc(summary['as_of'])}</h1>",
         f"<p>Horizon {_esc(summary['horizon'])}; {summary['n_predictions']:,} batch predictions, "
-        f"{summary['n_outcomes']:,} outcomes. Overall: <b>{_esc(summary['status'])}</b>. How to "
-        "read this report: docs/performance.md.</p>",
+        f"{summary['n_outcomes']:,} outcomes. Batch: <b>{_esc(summary['status'])}</b>; online: "
+        f"<b>{_esc(online_part.get('status', 'not_judged'))}</b>. How to read this report: "
+        "docs/performance.md.</p>",
     ]
     if summary.get("n_simulated_outcomes"):
         parts.append(
             f'<p class="banner">SIMULATED outcomes: {summary["n_simulated_outcomes"]:,} of the '
             "outcomes were made by the simulator, not delivered by HR.</p>"
         )
-    for version, verdict in summary["versions"].items():
-        rows = cohorts[cohorts["model_version"] == version].sort_values("cohort")
-        parts.append(f"<h2>Model version {_esc(version)}</h2>")
-        parts.append(_verdict(version, verdict))
-        parts.append(_auc_chart(version, rows))
-        if version in calibration:
-            parts.append(_reliability_chart(version, calibration[version]))
-        parts.append(_table(rows))
+    parts.append("<h2>Batch predictions (the batch scorer)</h2>")
+    if not summary["versions"]:
+        parts.append("<p>No batch predictions up to this day.</p>")
+    parts += _versions(summary["versions"], cohorts, calibration, "batch")
+    online_cohorts, online_calibration = online or (pd.DataFrame(), {})
+    parts += _online(online_part, online_cohorts, online_calibration)
     body = "\n".join(parts)
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>Model performance</title>'
@@ -186,7 +254,8 @@ def write_report(
     cohorts: pd.DataFrame,
     calibration: dict[str, list[dict[str, Any]]],
     out_dir: Path,
+    online: tuple[pd.DataFrame, dict[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Path]:
     page = out_dir / HTML_FILE
-    page.write_text(render_html(summary, cohorts, calibration), encoding="utf-8")
+    page.write_text(render_html(summary, cohorts, calibration, online), encoding="utf-8")
     return {"html": page, "summary": out_dir / "performance_summary.json"}

@@ -1,10 +1,12 @@
 """What ``make demo`` (:mod:`attrition_mlops.orchestration.lifecycle`) feeds in and reads back:
-the SIMULATED labelled snapshot and outcomes it delivers, the champion's gate verdict, and the
-performance summary it prints."""
+the SIMULATED labelled snapshot and outcomes it delivers, the champion's gate verdict, the
+performance summary it prints, and the demo's own pseudonym key."""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,26 @@ SNAPSHOT_ROWS = 1000  # of the ~1,176 real employees outside the frozen holdout
 #: window (30 % of the snapshot) detects it reliably; bench/gate_decisions.py gives the power
 #: at smaller shifts.
 SNAPSHOT_INTENSITY = 2.0
+
+
+#: Where the API's pseudonym key comes from (serving settings); the performance job reads it too.
+PSEUDONYM_KEY_ENV = "ATTRITION_SERVING_PSEUDONYM_KEY"
+
+
+def pseudonym_key(state_dir: Path) -> str:
+    """The demo's pseudonym key: made once in ``<state>/demo/pseudonym-key`` (owner-only),
+    then reused, so the demo's API processes and its performance job share it as production's
+    replicas and job share theirs. It lives in the state folder, never in the repository."""
+    path = state_dir / "demo" / "pseudonym-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another demo made it first: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip()
 
 
 def champion() -> dict[str, Any]:
@@ -79,23 +101,58 @@ def performance(today: date) -> dict[str, Any]:
     if not path.exists():
         return {}
     summary = json.loads(path.read_text())
-    return {"status": summary.get("status"), "versions": summary.get("versions", {})}
+    online = summary.get("online") or {}
+    shown = ("status", "reason", "warnings", "versions", "status_counts", "n_records")
+    return {
+        "status": summary.get("status"),
+        "versions": summary.get("versions", {}),
+        "online": {key: online[key] for key in (*shown, "n_matched_employees") if key in online},
+    }
+
+
+def _version_line(version: str, verdict: dict[str, Any], source: str) -> str:
+    estimate = verdict.get("estimate") or {}
+    realized = (
+        f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
+        f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
+        if verdict.get("realized_auc") is not None
+        else "no matured cohort"
+    )
+    guess = (
+        f"estimated AUC {estimate['estimated_auc']:.3f} (cohort {estimate['cohort']})"
+        if estimate
+        else "no estimate"
+    )
+    return f"      {source} v{version}: {realized}; {guess}"
+
+
+def online_lines(online: dict[str, Any]) -> list[str]:
+    """The online part in words: why it was not judged, or what was read, matched and judged."""
+    if not online:
+        return []
+    if online.get("reason"):
+        return [f"      online: not judged: {online['reason']}"]
+    counts = online.get("status_counts") or {}
+    lines = [
+        f"      online ({online.get('status')}): {online.get('n_records', 0):,} logged "
+        f"predictions, {online.get('n_matched_employees', 0):,} of their employees matched to "
+        f"outcomes by pseudonym, {counts.get('pending', 0):,} pending"
+    ]
+    versions = online.get("versions") or {}
+    if not any(v.get("realized_auc") is not None for v in versions.values()):
+        lines.append(
+            "      (the demo's SIMULATED traffic was sent today, mostly for made-up employee "
+            "numbers that no outcome names: only the label-free estimate applies)"
+        )
+    lines += [f"      online warning: {warning}" for warning in online.get("warnings") or []]
+    for version, verdict in sorted(versions.items()):
+        lines.append(_version_line(version, verdict, "online"))
+    return lines
 
 
 def performance_lines(performance: dict[str, Any]) -> str:
-    lines = []
-    for version, verdict in sorted(performance.get("versions", {}).items()):
-        estimate = verdict.get("estimate") or {}
-        realized = (
-            f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
-            f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
-            if verdict.get("realized_auc") is not None
-            else "no matured cohort"
-        )
-        guess = (
-            f"estimated AUC {estimate['estimated_auc']:.3f} (cohort {estimate['cohort']})"
-            if estimate
-            else "no estimate"
-        )
-        lines.append(f"      v{version}: {realized}; {guess}")
-    return "\n".join(lines) or "      (no predictions judged)"
+    lines = [
+        _version_line(version, verdict, "batch")
+        for version, verdict in sorted(performance.get("versions", {}).items())
+    ] or ["      (no batch predictions judged)"]
+    return "\n".join(lines + online_lines(performance.get("online") or {}))

@@ -201,6 +201,7 @@ def summary_text(
         else "nothing promoted"
     )
     quiet = _drift_words(outcome["quiet_signal"])
+    online = (outcome["performance"].get("online") or {}).get("status", "not_judged")
     drifted = _drift_words(outcome["drift_signal"])
     if outcome["drift_signal"] == "success":
         drifted += (
@@ -220,9 +221,9 @@ Summary
     new SIMULATED labelled snapshot ({snapshot_scenario}): champion v{before} → v{after} \
 (promoted: {_yes(outcome["adapted_promoted"])})
       gate: {outcome["adapted_reason"]}
-    performance ({outcome["performance"].get("status")}; SIMULATED outcomes of the bundled rows, \
-most of which v{before} trained on, so optimistic): signal_performance \
-{outcome["performance_signal"]}
+    performance (batch {outcome["performance"].get("status")}, online {online}; SIMULATED \
+outcomes of the bundled rows, most of which v{before} trained on, so optimistic): \
+signal_performance {outcome["performance_signal"]}
 {performance}
 
 Where to look

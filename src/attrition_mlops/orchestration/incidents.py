@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from attrition_mlops.alerts.incidents import Observation, Status, Step
+from attrition_mlops.alerts.incidents import Observation, Signal, Status, Step
 
 _DRIFT_STATUS: dict[str, Status] = {
     "drift": "confirmed",
@@ -77,23 +77,37 @@ def drift_observations(
     return found
 
 
+#: Where a performance verdict's predictions came from → the incident signal it is tracked as.
+#: Batch and online are different populations: one version degraded on both is two incidents.
+PERFORMANCE_SIGNALS: dict[str, Signal] = {"batch": "performance", "online": "online_performance"}
+
+
+def performance_verdicts(summary: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The summary's verdicts by source: ``batch`` (top level) and ``online`` (under ``online``,
+    absent from summaries made before the online part existed, or when it was not judged)."""
+    online = summary.get("online") or {}
+    return {"batch": summary.get("versions") or {}, "online": online.get("versions") or {}}
+
+
 def performance_observations(
     summary: dict[str, Any], labelled_data: str | None = None
 ) -> list[Observation]:
-    """One observation per model version the performance job judged (signal ``performance``;
-    the "features" of its incident are the failed rules: ``auc``, ``calibration``)."""
+    """One observation per model version and source the performance job judged (signal
+    ``performance`` for batch predictions, ``online_performance`` for the API's; the "features"
+    of its incident are the failed rules: ``auc``, ``calibration``)."""
     day = date.fromisoformat(str(summary["as_of"]))
     statuses: dict[str, Status] = {"degraded": "confirmed", "ok": "clear"}
     return [
         Observation(
             model_version=str(version),
-            signal="performance",
+            signal=PERFORMANCE_SIGNALS[source],
             status=statuses.get(str(verdict.get("status")), "unknown"),
             day=day,
             features=tuple(verdict.get("reasons") or ()),
             labelled_data=labelled_data,
         )
-        for version, verdict in sorted(summary.get("versions", {}).items())
+        for source, verdicts in performance_verdicts(summary).items()
+        for version, verdict in sorted(verdicts.items())
     ]
 
 

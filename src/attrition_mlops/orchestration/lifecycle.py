@@ -6,7 +6,8 @@ check on it (no alarm) → SIMULATED drifted traffic → drift check (alarm, inc
 scheduled) → the retraining run (skipped: no new labelled data) → a new SIMULATED labelled
 snapshot with a concept shift → retraining, judged on the snapshot's recent window, promoted →
 deployment → SIMULATED outcomes of the year-old cohort → the performance check (realized AUC on
-matured outcomes, estimated AUC on the latest cohort) → a summary of what happened and where.
+matured outcomes, estimated AUC on the latest cohort; the API's logged predictions judged apart,
+matched by the demo's own pseudonym key) → a summary of what happened and where.
 
 Every DAG run goes through Airflow (``dag.test()``: the real task runner, metadata DB, XComs,
 Asset events). Without a scheduler nothing starts Asset-triggered runs by itself, so where the
@@ -245,6 +246,11 @@ def _summary(outcome: dict[str, Any]) -> str:
 
 def main() -> int:
     env = airflow_env() | {"ATTRITION_WORKFLOW_DEMO_MODE": "true"}
+    if not os.environ.get(demo_data.PSEUDONYM_KEY_ENV):
+        # One key for the demo's API processes and its performance job, so the online
+        # predictions can be matched to outcomes (unset, each API process draws its own).
+        key = demo_data.pseudonym_key(Path(env["ATTRITION_STATE_DIR"]))
+        env[demo_data.PSEUDONYM_KEY_ENV] = key
     if any(os.environ.get(k) != v for k, v in env.items()):
         os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
     started = datetime.now(UTC)

@@ -46,8 +46,19 @@ def outcomes_args(file: str, arrived: str | None, simulated: bool = False) -> li
     return args + (["--simulated"] if simulated else [])
 
 
-def performance_args(as_of: date) -> list[str]:
-    return ["--as-of", as_of.isoformat(), "--log-to-mlflow"]
+def performance_args(
+    workflow: WorkflowSettings, pipeline: PipelineSettings, as_of: date
+) -> list[str]:
+    """The performance job's arguments: the online logs are the ones the drift job reads."""
+    return [
+        "--as-of",
+        as_of.isoformat(),
+        "--logs",
+        inference_log_dir(workflow, pipeline),
+        "--log-format",
+        workflow.log_format,
+        "--log-to-mlflow",
+    ]
 
 
 def evaluate_args(train_result: dict[str, Any]) -> list[str]:

@@ -47,6 +47,19 @@ def reuse_run(life_cycle_state: str, result_state: str | None) -> bool:
     return life_cycle_state == "TERMINATED" and result_state == "SUCCESS"
 
 
+#: The jobs that read the serving API's pseudonym key, and the variable it is read from.
+PSEUDONYM_KEY_JOBS = ("performance",)
+PSEUDONYM_KEY_ENV = "ATTRITION_SERVING_PSEUDONYM_KEY"
+
+
+def secret_environment(job: str, settings: DatabricksSettings) -> dict[str, str]:
+    """Secret references for the job cluster's environment: Databricks resolves
+    ``{{secrets/scope/key}}`` when the cluster starts, so the secret is never in the payload."""
+    if job in PSEUDONYM_KEY_JOBS and settings.pseudonym_key_secret:
+        return {PSEUDONYM_KEY_ENV: f"{{{{secrets/{settings.pseudonym_key_secret}}}}}"}
+    return {}
+
+
 def submit_payload(
     job: str,
     parameters: Sequence[str],
@@ -73,7 +86,11 @@ def submit_payload(
             "spark_version": settings.spark_version,
             "node_type_id": settings.node_type_id,
             "num_workers": settings.num_workers,
-            "spark_env_vars": {"ATTRITION_TARGET": "azure", **(environment or {})},
+            "spark_env_vars": {
+                "ATTRITION_TARGET": "azure",
+                **secret_environment(job, settings),
+                **(environment or {}),
+            },
         }
     return {
         "run_name": run_name,
