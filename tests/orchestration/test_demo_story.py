@@ -218,8 +218,37 @@ def test_the_demo_prints_the_online_line_or_why_there_is_none():
     assert "(no batch predictions judged)" in text
     assert "online (insufficient_data): 2,400 logged predictions, 0 of their employees" in text
     assert "made-up employee numbers" in text  # no realized figure: the line says why
-    assert "online v2: no matured cohort; estimated AUC 0.810 (cohort x)" in text
+    assert (
+        "online v2 (insufficient_data): no matured cohort; estimated AUC 0.810 (cohort x)" in text
+    )
     unset = {"status": "not_judged", "reason": "ATTRITION_SERVING_PSEUDONYM_KEY is not set, so"}
     assert demo_data.online_lines(unset) == [
         "      online: not judged: ATTRITION_SERVING_PSEUDONYM_KEY is not set, so"
     ]
+
+
+def test_a_degraded_version_says_why_next_to_its_auc():
+    """A good AUC printed beside a 'degraded' summary read as a contradiction: the line names
+    the failed rule with its figure and threshold (here calibration under the demo's shift)."""
+    from attrition_mlops.orchestration import demo_data
+
+    degraded = {
+        "status": "degraded",
+        "reasons": ["calibration"],
+        "realized_auc": 0.861,
+        "auc_low": 0.83,
+        "auc_high": 0.89,
+        "ece": 0.1423,
+        "judged_cohort": "2025-12",
+    }
+    ok = degraded | {"status": "ok", "reasons": [], "ece": 0.04}
+    text = demo_data.performance_lines({"versions": {"1": degraded, "2": ok}})
+    assert (
+        "batch v1 (degraded: calibration ECE 0.142 > 0.1): realized AUC 0.861 "
+        "(95 % CI 0.830–0.890, cohort 2025-12); no estimate"
+    ) in text
+    assert "batch v2 (ok): realized AUC 0.861" in text
+    both = degraded | {"reasons": ["auc", "calibration"], "auc_high": 0.65}
+    assert "(degraded: AUC upper bound 0.650 < 0.7; calibration ECE 0.142 > 0.1)" in (
+        demo_data.performance_lines({"versions": {"1": both}})
+    )

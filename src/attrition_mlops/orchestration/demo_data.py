@@ -110,8 +110,24 @@ def performance(today: date) -> dict[str, Any]:
     }
 
 
+def _why_degraded(verdict: dict[str, Any]) -> str:
+    """``degraded: calibration ECE 0.142 > 0.10``: each reason with its figure and threshold."""
+    from attrition_mlops.settings import get_performance_settings
+
+    limits = get_performance_settings()
+    said = {
+        "auc": f"AUC upper bound {verdict.get('auc_high', float('nan')):.3f} < {limits.min_auc}",
+        "calibration": f"calibration ECE {verdict.get('ece', float('nan')):.3f} > {limits.max_ece}",
+    }
+    reasons = verdict.get("reasons") or []
+    return "degraded: " + "; ".join(said.get(reason, reason) for reason in reasons)
+
+
 def _version_line(version: str, verdict: dict[str, Any], source: str) -> str:
     estimate = verdict.get("estimate") or {}
+    status = verdict.get("status")
+    # The verdict first: a good AUC next to "degraded" needs its reason (often calibration).
+    said = _why_degraded(verdict) if status == "degraded" else status or "not judged"
     realized = (
         f"realized AUC {verdict['realized_auc']:.3f} (95 % CI {verdict['auc_low']:.3f}–"
         f"{verdict['auc_high']:.3f}, cohort {verdict['judged_cohort']})"
@@ -123,7 +139,7 @@ def _version_line(version: str, verdict: dict[str, Any], source: str) -> str:
         if estimate
         else "no estimate"
     )
-    return f"      {source} v{version}: {realized}; {guess}"
+    return f"      {source} v{version} ({said}): {realized}; {guess}"
 
 
 def online_lines(online: dict[str, Any]) -> list[str]:
