@@ -65,6 +65,20 @@ def slim(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def to_table(frame: pd.DataFrame) -> pa.Table:
+    """A :func:`slim` frame as Arrow, in the ledger's fixed schema (UTC microseconds)."""
+    utc = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    columns = {
+        KEY: pa.array(frame[KEY].to_numpy(object), pa.string()),
+        "model_version": pa.array(frame["model_version"].to_numpy(object), pa.string()),
+        "timestamp": pa.array(utc, pa.timestamp("us", tz="UTC")),
+        "probability": pa.array(frame["probability"].to_numpy("float64"), pa.float64()),
+        "simulated": pa.array(frame["simulated"].to_numpy(bool), pa.bool_()),
+        "request_id": pa.array(frame["request_id"].to_numpy(object), pa.string()),
+    }
+    return pa.table(columns)
+
+
 def ledger_file(ledger_dir: Path, day: date) -> Path:
     return inference_log.partition_dir(ledger_dir, day) / FILE_NAME
 
@@ -94,9 +108,8 @@ def compact_day(export_dir: Path, ledger_dir: Path, day: date) -> dict[str, Any]
         "rejected_lines": len(rejected),
         "duplicate_lines": len(duplicates),
     }
-    table = pa.Table.from_pandas(slim(frame), preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(counts).encode()}
+    table = to_table(slim(frame)).replace_schema_metadata(
+        {METADATA_KEY: json.dumps(counts).encode()}
     )
     target = ledger_file(ledger_dir, day)
     target.parent.mkdir(parents=True, exist_ok=True)
