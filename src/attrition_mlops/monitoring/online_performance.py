@@ -133,8 +133,10 @@ def wrong_key_warning(check: dict[str, Any], since: date) -> str:
     )
 
 
-def ledger_days(ledger: Path | None, first: date, last: date) -> set[date]:
-    return compacted_days(ledger, first, last) if ledger is not None else set()
+def ledger_of(source: OnlineSource) -> Path | None:
+    """The ledger the job reads: none for the Log Analytics export (its retention is the
+    storage lifecycle policy's, and no ledger is built from it)."""
+    return source.ledger if source.log_format == "local" else None
 
 
 def read_predictions(
@@ -149,7 +151,8 @@ def read_predictions(
         logs = read_window(
             source.logs, first, last, source.log_format, rejected, duplicates, in_ledger
         )
-    slim, held = read_ledger(source.ledger, in_ledger) if in_ledger else (empty_ledger(), {})
+    ledger = ledger_of(source)
+    slim, held = read_ledger(ledger, in_ledger) if ledger and in_ledger else (empty_ledger(), {})
     parts = [part for part in (logs[list(LEDGER_COLUMNS)], slim) if len(part)]
     frame = pd.concat(parts, ignore_index=True) if parts else empty_ledger()
     # Earliest first, so the join's first prediction of a day is the same from either source.
@@ -158,7 +161,7 @@ def read_predictions(
     counts = {
         "n_records": len(logs) + held.get("logged_records", 0),
         "n_log_records": len(logs),
-        "ledger": str(source.ledger) if source.ledger is not None else None,
+        "ledger": str(ledger) if ledger is not None else None,
         "n_ledger_days": len(in_ledger),
         "n_ledger_rows": len(slim),
         "n_ledger_records": held.get("logged_records", 0),
@@ -192,8 +195,8 @@ def check_online(
     pseudonymise, why = pseudonymiser(source.key)
     if pseudonymise is None:
         return part | {"reason": why}, None
-    ledger = source.ledger if source.log_format == "local" else None
-    in_ledger = ledger_days(ledger, first, last)
+    ledger = ledger_of(source)
+    in_ledger = compacted_days(ledger, first, last)
     if not source.logs.exists() and not in_ledger:
         return part | {"reason": f"no inference logs: {source.logs} does not exist"}, None
     logs, counts = read_predictions(source, first, last, in_ledger)
