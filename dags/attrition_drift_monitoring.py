@@ -20,8 +20,12 @@ and `purge_expired_logs`
   `attrition_training`. When the window
   held too few records to test (`insufficient_data`) it skips too, after an info alert
   (`drift_insufficient_data`): monitoring was blind that day.
-- **purge_expired_logs** deletes inference-log partitions older than
-  `ATTRITION_WORKFLOW_RETENTION_DAYS` (they hold personal data); it runs whatever the check did.
+- **purge_expired_logs** first compacts each complete day of inference logs into the slim
+  prediction ledger (pseudonym, model version, time, probability: what the performance job needs
+  once outcomes mature), then deletes inference-log partitions older than
+  `ATTRITION_WORKFLOW_RETENTION_DAYS` (they hold personal data) that the ledger holds, and ledger
+  partitions older than `ATTRITION_PERFORMANCE_LEDGER_RETENTION_DAYS`; it runs whatever the
+  check did. A day that cannot be compacted keeps its log and fails the task (an alert).
 
 Nightly at 01:30 UTC for the previous day; a `date` parameter checks another day.
 Runbook: `docs/runbook.md`.
@@ -74,7 +78,7 @@ def attrition_drift_monitoring():
         return events.record_drift(summary, outlet_events[DRIFT], links, ti=ti, labelled_data=data)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def purge_expired_logs(logical_date=None, dag_run=None) -> list[str]:
+    def purge_expired_logs(logical_date=None, dag_run=None) -> dict:
         from attrition_mlops.orchestration import events
 
         return events.purge_inference_logs((logical_date or dag_run.run_after).date())

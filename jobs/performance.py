@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="export layout of --logs, as the drift job's --format (default: %(default)s)",
     )
     parser.add_argument(
+        "--ledger",
+        type=Path,
+        help="the prediction ledger: the slim copy of the logs kept for the outcomes' horizon "
+        "(default: ATTRITION_PERFORMANCE_LEDGER_DIR or <state>/prediction-ledger)",
+    )
+    parser.add_argument(
         "--output", type=Path, help="report folder (default: <state>/performance/<as-of>)"
     )
     parser.add_argument(
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             logs=args.logs or settings.state_dir / "inference-logs",
             log_format=args.log_format,
             key=get_serving_settings().pseudonym_key,  # the API's key: a SecretStr, never shown
+            ledger=args.ledger or perf.resolved_ledger_dir(settings.state_dir),
         )
         summary = check_performance(Path(predictions), Path(outcomes), as_of, perf, out, online)
         if args.log_to_mlflow:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -140,6 +140,10 @@ class DriftSettings(BaseSettings):
     seed: int = 0
 
 
+#: Days the prediction ledger is kept beyond what the performance job needs (a late job, a rerun).
+LEDGER_MARGIN_DAYS = 31
+
+
 class PerformanceSettings(BaseSettings):
     """Model performance from outcomes (ATTRITION_PERFORMANCE_*): docs/performance.md."""
 
@@ -157,6 +161,40 @@ class PerformanceSettings(BaseSettings):
     n_boot: int = Field(1000, ge=100)
     estimate_samples: int = Field(500, ge=100)
     seed: int = 0
+    # The slim prediction ledger that outlives the full inference logs (monitoring/ledger.py).
+    ledger_dir: Path | None = Field(None, description="default: <state_dir>/prediction-ledger")
+    ledger_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="ledger partitions older are deleted; default: what the horizon needs "
+        f"plus {LEDGER_MARGIN_DAYS} days; shorter than what the horizon needs is refused",
+    )
+
+    @property
+    def ledger_days_needed(self) -> int:
+        """How far back the performance job reads: one horizon, then back to the first day of
+        the month before (monitoring.online_performance.log_window), at its longest."""
+        n, unit = int(self.horizon[:-1]), self.horizon[-1]
+        horizon_days = n if unit == "d" else 366 * (n // 12) + 31 * (n % 12)
+        return horizon_days + 61  # that month (≤ 31 days) and the days into the next (≤ 30)
+
+    def resolved_ledger_dir(self, state_dir: Path) -> Path:
+        return self.ledger_dir or state_dir / "prediction-ledger"
+
+    @property
+    def resolved_ledger_retention_days(self) -> int:
+        return self.ledger_retention_days or self.ledger_days_needed + LEDGER_MARGIN_DAYS
+
+    @model_validator(mode="after")
+    def _ledger_outlives_the_horizon(self) -> PerformanceSettings:
+        days, needed = self.ledger_retention_days, self.ledger_days_needed
+        if days is not None and days < needed:
+            raise ValueError(
+                f"ATTRITION_PERFORMANCE_LEDGER_RETENTION_DAYS={days} is shorter than the "
+                f"{needed} days the performance job reads back with horizon {self.horizon}: "
+                "online predictions would be deleted before their outcomes mature"
+            )
+        return self
 
 
 class WorkflowSettings(BaseSettings):

@@ -26,7 +26,6 @@ from attrition_mlops.data.inference_log import Pseudonymiser
 from attrition_mlops.data.outcomes import write_outcomes
 from attrition_mlops.monitoring import online_performance as online
 from attrition_mlops.serving.log_writer import InferenceLogWriter, PendingEntry
-from attrition_mlops.serving.settings import get_serving_settings
 from attrition_mlops.simulate.outcomes import simulate_outcomes
 
 PREDICTED = date(2025, 6, 2)
@@ -84,21 +83,6 @@ def deliver(snapshot, root, arrived, *, flip=False):
         employees = employees.assign(**{contract.LABEL: swapped})
     outcomes = simulate_outcomes(employees, PREDICTED, arrived, seed=1)
     write_outcomes(outcomes, root, arrived, simulated=True)
-
-
-@pytest.fixture
-def serving_key(monkeypatch):
-    """Set (or unset) the API's pseudonym key for the job, as the environment gives it."""
-
-    def use(key: str | None) -> None:
-        if key is None:
-            monkeypatch.delenv(online.KEY_ENV, raising=False)
-        else:
-            monkeypatch.setenv(online.KEY_ENV, key)
-        get_serving_settings.cache_clear()
-
-    yield use
-    get_serving_settings.cache_clear()
 
 
 @pytest.fixture

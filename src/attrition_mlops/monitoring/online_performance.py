@@ -21,6 +21,10 @@ Judged with a warning when no logged pseudonym matches an employee whose outcome
 since the first logged prediction: the key is likely not the one the API logged with, and every
 prediction would otherwise read as ``pending`` or ``missing``, a data problem it is not.
 
+Which records: the prediction ledger's (:mod:`~attrition_mlops.monitoring.ledger`, the slim copy
+that outlives the full logs) for every day it holds, the full logs' for the other days of the
+window; the summary counts the records from each.
+
 The key is a secret: it is read from a ``SecretStr`` here, used to build the
 :class:`~attrition_mlops.data.inference_log.Pseudonymiser` (whose ``repr`` hides it), and never
 written to the summary, the report, the log or MLflow.
@@ -39,6 +43,12 @@ from pydantic import SecretStr
 from attrition_mlops.data import contract
 from attrition_mlops.data import outcomes as feed
 from attrition_mlops.data.inference_log import Pseudonymiser
+from attrition_mlops.monitoring.ledger import (
+    LEDGER_COLUMNS,
+    compacted_days,
+    empty_ledger,
+    read_ledger,
+)
 from attrition_mlops.monitoring.outcomes import join_logged_predictions
 from attrition_mlops.monitoring.verdicts import Judged, clean, judge
 from attrition_mlops.monitoring.window import LogFormat, read_window
@@ -64,6 +74,8 @@ class OnlineSource:
     log_format: LogFormat = "local"
     #: The API's pseudonym key; None when unset. ``repr`` shows it masked.
     key: SecretStr | None = field(default=None, repr=False)
+    #: The prediction ledger (local export): read for the days it holds, instead of the logs.
+    ledger: Path | None = None
 
 
 def log_window(as_of: date, horizon: str) -> tuple[date, date]:
@@ -121,6 +133,46 @@ def wrong_key_warning(check: dict[str, Any], since: date) -> str:
     )
 
 
+def ledger_of(source: OnlineSource) -> Path | None:
+    """The ledger the job reads: none for the Log Analytics export (its retention is the
+    storage lifecycle policy's, and no ledger is built from it)."""
+    return source.ledger if source.log_format == "local" else None
+
+
+def read_predictions(
+    source: OnlineSource, first: date, last: date, in_ledger: set[date]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The window's logged predictions: the ledger's rows for the days it holds, the full logs'
+    for the others (no day read twice), earliest first; and the summary's counts of each."""
+    rejected: list[str] = []
+    duplicates: list[str] = []
+    logs = pd.DataFrame(columns=list(LEDGER_COLUMNS))
+    if source.logs.exists():
+        logs = read_window(
+            source.logs, first, last, source.log_format, rejected, duplicates, in_ledger
+        )
+    ledger = ledger_of(source)
+    slim, held = read_ledger(ledger, in_ledger) if ledger and in_ledger else (empty_ledger(), {})
+    parts = [part for part in (logs[list(LEDGER_COLUMNS)], slim) if len(part)]
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_ledger()
+    # Earliest first, so the join's first prediction of a day is the same from either source.
+    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    simulated = int(logs["simulated"].fillna(False).astype(bool).sum())
+    counts = {
+        "n_records": len(logs) + held.get("logged_records", 0),
+        "n_log_records": len(logs),
+        "ledger": str(ledger) if ledger is not None else None,
+        "n_ledger_days": len(in_ledger),
+        "n_ledger_rows": len(slim),
+        "n_ledger_records": held.get("logged_records", 0),
+        "n_rejected_lines": len(rejected) + held.get("rejected_lines", 0),
+        "rejected": rejected[:SHOWN_REJECTED],
+        "n_duplicate_lines": len(duplicates) + held.get("duplicate_lines", 0),
+        "n_simulated_records": simulated + held.get("simulated_records", 0),
+    }
+    return frame, counts
+
+
 def check_online(
     source: OnlineSource | None,
     outcomes: pd.DataFrame,
@@ -143,24 +195,20 @@ def check_online(
     pseudonymise, why = pseudonymiser(source.key)
     if pseudonymise is None:
         return part | {"reason": why}, None
-    if not source.logs.exists():
+    ledger = ledger_of(source)
+    in_ledger = compacted_days(ledger, first, last)
+    if not source.logs.exists() and not in_ledger:
         return part | {"reason": f"no inference logs: {source.logs} does not exist"}, None
-    rejected: list[str] = []
-    duplicates: list[str] = []
-    logs = read_window(source.logs, first, last, source.log_format, rejected, duplicates)
-    part |= {
-        "n_records": len(logs),
-        "n_rejected_lines": len(rejected),
-        "rejected": rejected[:SHOWN_REJECTED],
-        "n_duplicate_lines": len(duplicates),
-        "n_simulated_records": int(logs["simulated"].fillna(False).astype(bool).sum()),
-    }
-    if rejected:
+    logs, counts = read_predictions(source, first, last, in_ledger)
+    part |= counts
+    if part["n_rejected_lines"]:
         part["warnings"].append(
-            f"{len(rejected):,} malformed log line(s) left out (listed under rejected)"
+            f"{part['n_rejected_lines']:,} malformed log line(s) left out (listed under "
+            "rejected, those still in the full logs)"
         )
     if logs.empty:
-        reason = f"no logged predictions in {source.logs} from {first} to {last}"
+        where = f"{source.logs}" + (f" or {ledger}" if ledger and ledger.exists() else "")
+        reason = f"no logged predictions in {where} from {first} to {last}"
         return part | {"reason": reason}, None
     since = logs["timestamp"].min().date()
     ids = outcomes[KEY].unique()

@@ -17,7 +17,7 @@ version the registry does not hold is left out of the check.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,8 +53,11 @@ def read_window(
     log_format: LogFormat,
     rejected: list[str],
     duplicates: list[str] | None = None,
+    skip_days: Collection[date] = (),
 ) -> pd.DataFrame:
     """One row per logged employee record whose request falls in [first, last] (UTC days).
+
+    ``skip_days`` (local export): partitions not read, e.g. days the prediction ledger holds.
 
     Every line is validated against the log schema
     (:mod:`attrition_mlops.monitoring.log_reader`); a bad line (in the local export, also one
@@ -63,7 +66,10 @@ def read_window(
     ``request_id`` is left out and its id appended to ``duplicates``.
     """
     if log_format == "local":
-        batches = log_reader.export_batches(inference_log.export_files(source, first, last))
+        files = inference_log.export_files(source, first, last)
+        if skip_days:
+            files = [f for f in files if inference_log.partition_day(f) not in skip_days]
+        batches = log_reader.export_batches(files)
     else:
         batches = log_analytics.batches(source, rejected)
     frame = log_reader.read_frame(batches, rejected, duplicates)
@@ -300,11 +306,18 @@ def log_drift_run(
         return {"mlflow_run_id": run.info.run_id, "experiment_id": run.info.experiment_id}
 
 
-def purge_expired_partitions(export_dir: Path, *, keep_days: int, today: date) -> list[str]:
+def purge_expired_partitions(
+    export_dir: Path,
+    *,
+    keep_days: int,
+    today: date,
+    may_delete: Callable[[date], bool] | None = None,
+) -> list[str]:
     """Delete ``date=YYYY-MM-DD`` partitions older than ``keep_days`` (they hold personal data).
 
     Only folders named like partitions are touched; a partition whose name does not parse as a
-    date is left alone. Returns the deleted partition names.
+    date is left alone, and so is one whose day ``may_delete`` refuses (a log not yet in the
+    prediction ledger). Returns the deleted partition names.
     """
     import shutil
 
@@ -315,7 +328,7 @@ def purge_expired_partitions(export_dir: Path, *, keep_days: int, today: date) -
             day = date.fromisoformat(partition.name.removeprefix("date="))
         except ValueError:
             continue
-        if partition.is_dir() and day < cutoff:
+        if partition.is_dir() and day < cutoff and (may_delete is None or may_delete(day)):
             shutil.rmtree(partition)
             deleted.append(partition.name)
     return deleted

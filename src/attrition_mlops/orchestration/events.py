@@ -225,24 +225,52 @@ def drift_links(summary: dict[str, Any], mlflow_run_url: str | None) -> dict[str
     return links
 
 
-def purge_inference_logs(today: Any) -> list[str]:
-    """Delete expired inference-log partitions (local export; Azure storage uses its lifecycle
-    policy, which this reports rather than duplicates)."""
+def purge_inference_logs(today: Any) -> dict[str, Any]:
+    """Compact the complete days of the inference logs into the prediction ledger, then delete
+    expired log partitions (only those the ledger holds) and expired ledger partitions (local
+    export; Azure storage uses its lifecycle policy, which this reports rather than duplicates).
+
+    A day that could not be compacted keeps its log, and the task fails after the rest is done
+    so on-call hears of it (runbook: prediction ledger compaction failed).
+    """
     from pathlib import Path
 
-    from attrition_mlops.monitoring.window import purge_expired_partitions
-    from attrition_mlops.settings import get_settings, get_workflow_settings
+    from attrition_mlops.monitoring.ledger import retain_logs
+    from attrition_mlops.settings import (
+        get_performance_settings,
+        get_settings,
+        get_workflow_settings,
+    )
 
     settings, workflow = get_settings(), get_workflow_settings()
     if workflow.log_format != "local":
         print("retention of the Log Analytics export is the storage lifecycle policy's job")
-        return []
-    root = Path(plan.inference_log_dir(workflow, settings))
-    deleted = purge_expired_partitions(root, keep_days=workflow.retention_days, today=today)
-    print(
-        f"deleted {len(deleted)} partition(s) older than {workflow.retention_days} days: {deleted}"
+        return {}
+    perf = get_performance_settings()
+    ledger = perf.resolved_ledger_dir(settings.state_dir)
+    kept = perf.resolved_ledger_retention_days
+    done = retain_logs(
+        Path(plan.inference_log_dir(workflow, settings)),
+        ledger,
+        today=today,
+        log_days_kept=workflow.retention_days,
+        ledger_days_kept=kept,
     )
-    return deleted
+    print(
+        f"compacted {len(done['compacted'])} day(s) into the prediction ledger {ledger}: "
+        f"{done['compacted']}; deleted {len(done['deleted_logs'])} log partition(s) older than "
+        f"{workflow.retention_days} days: {done['deleted_logs']}; deleted "
+        f"{len(done['deleted_ledger'])} ledger partition(s) older than {kept} days: "
+        f"{done['deleted_ledger']}"
+    )
+    if done["failed"] or done["kept_uncompacted"]:
+        raise RuntimeError(
+            f"prediction ledger: {len(done['failed'])} day(s) could not be compacted "
+            f"({done['failed']}); expired inference logs kept because the ledger does not hold "
+            f"them: {done['kept_uncompacted']}. Nothing was lost; see the runbook "
+            "(prediction ledger compaction failed)"
+        )
+    return done
 
 
 def notify_rollback(env: str, *, failed_version: str, restored: str | None, ti: Any) -> None:
