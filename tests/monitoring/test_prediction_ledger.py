@@ -235,3 +235,52 @@ def test_a_day_in_both_the_ledger_and_the_logs_is_read_once(
     part = run_job(tmp_path, files, "--ledger", str(book))["online"]
     assert part["n_records"] == ONLINE_ROWS and part["n_ledger_days"] == 1
     assert part["n_log_records"] == 0 and part["versions"]["1"]["n_labelled"] == ONLINE_ROWS
+
+
+def test_a_purge_between_listing_the_ledger_and_reading_the_logs_loses_no_day(
+    tmp_path, snapshot, predictor, state_dir, serving_key, monkeypatch
+):
+    """The performance job lists the ledger's days, then reads the logs of the others; if the
+    nightly purge compacts a day and deletes its log in between, that day was in neither."""
+    from attrition_mlops.monitoring import online_performance
+
+    serving_key(API_KEY)
+    files = SimpleNamespace(
+        logs=tmp_path / "inference-logs",
+        outcomes=tmp_path / "outcomes",
+        predictions=tmp_path / "predictions",
+    )
+    write_api_logs(files.logs, snapshot, predictor)
+    deliver(snapshot, files.outcomes, MATURED)
+    book = tmp_path / "prediction-ledger"
+    real_read = online_performance.read_window
+    purged = []
+
+    def purge_first(*args, **kwargs):
+        if not purged:  # the purge task runs right now, once
+            purged.append(
+                ledger.retain_logs(
+                    files.logs, book, today=MATURED, log_days_kept=30, ledger_days_kept=458
+                )
+            )
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(online_performance, "read_window", purge_first)
+    part = run_job(tmp_path, files, "--ledger", str(book))["online"]
+    assert purged[0]["deleted_logs"] == [f"date={PREDICTED}"]  # the race did happen
+    assert part["n_records"] == ONLINE_ROWS and part["n_ledger_days"] == 1
+    assert part["status"] == "ok" and part["versions"]["1"]["n_labelled"] == ONLINE_ROWS
+
+
+def test_a_day_just_ended_is_left_until_its_last_lines_have_settled(tmp_path, snapshot, predictor):
+    """A run just after midnight would freeze yesterday while the API still flushes its last
+    lines (a day is compacted once); an hour later it is complete."""
+    today = date(2026, 6, 10)
+    logs, book = tmp_path / "logs", tmp_path / "ledger"
+    rows = snapshot.frame.sample(n=10, random_state=6)
+    log_traffic(logs, rows, predictor, [(9, "1", "req-y", len(rows))], day=today - timedelta(1))
+    early = datetime(2026, 6, 10, 0, 10, tzinfo=UTC)
+    kwargs = {"today": today, "log_days_kept": 30, "ledger_days_kept": 458}
+    assert ledger.retain_logs(logs, book, now=early, **kwargs)["compacted"] == []
+    later = datetime(2026, 6, 10, 1, 30, tzinfo=UTC)
+    assert ledger.retain_logs(logs, book, now=later, **kwargs)["compacted"] == ["2026-06-09"]

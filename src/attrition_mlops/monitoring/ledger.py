@@ -16,16 +16,17 @@ first of each (model version, month, employee) (:func:`monitoring.outcomes.first
 nothing it uses is lost. (``times_scored`` then counts the days an employee was scored, not the
 requests.)
 
-A day is compacted once it is complete (before the run's day), once: the file's presence is what
-says "compacted", and it is written atomically (:func:`data.files.write_parquet_atomic`), so a crash
-leaves no file a reader would take as whole, and the log stays until a later night compacts it.
+A day is compacted once it is complete (before the run's day, and ended :data:`SETTLE` ago),
+once: the file's presence is what says "compacted", and it is written atomically
+(:func:`data.files.write_parquet_atomic`), so a crash leaves no file a reader would take as
+whole, and the log stays until a later night compacts it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ LEDGER_COLUMNS = (KEY, "model_version", "timestamp", "probability", "simulated",
 #: What each day's file says its full log held (schema metadata; summed when read).
 COUNTS = ("logged_records", "simulated_records", "rejected_lines", "duplicate_lines")
 METADATA_KEY = b"attrition.ledger"
+#: How long after a UTC day ends before it counts as complete: the API flushes its log every few
+#: seconds, and a run just after midnight must not freeze a day whose last lines are in flight
+#: (a compacted day is never compacted again).
+SETTLE = timedelta(hours=1)
 
 
 def slim(frame: pd.DataFrame) -> pd.DataFrame:
@@ -150,21 +155,26 @@ def retain_logs(
     today: date,
     log_days_kept: int,
     ledger_days_kept: int,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The nightly step: compact each complete day not in the ledger yet, then delete full logs
     older than ``log_days_kept`` that the ledger holds, and ledger days older than
     ``ledger_days_kept``.
 
-    A day whose compaction fails keeps its full log (``failed``: day → error; the caller fails
-    the task so on-call hears of it); every other day is still handled. A log older than the
-    ledger's own retention is not compacted: the ledger would delete it the same night.
+    A day is complete once it ended :data:`SETTLE` before ``now`` (the wall clock by default)
+    and is before ``today``. A day whose compaction fails keeps its full log (``failed``: day →
+    error; the caller fails the task so on-call hears of it); every other day is still handled.
+    A log older than the ledger's own retention is not compacted: the ledger would delete it the
+    same night.
     """
     export_dir, ledger_dir = Path(export_dir), Path(ledger_dir)
     ledger_cutoff = today - timedelta(days=ledger_days_kept)
     done = compacted_days(ledger_dir, date.min, date.max)
+    now = now or datetime.now(UTC)
     compacted, failed = [], {}
     for day in log_days(export_dir):
-        if day >= today or day in done or day < ledger_cutoff:
+        ended = datetime.combine(day + timedelta(days=1), time(), UTC)
+        if day >= today or ended + SETTLE > now or day in done or day < ledger_cutoff:
             continue
         try:
             compact_day(export_dir, ledger_dir, day)

@@ -62,6 +62,8 @@ SHORT_KEY = (
     f"{KEY_ENV} is shorter than 16 bytes: the API refuses such a key, so it cannot be the one "
     "the logs were written with"
 )
+#: How many times the job reads the window while the nightly purge moves days into the ledger.
+READ_ATTEMPTS = 3
 #: How many rejected lines the summary lists (all are counted).
 SHOWN_REJECTED = 20
 
@@ -196,10 +198,21 @@ def check_online(
     if pseudonymise is None:
         return part | {"reason": why}, None
     ledger = ledger_of(source)
-    in_ledger = compacted_days(ledger, first, last)
-    if not source.logs.exists() and not in_ledger:
-        return part | {"reason": f"no inference logs: {source.logs} does not exist"}, None
-    logs, counts = read_predictions(source, first, last, in_ledger)
+    # The nightly purge may compact a day and delete its log between listing the ledger and
+    # reading the logs: that day would be in neither. It is in the ledger before its log goes,
+    # so a second listing that differs from the first means "read again".
+    for _ in range(READ_ATTEMPTS):
+        in_ledger = compacted_days(ledger, first, last)
+        if not source.logs.exists() and not in_ledger:
+            return part | {"reason": f"no inference logs: {source.logs} does not exist"}, None
+        logs, counts = read_predictions(source, first, last, in_ledger)
+        if compacted_days(ledger, first, last) == in_ledger:
+            break
+    else:
+        raise RuntimeError(
+            f"the prediction ledger {ledger} kept changing while it was read "
+            f"({READ_ATTEMPTS} attempts): is the purge task running in a loop?"
+        )
     part |= counts
     if part["n_rejected_lines"]:
         part["warnings"].append(
