@@ -208,6 +208,11 @@ def test_online_predictions_are_judged_after_their_logs_were_purged(
     assert part["n_log_records"] == ONLINE_ROWS and part["n_records"] == 2 * ONLINE_ROWS
     assert part["n_simulated_records"] == 2 * ONLINE_ROWS
     assert part["status"] == "ok" and part["key_check"] == "matched"
+    page = (tmp_path / "report" / "performance_report.html").read_text()
+    assert (
+        f"Of these, {ONLINE_ROWS:,} predictions on 1 day(s) were read from the prediction" in (page)
+        and f"and {ONLINE_ROWS:,} from the full logs" in page
+    )
     verdict = part["versions"]["1"]
     y = (logged[contract.LABEL] == "Yes").to_numpy(int)
     assert verdict["realized_auc"] == pytest.approx(roc_auc_score(y, logged["probability"]), 1e-9)

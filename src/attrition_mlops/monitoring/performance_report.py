@@ -202,6 +202,13 @@ def _online(
         )
         window = " to ".join(online["window"])
         parts.append(f"<p>Logs {_esc(online.get('logs'))}, {_esc(window)}: {_esc(counts)}.</p>")
+        if online.get("n_ledger_days"):  # days whose full log is gone or compacted
+            parts.append(
+                f"<p>Of these, {_num(online.get('n_ledger_records'))} predictions on "
+                f"{_num(online['n_ledger_days'])} day(s) were read from the prediction ledger "
+                f"{_esc(online.get('ledger'))} (one row per version, employee and day) and "
+                f"{_num(online.get('n_log_records'))} from the full logs.</p>"
+            )
     if online.get("n_simulated_records"):
         parts.append(
             f'<p class="banner">SIMULATED traffic: {online["n_simulated_records"]:,} of the '
