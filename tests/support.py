@@ -7,6 +7,7 @@ module-scoped fixture, or a model a test is about to break on purpose) lives her
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import threading
@@ -25,6 +26,17 @@ from attrition_mlops.model.outliers import calibrate_outlier_detector
 from attrition_mlops.model.predictor import AttritionPredictor
 
 REPO = Path(__file__).resolve().parents[1]  # the repository root, for tests that read its files
+
+
+def load_script(relative: str, name: str | None = None):
+    """A script of the repository (``jobs/performance.py``, ``serving/app.py``: files, not a
+    package) loaded as a module, the way the job runner loads it."""
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(name or f"_{path.stem}_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 #: The tiny model every test serves or scores: fast to fit, and no test depends on its exact C.
 TINY_PARAMS = {"C": 0.3}

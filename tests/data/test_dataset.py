@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import random
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import REPO
+from support import REPO, load_script
 
 from attrition_mlops.data import contract, dataset
 from attrition_mlops.data.dataset import (
@@ -181,10 +180,7 @@ def test_corrupt_parquet(good_csv: Path) -> None:
 def test_job_main_writes_summary(
     tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # jobs/ holds scripts, not a package: load the file the way the job runner does.
-    spec = importlib.util.spec_from_file_location("validate_data_job", JOB)
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
+    job = load_script(str(JOB.relative_to(REPO)), "validate_data_job")
 
     out = tmp_path / "out" / "summary.json"
     assert job.main(["--output-json", str(out)]) == 0  # the latest snapshot: the bundled one

@@ -3,7 +3,6 @@ latest/named selection, and the bundled data as the first snapshot."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from datetime import date
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import REPO
+from support import load_script
 
 from attrition_mlops import cli
 from attrition_mlops.data import contract, snapshots
@@ -182,11 +181,7 @@ def test_select_takes_the_latest_or_the_named_snapshot(root, rows):
 
 
 def _load_job(name: str):
-    # jobs/ holds scripts, not a package: load the file the way the job runner does.
-    spec = importlib.util.spec_from_file_location(f"{name}_job", REPO / "jobs" / f"{name}.py")
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
-    return job
+    return load_script(f"jobs/{name}.py", f"{name}_job")
 
 
 def test_cli_adds_and_lists_snapshots_in_the_state_folder(state_dir, rows, tmp_path, capsys):

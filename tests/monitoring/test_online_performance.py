@@ -8,7 +8,6 @@ marked so in the log. The outcomes are SIMULATED from the rows' real labels.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 from sklearn.metrics import roc_auc_score
-from support import REPO
+from support import REPO, load_script
 
 from attrition_mlops import alerts
 from attrition_mlops.data import contract
@@ -37,12 +36,7 @@ PER_REQUEST = 10
 
 
 def _job():
-    spec = importlib.util.spec_from_file_location(
-        "performance_job", REPO / "jobs" / "performance.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("jobs/performance.py", "performance_job")
 
 
 def write_api_logs(export_dir, snapshot, predictor, *, key=API_KEY, day=PREDICTED, version="1"):

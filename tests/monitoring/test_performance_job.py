@@ -3,7 +3,6 @@ outcomes timed from their real labels, the verdicts, the report; and the DAG's s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 from sklearn.metrics import roc_auc_score
-from support import REPO
+from support import load_script
 
 from attrition_mlops import alerts
 from attrition_mlops.data import contract
@@ -28,12 +27,7 @@ MATURED = date(2026, 6, 10)  # past the 12-month horizon: every outcome has arri
 
 
 def _job():
-    spec = importlib.util.spec_from_file_location(
-        "performance_job", REPO / "jobs" / "performance.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("jobs/performance.py", "performance_job")
 
 
 @pytest.fixture
@@ -168,9 +162,7 @@ def test_the_job_prints_its_summary_and_the_dag_step_pages_once(
 
 
 def test_add_outcomes_job_stores_a_delivery_once_and_refuses_a_bad_file(tmp_path, snapshot, capsys):
-    spec = importlib.util.spec_from_file_location("add_outcomes", REPO / "jobs" / "add_outcomes.py")
-    job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(job)
+    job = load_script("jobs/add_outcomes.py", "add_outcomes")
     employees = snapshot.frame[[contract.ID_COLUMN, contract.LABEL]].head(50)
     file = tmp_path / "outcomes.csv"
     simulate_outcomes(employees, PREDICTED, MATURED, seed=2).to_csv(file, index=False)

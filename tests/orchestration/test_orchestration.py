@@ -3,13 +3,12 @@ is about, what counts as a promotion or confirmed drift, and the retention purge
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
-from support import REPO
+from support import load_script
 
 from attrition_mlops.monitoring.window import purge_expired_partitions
 from attrition_mlops.orchestration import events, plan
@@ -305,11 +304,7 @@ def test_too_little_data_skips_but_tells_on_call_monitoring_is_blind(monkeypatch
 
 def _dag(name: str):
     """The DAG a file in dags/ defines, built in-process (no scheduler, no database)."""
-    path = REPO / "dags" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_dag_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name)()
+    return getattr(load_script(f"dags/{name}.py", f"_dag_{name}"), name)()
 
 
 class _TaskInstance(SimpleNamespace):

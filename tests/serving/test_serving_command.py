@@ -15,7 +15,7 @@ import shlex
 import subprocess
 
 import pytest
-from support import REPO
+from support import REPO, load_script
 
 from attrition_mlops.serving import server
 from attrition_mlops.serving.protocol import GuardedHttpToolsProtocol
@@ -128,9 +128,7 @@ def test_make_serve_port_and_host_reach_uvicorn(recorded, monkeypatch):
 
 
 def test_serving_app_entrypoint(recorded):
-    spec = importlib.util.spec_from_file_location("serving_entry", REPO / "serving" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("serving/app.py", "serving_entry")
     assert module.main(["--port", "8123"]) == 0
     assert recorded["port"] == 8123 and recorded["http"] == server.PROTOCOL
 
