@@ -29,6 +29,7 @@ from attrition_mlops.data import contract
 from attrition_mlops.data.inference_log import Pseudonymiser, partition_dir
 from attrition_mlops.monitoring import ledger
 from attrition_mlops.monitoring.online_performance import log_window
+from attrition_mlops.monitoring.outcomes import first_in_cohort
 from attrition_mlops.serving.log_writer import InferenceLogWriter, PendingEntry
 from attrition_mlops.settings import LEDGER_MARGIN_DAYS, PerformanceSettings
 
@@ -289,3 +290,31 @@ def test_a_day_just_ended_is_left_until_its_last_lines_have_settled(tmp_path, sn
     assert ledger.retain_logs(logs, book, now=early, **kwargs)["compacted"] == []
     later = datetime(2026, 6, 10, 1, 30, tzinfo=UTC)
     assert ledger.retain_logs(logs, book, now=later, **kwargs)["compacted"] == ["2026-06-09"]
+
+
+def test_the_job_reads_the_ledger_reduced_to_each_months_first_prediction(
+    tmp_path, snapshot, predictor
+):
+    """Read month by month and reduced as it goes to what the join keeps (the first of each
+    version, month and employee), so memory grows with months, not days; nothing else is lost."""
+    logs, book = tmp_path / "logs", tmp_path / "ledger"
+    rows = snapshot.frame.sample(n=30, random_state=8)
+    days = [date(2025, 6, 2), date(2025, 6, 20), date(2025, 7, 1)]
+    for n, day in enumerate(days):
+        log_traffic(logs, rows, predictor, [(9 + n, "1", f"req-{day}", len(rows))], day=day)
+        ledger.compact_day(logs, book, day)
+    whole, _ = ledger.read_ledger(book, days)
+    firsts, counts = ledger.read_monthly_firsts(book, days)
+    assert len(whole) == 90 and counts["rows"] == 90 and counts["logged_records"] == 90
+    # June's second day adds no row (the same 30 employees); July is another cohort.
+    assert len(firsts) == 60 and firsts.groupby("model_version")[KEY].nunique()["1"] == 30
+    june = firsts[firsts["timestamp"].dt.month == 6]
+    assert (june["timestamp"].dt.date == days[0]).all()  # the month's first, not the 20th's
+    # What the join keeps is the same from either read.
+    kept = first_in_cohort(whole.rename(columns={"timestamp": "predicted_on"}))
+    again = first_in_cohort(firsts.rename(columns={"timestamp": "predicted_on"}))
+    columns = ["model_version", "cohort", KEY, "probability"]
+    pd.testing.assert_frame_equal(
+        kept[columns].sort_values(columns).reset_index(drop=True),
+        again[columns].sort_values(columns).reset_index(drop=True),
+    )

@@ -136,6 +136,27 @@ def read_ledger(ledger_dir: Path, days: Iterable[date]) -> tuple[pd.DataFrame, d
     return frame, counts
 
 
+def read_monthly_firsts(
+    ledger_dir: Path, days: Iterable[date]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """As :func:`read_ledger`, reduced month by month as it reads to the first prediction per
+    (model version, calendar month, employee): the only row of each the join keeps
+    (:func:`monitoring.outcomes.first_in_cohort`), so no verdict changes. Memory then grows with
+    employees × months, not × days (``bench/ledger_read.py``). The counts add ``rows``: the
+    ledger rows read before the reduction."""
+    by_month: dict[tuple[int, int], list[date]] = {}
+    for day in sorted(days):
+        by_month.setdefault((day.year, day.month), []).append(day)
+    parts, counts = [], dict.fromkeys((*COUNTS, "rows"), 0)
+    for month_days in by_month.values():
+        frame, held = read_ledger(ledger_dir, month_days)
+        counts = {name: counts[name] + held.get(name, len(frame)) for name in counts}
+        frame = frame.sort_values("timestamp", kind="stable")
+        parts.append(frame[~frame.duplicated(["model_version", KEY], keep="first")])
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_ledger()
+    return frame, counts
+
+
 def empty_ledger() -> pd.DataFrame:
     return slim(inference_log.records_to_frame([]))
 

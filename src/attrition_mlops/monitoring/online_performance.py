@@ -47,7 +47,7 @@ from attrition_mlops.monitoring.ledger import (
     LEDGER_COLUMNS,
     compacted_days,
     empty_ledger,
-    read_ledger,
+    read_monthly_firsts,
 )
 from attrition_mlops.monitoring.outcomes import join_logged_predictions
 from attrition_mlops.monitoring.verdicts import Judged, clean, judge
@@ -154,7 +154,9 @@ def read_predictions(
             source.logs, first, last, source.log_format, rejected, duplicates, in_ledger
         )
     ledger = ledger_of(source)
-    slim, held = read_ledger(ledger, in_ledger) if ledger and in_ledger else (empty_ledger(), {})
+    slim, held = (
+        read_monthly_firsts(ledger, in_ledger) if ledger and in_ledger else (empty_ledger(), {})
+    )
     parts = [part for part in (logs[list(LEDGER_COLUMNS)], slim) if len(part)]
     frame = pd.concat(parts, ignore_index=True) if parts else empty_ledger()
     # Earliest first, so the join's first prediction of a day is the same from either source.
@@ -165,7 +167,7 @@ def read_predictions(
         "n_log_records": len(logs),
         "ledger": str(ledger) if ledger is not None else None,
         "n_ledger_days": len(in_ledger),
-        "n_ledger_rows": len(slim),
+        "n_ledger_rows": held.get("rows", 0),
         "n_ledger_records": held.get("logged_records", 0),
         "n_rejected_lines": len(rejected) + held.get("rejected_lines", 0),
         "rejected": rejected[:SHOWN_REJECTED],
