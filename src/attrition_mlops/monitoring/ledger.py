@@ -13,8 +13,8 @@ Layout: ``<ledger>/date=YYYY-MM-DD/predictions.parquet``, one file per UTC day, 
 SIMULATED records, rejected and replayed lines), so the job's counts do not change when the log
 goes. A day keeps only its FIRST prediction per (model version, employee): the join keeps only the
 first of each (model version, month, employee) (:func:`monitoring.outcomes.first_in_cohort`), so
-nothing it uses is lost. (``times_scored`` then counts the days an employee was scored, not the
-requests.)
+nothing it uses is lost. (``times_scored`` of a month read from the ledger is 1: the job reads
+it reduced to the month's first, :func:`read_monthly_firsts`; nothing uses that count.)
 
 A day is compacted once it is complete (before the run's day, and ended :data:`SETTLE` ago),
 once: the file's presence is what says "compacted", and it is written atomically
