@@ -133,6 +133,9 @@ def test_a_crash_mid_write_leaves_no_partition_and_keeps_the_log(day_of_logs, mo
     assert partition_dir(day_of_logs.logs, DAY).is_dir()  # the log is kept
     assert not ledger.ledger_file(day_of_logs.ledger, DAY).exists()
     assert ledger.compacted_days(day_of_logs.ledger, date.min, date.max) == set()
+    # The failed write took its temporary file with it (a hard kill would leave it for a later
+    # night, older than SETTLE, to remove).
+    assert list(partition_dir(day_of_logs.ledger, DAY).iterdir()) == []
 
     monkeypatch.undo()  # the next night the disk has room again
     done = ledger.retain_logs(
@@ -318,3 +321,40 @@ def test_the_job_reads_the_ledger_reduced_to_each_months_first_prediction(
         kept[columns].sort_values(columns).reset_index(drop=True),
         again[columns].sort_values(columns).reset_index(drop=True),
     )
+
+
+def test_a_second_run_beside_the_first_neither_breaks_its_write_nor_fails_on_its_deletions(
+    day_of_logs,
+):
+    """A manual drift-DAG run beside the nightly one: the second compaction took the first's
+    temporary file (younger than SETTLE) for a crash's leftover and deleted it, so the first
+    run's rename failed; and a partition the other run had just deleted failed the purge."""
+    import os
+
+    from attrition_mlops.monitoring.window import purge_expired_partitions
+
+    folder = partition_dir(day_of_logs.ledger, DAY)
+    folder.mkdir(parents=True)
+    in_progress = folder / f".{ledger.FILE_NAME}.other-run.tmp"
+    in_progress.write_bytes(b"being written")
+    ledger.compact_day(day_of_logs.logs, day_of_logs.ledger, DAY)
+    assert in_progress.exists()  # another run's write in progress: left alone
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    os.utime(in_progress, (two_hours_ago, two_hours_ago))
+    ledger.compact_day(day_of_logs.logs, day_of_logs.ledger, DAY)
+    assert not in_progress.exists()  # a crash's leftover: removed
+    assert [p.name for p in folder.iterdir()] == [ledger.FILE_NAME]
+
+    import shutil
+
+    def other_run_deletes_it_first(day):
+        shutil.rmtree(partition_dir(day_of_logs.logs, day))
+        return True
+
+    deleted = purge_expired_partitions(
+        day_of_logs.logs,
+        keep_days=30,
+        today=DAY + timedelta(days=40),
+        may_delete=other_run_deletes_it_first,
+    )
+    assert deleted == [] and not partition_dir(day_of_logs.logs, DAY).exists()

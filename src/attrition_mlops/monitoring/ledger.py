@@ -118,10 +118,25 @@ def compact_day(export_dir: Path, ledger_dir: Path, day: date) -> dict[str, Any]
     )
     target = ledger_file(ledger_dir, day)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{FILE_NAME}.*.tmp"):  # a crashed earlier attempt's
-        stale.unlink(missing_ok=True)
+    remove_stale_temporaries(target.parent, now=datetime.now(UTC))
     write_parquet_atomic(table, target)
     return counts | {"rows": table.num_rows}
+
+
+def remove_stale_temporaries(folder: Path, *, now: datetime) -> list[str]:
+    """Delete the hidden temporary files a crashed compaction left in ``folder``: only those
+    older than :data:`SETTLE`, since a younger one may be another run's write in progress (a
+    manual run of the drift DAG beside the scheduled one); deleting it made that run fail."""
+    removed = []
+    for temporary in folder.glob(f".{FILE_NAME}.*.tmp"):
+        try:
+            written = datetime.fromtimestamp(temporary.stat().st_mtime, UTC)
+            if now - written > SETTLE:
+                temporary.unlink()
+                removed.append(temporary.name)
+        except FileNotFoundError:  # renamed or removed by that other run meanwhile
+            continue
+    return removed
 
 
 def read_ledger(ledger_dir: Path, days: Iterable[date]) -> tuple[pd.DataFrame, dict[str, int]]:

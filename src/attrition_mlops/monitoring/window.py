@@ -329,6 +329,9 @@ def purge_expired_partitions(
         except ValueError:
             continue
         if partition.is_dir() and day < cutoff and (may_delete is None or may_delete(day)):
-            shutil.rmtree(partition)
+            try:
+                shutil.rmtree(partition)
+            except FileNotFoundError:  # another run (a manual one beside the nightly) got there
+                continue
             deleted.append(partition.name)
     return deleted
