@@ -117,6 +117,17 @@ def test_compacting_a_day_again_gives_the_same_single_file(day_of_logs):
     assert [p.name for p in partition_dir(day_of_logs.ledger, DAY).iterdir()] == [ledger.FILE_NAME]
 
 
+@pytest.fixture
+def files(tmp_path, snapshot, predictor, state_dir):
+    """The API's logs of a year back (PREDICTED) and the outcomes matured since (MATURED)."""
+    logs, outcomes = tmp_path / "inference-logs", tmp_path / "outcomes"
+    logged = write_api_logs(logs, snapshot, predictor)
+    deliver(snapshot, outcomes, MATURED)
+    return SimpleNamespace(
+        logs=logs, outcomes=outcomes, logged=logged, predictions=tmp_path / "predictions"
+    )
+
+
 def test_a_crash_mid_write_leaves_no_partition_and_keeps_the_log(day_of_logs, monkeypatch):
     import attrition_mlops.data.files as files
 
@@ -181,16 +192,10 @@ def test_the_default_ledger_retention_covers_every_window_the_job_reads(horizon)
 
 
 def test_online_predictions_are_judged_after_their_logs_were_purged(
-    tmp_path, snapshot, predictor, state_dir, serving_key
+    tmp_path, files, snapshot, predictor, serving_key
 ):
     serving_key(API_KEY)
-    files = SimpleNamespace(
-        logs=tmp_path / "inference-logs",
-        outcomes=tmp_path / "outcomes",
-        predictions=tmp_path / "predictions",
-    )
-    logged = write_api_logs(files.logs, snapshot, predictor)  # on PREDICTED, a year back
-    deliver(snapshot, files.outcomes, MATURED)
+    logged = files.logged  # the API's logs on PREDICTED, a year back
     book = tmp_path / "prediction-ledger"
     from_logs = run_job(tmp_path, files)["online"]  # before: from the full logs
 
@@ -228,17 +233,8 @@ def test_online_predictions_are_judged_after_their_logs_were_purged(
     assert gone["status"] == "insufficient_data" and gone["n_ledger_days"] == 0
 
 
-def test_a_day_in_both_the_ledger_and_the_logs_is_read_once(
-    tmp_path, snapshot, predictor, state_dir, serving_key
-):
+def test_a_day_in_both_the_ledger_and_the_logs_is_read_once(tmp_path, files, serving_key):
     serving_key(API_KEY)
-    files = SimpleNamespace(
-        logs=tmp_path / "inference-logs",
-        outcomes=tmp_path / "outcomes",
-        predictions=tmp_path / "predictions",
-    )
-    write_api_logs(files.logs, snapshot, predictor)
-    deliver(snapshot, files.outcomes, MATURED)
     book = tmp_path / "prediction-ledger"
     ledger.compact_day(files.logs, book, PREDICTED)  # compacted, the log not purged yet
     part = run_job(tmp_path, files, "--ledger", str(book))["online"]
@@ -247,20 +243,13 @@ def test_a_day_in_both_the_ledger_and_the_logs_is_read_once(
 
 
 def test_a_purge_between_listing_the_ledger_and_reading_the_logs_loses_no_day(
-    tmp_path, snapshot, predictor, state_dir, serving_key, monkeypatch
+    tmp_path, files, serving_key, monkeypatch
 ):
     """The performance job lists the ledger's days, then reads the logs of the others; if the
     nightly purge compacts a day and deletes its log in between, that day was in neither."""
     from attrition_mlops.monitoring import online_performance
 
     serving_key(API_KEY)
-    files = SimpleNamespace(
-        logs=tmp_path / "inference-logs",
-        outcomes=tmp_path / "outcomes",
-        predictions=tmp_path / "predictions",
-    )
-    write_api_logs(files.logs, snapshot, predictor)
-    deliver(snapshot, files.outcomes, MATURED)
     book = tmp_path / "prediction-ledger"
     real_read = online_performance.read_window
     purged = []
